@@ -1,0 +1,53 @@
+using AutoBuilder.Core.Builds;
+using AutoBuilder.Core.Protocol;
+
+namespace AutoBuilder.Core.Api;
+
+// Bodies of the public HTTP API v1 (DESIGN.md, "HTTP API"), shared by the server and the CLI.
+
+public sealed record ProjectDto(string Id, string Owner, DateTimeOffset CreatedAt, int BuildCount);
+
+public sealed record SourceDto(string Id, string ProjectId, long Size, string Sha256, DateTimeOffset CreatedAt);
+
+/// <summary>POST /api/v1/projects/{projectId}/builds with a JSON body.</summary>
+public sealed record CreateBuildRequest(string SourceId, string? Toolchain = null, string? Command = null);
+
+public sealed record BuildDto
+{
+    public required string Id { get; init; }
+    public required string ProjectId { get; init; }
+    public required int Number { get; init; }
+    public required BuildStatus Status { get; init; }
+    public BuildPhase Phase { get; init; }
+    public required string SourceId { get; init; }
+    public int Attempt { get; init; }
+    public int? ExitCode { get; init; }
+    public string? Error { get; init; }
+    public string? Toolchain { get; init; }
+    public string? Command { get; init; }
+    public string? Version { get; init; }
+    public required DateTimeOffset QueuedAt { get; init; }
+    public DateTimeOffset? StartedAt { get; init; }
+    public DateTimeOffset? FinishedAt { get; init; }
+    public PhaseDurations Durations { get; init; } = new();
+}
+
+public sealed record ArtifactDto(string Name, string Version, long Size, string Sha256, Uri Url, DateTimeOffset ExpiresAt);
+
+/// <summary>POST /api/v1/users/{name}/keys → 201.</summary>
+public sealed record ApiKeyCreated(string User, string KeyId, string Key);
+
+/// <summary>Routes of the public API, relative to the server's address.</summary>
+public static class ApiRoutes
+{
+    public static string Projects => "api/v1/projects";
+    public static string Project(string projectId) => $"api/v1/projects/{projectId}";
+    public static string Sources(string projectId) => $"api/v1/projects/{projectId}/sources";
+    public static string ProjectBuilds(string projectId) => $"api/v1/projects/{projectId}/builds";
+    public static string Build(string buildId) => $"api/v1/builds/{buildId}";
+    public static string BuildLog(string buildId, bool follow = false) => $"api/v1/builds/{buildId}/log" + (follow ? "?follow=true" : "");
+    public static string BuildResult(string buildId) => $"api/v1/builds/{buildId}/result";
+    public static string BuildArtifacts(string buildId) => $"api/v1/builds/{buildId}/artifacts";
+    public static string CancelBuild(string buildId) => $"api/v1/builds/{buildId}/cancel";
+    public static string UserKeys(string userName) => $"api/v1/users/{userName}/keys";
+}

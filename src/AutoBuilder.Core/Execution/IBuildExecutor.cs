@@ -1,0 +1,44 @@
+namespace AutoBuilder.Core.Execution;
+
+/// <summary>What an executor needs to start the runner of one build attempt.</summary>
+public sealed record BuildLaunch
+{
+    public required string BuildId { get; init; }
+    public required string ProjectId { get; init; }
+    public required int Number { get; init; }
+    public required int Attempt { get; init; }
+    /// <summary>The build token: handed to the runner out of band (pipe, file, Secret), never in its environment.</summary>
+    public required string Token { get; init; }
+    /// <summary>Where the runner finds the API.</summary>
+    public required Uri ApiUrl { get; init; }
+    /// <summary>Hard limit for the whole attempt; the executor kills the runner past it.</summary>
+    public required TimeSpan Timeout { get; init; }
+}
+
+/// <summary>How a runner process (or Job) ended, as the executor saw it.</summary>
+public sealed record ExecutionExit(int? ExitCode, string? Error, bool TimedOut = false);
+
+/// <summary>A running build attempt.</summary>
+public interface IBuildExecution : IAsyncDisposable
+{
+    string BuildId { get; }
+    int Attempt { get; }
+
+    /// <summary>Completes when the runner is gone, whatever the reason.</summary>
+    Task<ExecutionExit> Completion { get; }
+
+    /// <summary>Stops the attempt and everything it started (cancel, timeout, shutdown).</summary>
+    Task StopAsync(string reason, CancellationToken cancellationToken = default);
+}
+
+/// <summary>Starts runners: a child process (Local) or a Kubernetes Job.</summary>
+public interface IBuildExecutor
+{
+    Task<IBuildExecution> StartAsync(BuildLaunch launch, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Finds an attempt started by an earlier process (after a restart). Null when it is gone or cannot be
+    /// followed (a local child process dies with its server): the dispatcher then retries or fails the build.
+    /// </summary>
+    Task<IBuildExecution?> TryAdoptAsync(BuildLaunch launch, CancellationToken cancellationToken = default);
+}

@@ -1,0 +1,109 @@
+using AutoBuilder.Core.Builds;
+
+namespace AutoBuilder.Core.Protocol;
+
+// The runner protocol (DESIGN.md, "Runner protocol"). Control goes runner ⇄ API under a build token;
+// data goes runner ⇄ storage through signed single-blob URLs.
+
+/// <summary>Routes of the runner protocol, relative to the API's address.</summary>
+public static class RunnerRoutes
+{
+    public static string Spec(string buildId) => $"api/v1/runner/builds/{buildId}/spec";
+    public static string Phase(string buildId) => $"api/v1/runner/builds/{buildId}/phase";
+    public static string Uploads(string buildId) => $"api/v1/runner/builds/{buildId}/uploads";
+    public static string Complete(string buildId) => $"api/v1/runner/builds/{buildId}/complete";
+}
+
+/// <summary>GET .../spec: everything a runner needs to run one build attempt.</summary>
+public sealed record RunnerSpec
+{
+    public required string BuildId { get; init; }
+    public required string ProjectId { get; init; }
+    public required int Number { get; init; }
+    public required int Attempt { get; init; }
+    /// <summary>Signed read URL of the pinned source ZIP.</summary>
+    public required Uri SourceUrl { get; init; }
+    /// <summary>Signed append URL of the build log.</summary>
+    public required Uri LogAppendUrl { get; init; }
+    /// <summary>Toolchain requested with the build; null means detect (autobuilder.yml, then the files).</summary>
+    public string? Toolchain { get; init; }
+    /// <summary>Command requested with the build; null means autobuilder.yml's, else the toolchain's default.</summary>
+    public string? Command { get; init; }
+    /// <summary>Timeout when autobuilder.yml sets none; autobuilder.yml may not exceed <see cref="MaxTimeoutSeconds"/>.</summary>
+    public required int TimeoutSeconds { get; init; }
+    public required int MaxTimeoutSeconds { get; init; }
+    public ToolchainSettings Toolchains { get; init; } = new();
+}
+
+/// <summary>Operator settings for toolchains, from the server's configuration (Toolchains:*).</summary>
+public sealed record ToolchainSettings
+{
+    /// <summary>Toolchains:Maven:SettingsFile — passed to Maven with -s when set.</summary>
+    public string? MavenSettingsFile { get; init; }
+    /// <summary>Toolchains:Maven:Offline — adds -o.</summary>
+    public bool MavenOffline { get; init; }
+}
+
+/// <summary>POST .../phase: the runner enters a phase. Doubles as the heartbeat.</summary>
+public sealed record PhaseReport(BuildPhase Phase);
+
+/// <summary>What a runner may write: the result, the manifest, or one artifact by file name.</summary>
+public enum UploadKind
+{
+    Result,
+    Manifest,
+    Artifact,
+}
+
+/// <summary>POST .../uploads: asks for a signed write URL for exactly one blob of this build.</summary>
+public sealed record UploadRequest(UploadKind Kind, string? Name = null);
+
+/// <summary>A signed URL and when it expires.</summary>
+public sealed record SignedLink(Uri Url, DateTimeOffset ExpiresAt);
+
+/// <summary>Measured phase durations, in seconds.</summary>
+public sealed record PhaseDurations
+{
+    public double? Queue { get; init; }
+    public double? Stage { get; init; }
+    public double? Build { get; init; }
+    public double? Publish { get; init; }
+}
+
+/// <summary>One file in result.zip or one artifact: path, size and SHA-256 (lower-case hex).</summary>
+public sealed record FileEntry(string Path, long Size, string Sha256);
+
+/// <summary>POST .../complete: the build's end as the runner saw it.</summary>
+public sealed record CompleteRequest
+{
+    public required BuildOutcome Outcome { get; init; }
+    public int? ExitCode { get; init; }
+    public string? Error { get; init; }
+    public string? Toolchain { get; init; }
+    public string? Command { get; init; }
+    /// <summary>The version artifacts are promoted under (autobuilder.yml, project file, else the build number).</summary>
+    public string? Version { get; init; }
+    public PhaseDurations Durations { get; init; } = new();
+    /// <summary>Files inside result.zip.</summary>
+    public IReadOnlyList<FileEntry> Files { get; init; } = [];
+    /// <summary>Artifacts uploaded to the build's artifact folder, by file name.</summary>
+    public IReadOnlyList<FileEntry> Artifacts { get; init; } = [];
+}
+
+/// <summary>result.json: the manifest the runner writes next to result.zip.</summary>
+public sealed record BuildManifest
+{
+    public required string BuildId { get; init; }
+    public required string ProjectId { get; init; }
+    public required int Number { get; init; }
+    public required int Attempt { get; init; }
+    public required BuildOutcome Status { get; init; }
+    public int? ExitCode { get; init; }
+    public string? Error { get; init; }
+    public string? Toolchain { get; init; }
+    public string? Command { get; init; }
+    public string? Version { get; init; }
+    public PhaseDurations Durations { get; init; } = new();
+    public IReadOnlyList<FileEntry> Files { get; init; } = [];
+    public IReadOnlyList<FileEntry> Artifacts { get; init; } = [];
+}

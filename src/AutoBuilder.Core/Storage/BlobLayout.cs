@@ -1,0 +1,64 @@
+namespace AutoBuilder.Core.Storage;
+
+/// <summary>Container names; the defaults are the seed's.</summary>
+public sealed class ContainerNames
+{
+    public string Uploads { get; set; } = "uploads";
+    public string Projects { get; set; } = "projects";
+    public string Artifacts { get; set; } = "artifacts";
+    public string Cache { get; set; } = "cache";
+
+    public IReadOnlyList<string> All => [Uploads, Projects, Artifacts, Cache];
+}
+
+/// <summary>
+/// Every blob path AutoBuilder uses, in one place (DESIGN.md, "Blob layout"). Each component is validated
+/// before it becomes part of a path, so no input can walk out of its prefix.
+/// </summary>
+public sealed class BlobLayout(ContainerNames containers)
+{
+    public ContainerNames Containers { get; } = containers;
+
+    /// <summary>uploads/{projectId}/{sourceId}/source.zip — immutable.</summary>
+    public BlobRef Source(string projectId, string sourceId) =>
+        new(Containers.Uploads, $"{Project(projectId)}/{Generated(sourceId)}/source.zip");
+
+    /// <summary>projects/{projectId}/builds/{number}/ — the folder of one build.</summary>
+    public string BuildPrefix(string projectId, int number) => $"{Project(projectId)}/builds/{Number(number)}/";
+
+    /// <summary>projects/{projectId}/builds/{number}/logs/build.log — appended while the build runs.</summary>
+    public BlobRef BuildLog(string projectId, int number) => new(Containers.Projects, BuildPrefix(projectId, number) + "logs/build.log");
+
+    /// <summary>projects/{projectId}/builds/{number}/result.zip — the build's declared outputs.</summary>
+    public BlobRef BuildResult(string projectId, int number) => new(Containers.Projects, BuildPrefix(projectId, number) + "result.zip");
+
+    /// <summary>projects/{projectId}/builds/{number}/result.json — the manifest.</summary>
+    public BlobRef BuildManifest(string projectId, int number) => new(Containers.Projects, BuildPrefix(projectId, number) + "result.json");
+
+    /// <summary>projects/{projectId}/builds/{number}/artifacts/{file} — where the runner puts an artifact before promotion.</summary>
+    public BlobRef BuildArtifact(string projectId, int number, string fileName) =>
+        new(Containers.Projects, BuildPrefix(projectId, number) + "artifacts/" + FileName(fileName));
+
+    /// <summary>artifacts/{projectId}/{version}/{file} — promoted, versioned.</summary>
+    public BlobRef Artifact(string projectId, string version, string fileName) =>
+        new(Containers.Artifacts, $"{Project(projectId)}/{Version(version)}/{FileName(fileName)}");
+
+    /// <summary>cache/{toolchain}/{key}.tar.zst — a keyed dependency-cache archive.</summary>
+    public BlobRef CacheArchive(string toolchain, string key) =>
+        new(Containers.Cache, $"{Project(toolchain)}/{FileName(key)}.tar.zst");
+
+    private static string Project(string projectId) =>
+        Ids.IsValidProjectId(projectId) ? projectId : throw new ArgumentException($"Invalid project id '{projectId}'.", nameof(projectId));
+
+    private static string Generated(string id) =>
+        Ids.IsValidGeneratedId(id) ? id : throw new ArgumentException($"Invalid id '{id}'.", nameof(id));
+
+    private static string Version(string version) =>
+        Ids.IsValidVersion(version) ? version : throw new ArgumentException($"Invalid version '{version}'.", nameof(version));
+
+    private static string FileName(string name) =>
+        Ids.IsValidFileName(name) ? name : throw new ArgumentException($"Invalid file name '{name}'.", nameof(name));
+
+    private static string Number(int number) =>
+        number > 0 ? number.ToString(System.Globalization.CultureInfo.InvariantCulture) : throw new ArgumentOutOfRangeException(nameof(number));
+}
