@@ -1,1 +1,12 @@
-return 0;
+using System.CommandLine;
+using AutoBuilder.Cli.Commands;
+
+var root = new RootCommand("AutoBuilder: upload a project's source, build it in an isolated workspace, get the result back.");
+root.Subcommands.Add(ServeCommand.Create());
+root.Subcommands.Add(RunnerCommand.Create());
+foreach (var command in ClientCommands.Create())
+{
+    root.Subcommands.Add(command);
+}
+
+return await root.Parse(args).InvokeAsync();

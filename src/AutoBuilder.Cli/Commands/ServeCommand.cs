@@ -1,0 +1,60 @@
+using System.CommandLine;
+using AutoBuilder.Server.Hosting;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace AutoBuilder.Cli.Commands;
+
+/// <summary>`autobuilder serve`: API + dispatcher + local executor on embedded defaults, or one role of a scaled deployment.</summary>
+internal static class ServeCommand
+{
+    public static Command Create()
+    {
+        var data = new Option<string>("--data")
+        {
+            Description = "Data folder: metadata, blobs, cache and admin.key (env AUTOBUILDER_DATA)",
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("AUTOBUILDER_DATA") is { Length: > 0 } d ? d : ".autobuilder",
+        };
+        var urls = new Option<string>("--urls")
+        {
+            Description = "Address(es) to listen on, ';'-separated; port 0 picks a free port",
+            DefaultValueFactory = _ => "http://127.0.0.1:8080",
+        };
+        var role = new Option<ServerRole>("--role")
+        {
+            Description = "all (default), api or dispatcher",
+            DefaultValueFactory = _ => ServerRole.All,
+        };
+        var config = new Option<string?>("--config") { Description = "A JSON configuration file (keys as in README: Dispatcher:MaxConcurrentBuilds, ...)" };
+
+        var command = new Command("serve", "Run the AutoBuilder server") { data, urls, role, config };
+        command.SetAction(async (parseResult, cancellationToken) =>
+        {
+            var request = new ServeRequest(parseResult.GetValue(data)!, parseResult.GetValue(urls)!, parseResult.GetValue(role), parseResult.GetValue(config));
+            WebApplication app;
+            try
+            {
+                app = AutoBuilderServer.Build(request);
+                await app.InitializeAsync(cancellationToken);
+            }
+            catch (Exception e) when (e is OptionsValidationException or InvalidOperationException or IOException or UnauthorizedAccessException)
+            {
+                await Console.Error.WriteLineAsync($"autobuilder serve: {e.Message}");
+                return 2;
+            }
+
+            await using (app)
+            {
+                await app.StartAsync(cancellationToken);
+                var address = app.Services.GetRequiredService<ServerAddress>();
+                var paths = app.Services.GetRequiredService<ServerPaths>();
+                Console.WriteLine($"AutoBuilder listening on {address.PublicUrl.AbsoluteUri.TrimEnd('/')} (role {request.Role.ToString().ToLowerInvariant()}, data {paths.DataDirectory}; admin key in {Path.Combine(paths.DataDirectory, "admin.key")})");
+                await app.WaitForShutdownAsync(cancellationToken);
+            }
+
+            return 0;
+        });
+        return command;
+    }
+}

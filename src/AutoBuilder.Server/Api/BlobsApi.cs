@@ -1,0 +1,90 @@
+using AutoBuilder.Core.Storage;
+using AutoBuilder.Server.Hosting;
+using AutoBuilder.Storage;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace AutoBuilder.Server.Api;
+
+/// <summary>
+/// /blobs/{container}/{path}: the filesystem store's signed URLs, served without an API key. The signature
+/// grants one permission on one blob until it expires: GET/HEAD read (with ranges), PUT write, POST append.
+/// </summary>
+public static class BlobsApi
+{
+    private const long MaxAppendBytes = 16 * 1024 * 1024;
+
+    public static IEndpointRouteBuilder MapBlobsApi(this IEndpointRouteBuilder app)
+    {
+        var blobs = app.MapGroup("/blobs/{container}/{**path}");
+
+        blobs.MapMethods("", [HttpMethods.Get, HttpMethods.Head], (string container, string path, HttpContext context, FileSystemBlobStore store, TimeProvider time) =>
+        {
+            var blob = new BlobRef(container, path);
+            if (Check(context, store, blob, BlobPermission.Read, time) is { } refused)
+            {
+                return refused;
+            }
+
+            var file = store.GetLocalPath(blob);
+            return File.Exists(file)
+                ? Results.File(file, "application/octet-stream", fileDownloadName: Path.GetFileName(file), enableRangeProcessing: true)
+                : ApiProblems.Problem(StatusCodes.Status404NotFound, "Blob not found", "The signed link is valid but its blob does not exist.");
+        });
+
+        blobs.MapPut("", async (string container, string path, HttpContext context, FileSystemBlobStore store, IOptions<UploadOptions> uploads, TimeProvider time) =>
+        {
+            var blob = new BlobRef(container, path);
+            if (Check(context, store, blob, BlobPermission.Write, time) is { } refused)
+            {
+                return refused;
+            }
+
+            RequestBodies.LimitBody(context, uploads.Value.MaxBytes);
+            var result = await store.UploadAsync(blob, context.Request.Body, overwrite: true, context.RequestAborted);
+            return Results.Created((string?)null, new { size = result.Size, sha256 = result.Sha256 });
+        });
+
+        blobs.MapPost("", async (string container, string path, HttpContext context, FileSystemBlobStore store, TimeProvider time) =>
+        {
+            var blob = new BlobRef(container, path);
+            if (Check(context, store, blob, BlobPermission.Append, time) is { } refused)
+            {
+                return refused;
+            }
+
+            RequestBodies.LimitBody(context, MaxAppendBytes);
+            var length = await store.AppendAsync(blob, context.Request.Body, context.RequestAborted);
+            return Results.Ok(new { length });
+        });
+
+        return app;
+    }
+
+    /// <summary>Null when the link grants <paramref name="needed"/> on this blob now; else the 403 that says why.</summary>
+    private static IResult? Check(HttpContext context, FileSystemBlobStore store, BlobRef blob, BlobPermission needed, TimeProvider time)
+    {
+        var query = context.Request.Query;
+        SignatureCheck check;
+        try
+        {
+            check = store.Signer.Verify(blob, query["sp"], query["exp"], query["sig"], time.GetUtcNow());
+            store.GetLocalPath(blob);
+        }
+        catch (ArgumentException)
+        {
+            check = SignatureCheck.Invalid;
+        }
+
+        return check.Status switch
+        {
+            SignatureStatus.Valid when check.Permission == needed => null,
+            SignatureStatus.Valid => ApiProblems.Forbidden("Operation not allowed", $"This link does not allow {context.Request.Method}."),
+            SignatureStatus.Expired => ApiProblems.Forbidden("Link expired", "This signed link has expired; ask the API for a new one."),
+            _ => ApiProblems.Forbidden("Invalid signature", "This link's signature does not match its blob, permission and expiry."),
+        };
+    }
+}

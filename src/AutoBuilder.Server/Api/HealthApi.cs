@@ -1,0 +1,40 @@
+using AutoBuilder.Core.Storage;
+using AutoBuilder.Server.Persistence;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+
+namespace AutoBuilder.Server.Api;
+
+/// <summary>Probes: /healthz (the process answers), /readyz (the metadata store and the blob store answer).</summary>
+public static class HealthApi
+{
+    public static IEndpointRouteBuilder MapHealthApi(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/healthz", () => Results.Text("ok\n"));
+
+        app.MapGet("/readyz", async (HttpContext context, AutoBuilderDbContext db, IBlobStore store) =>
+        {
+            var database = await TryAsync(() => db.Database.CanConnectAsync(context.RequestAborted));
+            var blobs = await TryAsync(() => store.IsReachableAsync(context.RequestAborted));
+            return database && blobs
+                ? Results.Text("ready\n")
+                : ApiProblems.Problem(StatusCodes.Status503ServiceUnavailable, "Not ready",
+                    $"metadata store: {(database ? "ok" : "unreachable")}; blob store: {(blobs ? "ok" : "unreachable")}");
+        });
+
+        return app;
+    }
+
+    private static async Task<bool> TryAsync(Func<Task<bool>> probe)
+    {
+        try
+        {
+            return await probe();
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            return false;
+        }
+    }
+}

@@ -1,0 +1,71 @@
+using AutoBuilder.Core.Protocol;
+using AutoBuilder.Server.Auth;
+using AutoBuilder.Server.Builds;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace AutoBuilder.Server.Api;
+
+/// <summary>/api/v1/runner/builds/{buildId}/...: the runner protocol, authenticated by the build token alone.</summary>
+public static class RunnerApi
+{
+    public static RouteGroupBuilder MapRunnerApi(this RouteGroupBuilder api)
+    {
+        var runner = api.MapGroup("/runner/builds/{buildId}").AllowAnonymous().AddEndpointFilter(RequireBuildToken);
+
+        runner.MapGet("/spec", async (HttpContext context, RunnerService service) =>
+        {
+            var (buildId, attempt) = Attempt(context);
+            return Results.Ok(await service.GetSpecAsync(buildId, attempt, context.RequestAborted));
+        });
+
+        runner.MapPost("/phase", async (HttpContext context, RunnerService service) =>
+        {
+            var (buildId, attempt) = Attempt(context);
+            var report = await RequestBodies.JsonAsync<PhaseReport>(context);
+            await service.RecordPhaseAsync(buildId, attempt, report.Phase, context.RequestAborted);
+            return Results.NoContent();
+        });
+
+        runner.MapPost("/uploads", async (HttpContext context, RunnerService service) =>
+        {
+            var (buildId, attempt) = Attempt(context);
+            var request = await RequestBodies.JsonAsync<UploadRequest>(context);
+            return Results.Ok(await service.GrantUploadAsync(buildId, attempt, request, context.RequestAborted));
+        });
+
+        runner.MapPost("/complete", async (HttpContext context, RunnerService service) =>
+        {
+            var (buildId, attempt) = Attempt(context);
+            var request = await RequestBodies.JsonAsync<CompleteRequest>(context);
+            await service.CompleteAsync(buildId, attempt, request, context.RequestAborted);
+            return Results.NoContent();
+        });
+
+        return api;
+    }
+
+    /// <summary>The token must be genuine and name the build in the route; which attempt is current is the service's check (409).</summary>
+    private static async ValueTask<object?> RequireBuildToken(EndpointFilterInvocationContext invocation, EndpointFilterDelegate next)
+    {
+        var context = invocation.HttpContext;
+        var tokens = context.RequestServices.GetRequiredService<BuildTokenService>();
+        var verified = tokens.Verify(BearerToken.From(context.Request));
+        if (verified is null)
+        {
+            return ApiProblems.Problem(StatusCodes.Status401Unauthorized, "Invalid build token", "Runner calls need the build token of a running build as a bearer token.");
+        }
+
+        if (verified.Value.BuildId != context.Request.RouteValues["buildId"] as string)
+        {
+            return ApiProblems.Forbidden("Wrong build", "This build token belongs to another build.");
+        }
+
+        context.Items[typeof(RunnerApi)] = verified.Value;
+        return await next(invocation);
+    }
+
+    private static (string BuildId, int Attempt) Attempt(HttpContext context) => ((string, int))context.Items[typeof(RunnerApi)]!;
+}

@@ -1,0 +1,148 @@
+using AutoBuilder.Core;
+using AutoBuilder.Core.Api;
+using AutoBuilder.Core.Builds;
+using AutoBuilder.Core.Protocol;
+using AutoBuilder.Server.Api;
+using AutoBuilder.Server.Auth;
+using AutoBuilder.Server.Persistence;
+using Microsoft.AspNetCore.Http;
+using Microsoft.EntityFrameworkCore;
+
+namespace AutoBuilder.Server.Builds;
+
+/// <summary>Projects and builds as a user sees them: creation, lookup under ownership, cancel.</summary>
+public sealed class BuildService(AutoBuilderDbContext db, BuildSignals signals, TimeProvider time)
+{
+    private const int MaxCommandLength = 4096;
+
+    /// <summary>A project the caller may use, or null (unknown and foreign look the same).</summary>
+    public Task<ProjectEntity?> FindProjectAsync(Caller caller, string projectId, CancellationToken cancellationToken = default) =>
+        Ids.IsValidProjectId(projectId)
+            ? db.Projects.AsNoTracking().FirstOrDefaultAsync(p => p.Id == projectId && (caller.IsAdmin || p.OwnerName == caller.Name), cancellationToken)
+            : Task.FromResult<ProjectEntity?>(null);
+
+    /// <summary>A build the caller may see, or null.</summary>
+    public Task<BuildEntity?> FindBuildAsync(Caller caller, string buildId, CancellationToken cancellationToken = default) =>
+        Ids.IsValidGeneratedId(buildId)
+            ? db.Builds.AsNoTracking().FirstOrDefaultAsync(b => b.Id == buildId && (caller.IsAdmin || b.OwnerName == caller.Name), cancellationToken)
+            : Task.FromResult<BuildEntity?>(null);
+
+    /// <summary>Creates the project for the caller, or returns it when it is theirs already.</summary>
+    public async Task<(ProjectEntity Project, bool Created)> EnsureProjectAsync(Caller caller, string projectId, CancellationToken cancellationToken = default)
+    {
+        if (!Ids.IsValidProjectId(projectId))
+        {
+            throw new ApiException(StatusCodes.Status400BadRequest, "Invalid project id",
+                $"'{Truncate(projectId)}' is not a valid project id: use 1–63 lower-case letters, digits and dashes, starting with a letter or digit.");
+        }
+
+        var existing = await db.Projects.AsNoTracking().FirstOrDefaultAsync(p => p.Id == projectId, cancellationToken);
+        if (existing is not null)
+        {
+            return caller.IsAdmin || existing.OwnerName == caller.Name
+                ? (existing, false)
+                : throw new ApiException(StatusCodes.Status409Conflict, "Project id not available", $"The project id '{projectId}' is taken; choose another.");
+        }
+
+        var project = new ProjectEntity { Id = projectId, OwnerName = caller.Name, CreatedAt = time.GetUtcNow() };
+        db.Projects.Add(project);
+        try
+        {
+            await db.SaveChangesAsync(cancellationToken);
+            return (project, true);
+        }
+        catch (DbUpdateException)
+        {
+            // Created concurrently: answer as if it existed already.
+            db.ChangeTracker.Clear();
+            return await EnsureProjectAsync(caller, projectId, cancellationToken);
+        }
+    }
+
+    public async Task<BuildEntity> CreateBuildAsync(ProjectEntity project, string? sourceId, string? toolchain, string? command, CancellationToken cancellationToken = default)
+    {
+        if (!Ids.IsValidGeneratedId(sourceId)
+            || !await db.Sources.AnyAsync(s => s.Id == sourceId && s.ProjectId == project.Id, cancellationToken))
+        {
+            throw new ApiException(StatusCodes.Status400BadRequest, "Unknown source",
+                $"Project '{project.Id}' has no source '{Truncate(sourceId)}'. Upload one with POST /api/v1/projects/{project.Id}/sources.");
+        }
+
+        if (toolchain is not null && !Toolchains.IsKnown(toolchain))
+        {
+            throw new ApiException(StatusCodes.Status400BadRequest, "Unknown toolchain", $"'{Truncate(toolchain)}' is not one of: {string.Join(", ", Toolchains.All)}.");
+        }
+
+        if (command is not null && (command.Length is 0 or > MaxCommandLength || command.Contains('\0', StringComparison.Ordinal)))
+        {
+            throw new ApiException(StatusCodes.Status400BadRequest, "Invalid command", $"The command must be 1–{MaxCommandLength} characters without NUL.");
+        }
+
+        var now = time.GetUtcNow();
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        // The increment comes first, so the transaction holds the write lock before it reads the number.
+        await db.Projects.Where(p => p.Id == project.Id)
+            .ExecuteUpdateAsync(s => s.SetProperty(p => p.LastBuildNumber, p => p.LastBuildNumber + 1), cancellationToken);
+        var number = await db.Projects.Where(p => p.Id == project.Id).Select(p => p.LastBuildNumber).SingleAsync(cancellationToken);
+        var build = new BuildEntity
+        {
+            Id = Ids.NewId(),
+            ProjectId = project.Id,
+            Number = number,
+            OwnerName = project.OwnerName,
+            SourceId = sourceId!,
+            Status = BuildStatus.Queued,
+            RequestedToolchain = toolchain,
+            RequestedCommand = command,
+            QueuedAt = now,
+        };
+        db.Builds.Add(build);
+        await db.SaveChangesAsync(cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        signals.NotifyDispatcher();
+        return build;
+    }
+
+    /// <summary>Moves a queued or running build to cancelled; the dispatcher then stops its runner.</summary>
+    public async Task<BuildEntity> CancelAsync(Caller caller, BuildEntity build, CancellationToken cancellationToken = default)
+    {
+        var now = time.GetUtcNow();
+        var changed = await db.Builds
+            .Where(b => b.Id == build.Id && (b.Status == BuildStatus.Queued || b.Status == BuildStatus.Running))
+            .ExecuteUpdateAsync(s => s
+                .SetProperty(b => b.Status, BuildStatus.Cancelled)
+                .SetProperty(b => b.FinishedAt, now)
+                .SetProperty(b => b.Phase, BuildPhase.None)
+                .SetProperty(b => b.Error, $"cancelled by {caller.Name}"), cancellationToken);
+        var current = await db.Builds.AsNoTracking().SingleAsync(b => b.Id == build.Id, cancellationToken);
+        if (changed == 0)
+        {
+            throw new ApiException(StatusCodes.Status409Conflict, "Build already finished", $"Build {build.Id} is {current.Status.ToWire()} and cannot be cancelled.");
+        }
+
+        signals.NotifyBuildChanged(build.Id);
+        return current;
+    }
+
+    public static BuildDto ToDto(BuildEntity b) => new()
+    {
+        Id = b.Id,
+        ProjectId = b.ProjectId,
+        Number = b.Number,
+        Status = b.Status,
+        Phase = b.Phase,
+        SourceId = b.SourceId,
+        Attempt = b.Attempt,
+        ExitCode = b.ExitCode,
+        Error = b.Error,
+        Toolchain = b.Toolchain ?? b.RequestedToolchain,
+        Command = b.Command ?? b.RequestedCommand,
+        Version = b.Version,
+        QueuedAt = b.QueuedAt,
+        StartedAt = b.StartedAt,
+        FinishedAt = b.FinishedAt,
+        Durations = new PhaseDurations { Queue = b.QueueSeconds, Stage = b.StageSeconds, Build = b.BuildSeconds, Publish = b.PublishSeconds },
+    };
+
+    private static string Truncate(string? value) => value is null ? "" : value.Length > 80 ? value[..80] + "…" : value;
+}

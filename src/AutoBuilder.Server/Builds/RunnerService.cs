@@ -1,0 +1,176 @@
+using System.Globalization;
+using AutoBuilder.Core;
+using AutoBuilder.Core.Builds;
+using AutoBuilder.Core.Protocol;
+using AutoBuilder.Core.Storage;
+using AutoBuilder.Server.Api;
+using AutoBuilder.Server.Hosting;
+using AutoBuilder.Server.Persistence;
+using Microsoft.AspNetCore.Http;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace AutoBuilder.Server.Builds;
+
+/// <summary>
+/// The server side of the runner protocol. Every call names one build attempt; a call for an attempt that is
+/// no longer current (retried, cancelled, finished) is refused with 409 and changes nothing.
+/// </summary>
+public sealed class RunnerService(
+    AutoBuilderDbContext db,
+    IBlobStore store,
+    BlobLayout layout,
+    ArtifactPromoter promoter,
+    BuildSignals signals,
+    AutoBuilderMetrics metrics,
+    IOptions<BuildOptions> buildOptions,
+    IOptions<ToolchainOptions> toolchainOptions,
+    TimeProvider time)
+{
+    /// <summary>Signed URLs given to a runner last as long as the longest build could.</summary>
+    private TimeSpan RunnerLinkLifetime => buildOptions.Value.MaxTimeout + TimeSpan.FromHours(1);
+
+    public async Task<RunnerSpec> GetSpecAsync(string buildId, int attempt, CancellationToken cancellationToken = default)
+    {
+        var build = await RequireCurrentAsync(buildId, attempt, cancellationToken);
+        var options = buildOptions.Value;
+        var maven = toolchainOptions.Value.Maven;
+        return new RunnerSpec
+        {
+            BuildId = build.Id,
+            ProjectId = build.ProjectId,
+            Number = build.Number,
+            Attempt = build.Attempt,
+            SourceUrl = store.GetSignedUrl(layout.Source(build.ProjectId, build.SourceId), BlobPermission.Read, RunnerLinkLifetime).Url,
+            LogAppendUrl = store.GetSignedUrl(layout.BuildLog(build.ProjectId, build.Number), BlobPermission.Append, RunnerLinkLifetime).Url,
+            Toolchain = build.RequestedToolchain,
+            Command = build.RequestedCommand,
+            TimeoutSeconds = (int)options.DefaultTimeout.TotalSeconds,
+            MaxTimeoutSeconds = (int)options.MaxTimeout.TotalSeconds,
+            Toolchains = new ToolchainSettings { MavenSettingsFile = maven.SettingsFile, MavenOffline = maven.Offline },
+        };
+    }
+
+    public async Task RecordPhaseAsync(string buildId, int attempt, BuildPhase phase, CancellationToken cancellationToken = default)
+    {
+        var now = time.GetUtcNow();
+        var changed = await db.Builds
+            .Where(b => b.Id == buildId && b.Attempt == attempt && b.Status == BuildStatus.Running)
+            .ExecuteUpdateAsync(s => s.SetProperty(b => b.Phase, phase).SetProperty(b => b.HeartbeatAt, now), cancellationToken);
+        if (changed == 0)
+        {
+            await RequireCurrentAsync(buildId, attempt, cancellationToken);
+        }
+
+        signals.NotifyBuildChanged(buildId);
+    }
+
+    public async Task<SignedLink> GrantUploadAsync(string buildId, int attempt, UploadRequest request, CancellationToken cancellationToken = default)
+    {
+        var build = await RequireCurrentAsync(buildId, attempt, cancellationToken);
+        var blob = request.Kind switch
+        {
+            UploadKind.Result => layout.BuildResult(build.ProjectId, build.Number),
+            UploadKind.Manifest => layout.BuildManifest(build.ProjectId, build.Number),
+            UploadKind.Artifact when Ids.IsValidFileName(request.Name) => layout.BuildArtifact(build.ProjectId, build.Number, request.Name!),
+            UploadKind.Artifact => throw new ApiException(StatusCodes.Status400BadRequest, "Invalid artifact name", "An artifact name is one file name: letters, digits, '.', '_', '+', '-'."),
+            _ => throw new ApiException(StatusCodes.Status400BadRequest, "Unknown upload kind"),
+        };
+        var signed = store.GetSignedUrl(blob, BlobPermission.Write, RunnerLinkLifetime);
+        return new SignedLink(signed.Url, signed.ExpiresAt);
+    }
+
+    public async Task CompleteAsync(string buildId, int attempt, CompleteRequest request, CancellationToken cancellationToken = default)
+    {
+        var build = await RequireCurrentAsync(buildId, attempt, cancellationToken);
+        var version = request.Version ?? build.Number.ToString(CultureInfo.InvariantCulture);
+        if (!Ids.IsValidVersion(version))
+        {
+            throw new ApiException(StatusCodes.Status400BadRequest, "Invalid version", $"'{version}' is not a valid artifact version.");
+        }
+
+        if (request.Artifacts.FirstOrDefault(a => !Ids.IsValidFileName(a.Path)) is { } bad)
+        {
+            throw new ApiException(StatusCodes.Status400BadRequest, "Invalid artifact name", $"'{bad.Path}' is not a valid artifact file name.");
+        }
+
+        var status = request.Outcome.ToStatus();
+        var error = request.Error;
+        IReadOnlyList<ArtifactEntity> artifacts = [];
+        if (status == BuildStatus.Succeeded)
+        {
+            try
+            {
+                artifacts = await promoter.PromoteAsync(build, version, request.Artifacts, cancellationToken);
+            }
+            catch (PromotionException e)
+            {
+                status = BuildStatus.Failed;
+                error = $"publishing failed: {e.Message}";
+                await AppendLogLineAsync(build, $"[autobuilder] {error}", cancellationToken);
+            }
+        }
+
+        var now = time.GetUtcNow();
+        var durations = request.Durations;
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        var changed = await db.Builds
+            .Where(b => b.Id == buildId && b.Attempt == attempt && b.Status == BuildStatus.Running)
+            .ExecuteUpdateAsync(s => s
+                .SetProperty(b => b.Status, status)
+                .SetProperty(b => b.Phase, BuildPhase.None)
+                .SetProperty(b => b.ExitCode, request.ExitCode)
+                .SetProperty(b => b.Error, error)
+                .SetProperty(b => b.Toolchain, request.Toolchain)
+                .SetProperty(b => b.Command, request.Command)
+                .SetProperty(b => b.Version, version)
+                .SetProperty(b => b.StageSeconds, durations.Stage)
+                .SetProperty(b => b.BuildSeconds, durations.Build)
+                .SetProperty(b => b.PublishSeconds, durations.Publish)
+                .SetProperty(b => b.FinishedAt, now)
+                .SetProperty(b => b.LeaseOwner, (string?)null)
+                .SetProperty(b => b.LeaseExpiresAt, (DateTimeOffset?)null), cancellationToken);
+        if (changed == 0)
+        {
+            await RequireCurrentAsync(buildId, attempt, cancellationToken);
+            throw StaleAttempt(buildId, attempt);
+        }
+
+        db.Artifacts.AddRange(artifacts);
+        await db.SaveChangesAsync(cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+
+        metrics.BuildFinished(status);
+        metrics.PhaseMeasured("stage", durations.Stage);
+        metrics.PhaseMeasured("build", durations.Build);
+        metrics.PhaseMeasured("publish", durations.Publish);
+        signals.NotifyBuildChanged(buildId);
+    }
+
+    /// <summary>Appends a line of AutoBuilder's own to a build's log (retries, lost runners, refused promotions).</summary>
+    public Task AppendLogLineAsync(BuildEntity build, string line, CancellationToken cancellationToken = default) =>
+        BuildLogWriter.AppendLineAsync(store, layout.BuildLog(build.ProjectId, build.Number), line, cancellationToken);
+
+    private async Task<BuildEntity> RequireCurrentAsync(string buildId, int attempt, CancellationToken cancellationToken)
+    {
+        var build = await db.Builds.AsNoTracking().FirstOrDefaultAsync(b => b.Id == buildId, cancellationToken)
+            ?? throw new ApiException(StatusCodes.Status404NotFound, "Build not found", $"There is no build '{buildId}'.");
+        return build.Status == BuildStatus.Running && build.Attempt == attempt ? build : throw StaleAttempt(buildId, attempt, build);
+    }
+
+    private static ApiException StaleAttempt(string buildId, int attempt, BuildEntity? build = null) =>
+        new(StatusCodes.Status409Conflict, "Attempt no longer current",
+            build is null
+                ? $"Attempt {attempt} of build {buildId} is no longer current."
+                : $"Attempt {attempt} of build {buildId} is no longer current: the build is {build.Status.ToWire()} at attempt {build.Attempt}.");
+}
+
+/// <summary>Writes AutoBuilder's own lines into a build log.</summary>
+public static class BuildLogWriter
+{
+    public static async Task AppendLineAsync(IBlobStore store, BlobRef log, string line, CancellationToken cancellationToken = default)
+    {
+        using var content = new MemoryStream(System.Text.Encoding.UTF8.GetBytes(line + "\n"));
+        await store.AppendAsync(log, content, cancellationToken);
+    }
+}

@@ -1,0 +1,438 @@
+using System.Collections.Concurrent;
+using AutoBuilder.Core.Builds;
+using AutoBuilder.Core.Execution;
+using AutoBuilder.Core.Storage;
+using AutoBuilder.Server.Auth;
+using AutoBuilder.Server.Builds;
+using AutoBuilder.Server.Hosting;
+using AutoBuilder.Server.Persistence;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace AutoBuilder.Server.Dispatching;
+
+/// <summary>
+/// Claims queued builds (fair across users, under the global and per-user limits), starts their runners, holds
+/// a lease on each, and resolves every way a build can end: runner completed, cancelled, timed out, runner lost.
+/// Every state change is a compare-and-set in the metadata store, so several dispatchers can share one queue.
+/// </summary>
+public sealed class Dispatcher(
+    IServiceScopeFactory scopes,
+    IBuildExecutor executor,
+    BuildSignals signals,
+    BuildTokenService tokens,
+    IBlobStore store,
+    BlobLayout layout,
+    ServerAddress address,
+    AutoBuilderMetrics metrics,
+    IOptions<DispatcherOptions> dispatcherOptions,
+    IOptions<BuildOptions> buildOptions,
+    TimeProvider time,
+    ILogger<Dispatcher> logger) : BackgroundService
+{
+    private readonly ConcurrentDictionary<string, Tracked> _running = new();
+    private readonly DispatcherOptions _options = dispatcherOptions.Value;
+    private DateTimeOffset _nextLeaseRenewal;
+    private DateTimeOffset _nextRecovery;
+
+    public string InstanceId { get; } = dispatcherOptions.Value.InstanceId ?? $"{Environment.MachineName}-{Environment.ProcessId}";
+
+    /// <summary>Builds this dispatcher runs now.</summary>
+    public int RunningCount => _running.Count;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        logger.LogInformation("Dispatcher {Instance} started: at most {Max} builds at once", InstanceId, _options.MaxConcurrentBuilds);
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await TickAsync(stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception e) when (e is DbUpdateException or InvalidOperationException or IOException or Microsoft.Data.Sqlite.SqliteException)
+            {
+                // The store may be briefly unavailable: log and try again on the next tick.
+                logger.LogWarning(e, "Dispatch tick failed");
+            }
+
+            try
+            {
+                await signals.WaitForDispatchAsync(_options.PollInterval, stoppingToken);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+        }
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await base.StopAsync(cancellationToken);
+        // A graceful shutdown hands running builds back to the queue instead of failing them.
+        foreach (var tracked in _running.Values)
+        {
+            tracked.StopReason = StopReason.Shutdown;
+            await tracked.Execution.StopAsync("server shutting down", cancellationToken);
+        }
+
+        await Task.WhenAll(_running.Values.Select(t => t.Monitor));
+    }
+
+    private async Task TickAsync(CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<AutoBuilderDbContext>();
+
+        await ReconcileAsync(db, now, cancellationToken);
+        if (now >= _nextLeaseRenewal)
+        {
+            await RenewLeasesAsync(db, now, cancellationToken);
+            _nextLeaseRenewal = now + _options.LeaseDuration / 3;
+        }
+
+        if (now >= _nextRecovery)
+        {
+            await RecoverAsync(db, now, cancellationToken);
+            _nextRecovery = now + _options.LeaseDuration / 2;
+        }
+
+        await ClaimAsync(db, now, cancellationToken);
+        metrics.SetRunning(_running.Count);
+    }
+
+    /// <summary>Stops runners whose build was cancelled (or finished elsewhere) and those past their deadline.</summary>
+    private async Task ReconcileAsync(AutoBuilderDbContext db, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        if (_running.IsEmpty)
+        {
+            return;
+        }
+
+        var ids = _running.Keys.ToList();
+        var states = await db.Builds.AsNoTracking().Where(b => ids.Contains(b.Id))
+            .Select(b => new { b.Id, b.Status, b.Attempt }).ToListAsync(cancellationToken);
+        foreach (var state in states)
+        {
+            if (!_running.TryGetValue(state.Id, out var tracked) || tracked.StopReason is not null)
+            {
+                continue;
+            }
+
+            if (state.Status == BuildStatus.Cancelled && state.Attempt == tracked.Attempt)
+            {
+                tracked.StopReason = StopReason.Cancelled;
+                await tracked.Execution.StopAsync("build cancelled", cancellationToken);
+            }
+            else if (state.Status != BuildStatus.Running || state.Attempt != tracked.Attempt)
+            {
+                // Completed: the runner exits on its own in a moment; stop it only if it lingers.
+                tracked.FinishedAt ??= now;
+                if (now - tracked.FinishedAt > TimeSpan.FromSeconds(30))
+                {
+                    tracked.StopReason = StopReason.Lingering;
+                    await tracked.Execution.StopAsync("runner did not exit after completing", cancellationToken);
+                }
+            }
+            else if (now > tracked.Deadline)
+            {
+                tracked.StopReason = StopReason.TimedOut;
+                await tracked.Execution.StopAsync("build timed out", cancellationToken);
+            }
+        }
+    }
+
+    private async Task RenewLeasesAsync(AutoBuilderDbContext db, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var ids = _running.Keys.ToList();
+        if (ids.Count == 0)
+        {
+            return;
+        }
+
+        var until = now + _options.LeaseDuration;
+        await db.Builds.Where(b => ids.Contains(b.Id) && b.LeaseOwner == InstanceId && b.Status == BuildStatus.Running)
+            .ExecuteUpdateAsync(s => s.SetProperty(b => b.LeaseExpiresAt, until), cancellationToken);
+    }
+
+    /// <summary>
+    /// Running builds nobody follows any more — their lease expired, or they carry this instance's name from
+    /// before a restart — are adopted when the executor can still find them, else retried or failed.
+    /// </summary>
+    private async Task RecoverAsync(AutoBuilderDbContext db, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var orphans = await db.Builds.AsNoTracking()
+            .Where(b => b.Status == BuildStatus.Running && (b.LeaseExpiresAt < now || b.LeaseOwner == InstanceId))
+            .Select(b => new { b.Id, b.ProjectId, b.Number, b.Attempt })
+            .ToListAsync(cancellationToken);
+        foreach (var orphan in orphans.Where(o => !_running.ContainsKey(o.Id)))
+        {
+            var until = now + _options.LeaseDuration;
+            var taken = await db.Builds
+                .Where(b => b.Id == orphan.Id && b.Attempt == orphan.Attempt && b.Status == BuildStatus.Running
+                            && (b.LeaseExpiresAt < now || b.LeaseOwner == InstanceId))
+                .ExecuteUpdateAsync(s => s.SetProperty(b => b.LeaseOwner, InstanceId).SetProperty(b => b.LeaseExpiresAt, until), cancellationToken);
+            if (taken == 0)
+            {
+                continue;
+            }
+
+            var launch = Launch(orphan.Id, orphan.ProjectId, orphan.Number, orphan.Attempt);
+            var execution = await executor.TryAdoptAsync(launch, cancellationToken);
+            if (execution is not null)
+            {
+                logger.LogInformation("Adopted build {BuildId} attempt {Attempt}", orphan.Id, orphan.Attempt);
+                Track(launch, execution, now);
+            }
+            else
+            {
+                await RetryOrFailAsync(db, orphan.Id, orphan.ProjectId, orphan.Number, orphan.Attempt,
+                    "the runner was lost (its dispatcher stopped while the build ran)", cancellationToken);
+            }
+        }
+    }
+
+    private async Task ClaimAsync(AutoBuilderDbContext db, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var free = _options.MaxConcurrentBuilds - _running.Count;
+        var queued = await db.Builds.AsNoTracking().Where(b => b.Status == BuildStatus.Queued)
+            .OrderBy(b => b.QueuedAt).Take(500)
+            .Select(b => new { b.Id, b.OwnerName, b.ProjectId, b.Number, b.QueuedAt })
+            .ToListAsync(cancellationToken);
+        metrics.SetQueueDepth(queued.Count);
+        if (free <= 0 || queued.Count == 0)
+        {
+            return;
+        }
+
+        var runningPerOwner = await db.Builds.AsNoTracking().Where(b => b.Status == BuildStatus.Running)
+            .GroupBy(b => b.OwnerName).Select(g => new { Owner = g.Key, Count = g.Count() })
+            .ToDictionaryAsync(g => g.Owner, g => g.Count, cancellationToken);
+
+        // Round-robin across users: a user's k-th queued build ranks behind every other user's first k.
+        var fairOrder = queued
+            .Select((build, index) => (build, index))
+            .GroupBy(x => x.build.OwnerName)
+            .SelectMany(g => g.Select((x, rank) => (x.build, x.index, rank: runningPerOwner.GetValueOrDefault(g.Key) + rank)))
+            .OrderBy(x => x.rank).ThenBy(x => x.index)
+            .Select(x => x.build);
+
+        var perUser = _options.MaxConcurrentBuildsPerUser;
+        foreach (var candidate in fairOrder)
+        {
+            if (free == 0)
+            {
+                break;
+            }
+
+            if (perUser > 0 && runningPerOwner.GetValueOrDefault(candidate.OwnerName) >= perUser)
+            {
+                continue;
+            }
+
+            var claimed = await db.Builds.Where(b => b.Id == candidate.Id && b.Status == BuildStatus.Queued)
+                .ExecuteUpdateAsync(s => s
+                    .SetProperty(b => b.Status, BuildStatus.Running)
+                    .SetProperty(b => b.Attempt, b => b.Attempt + 1)
+                    .SetProperty(b => b.Phase, BuildPhase.None)
+                    .SetProperty(b => b.StartedAt, now)
+                    .SetProperty(b => b.HeartbeatAt, now)
+                    .SetProperty(b => b.QueueSeconds, (now - candidate.QueuedAt).TotalSeconds)
+                    .SetProperty(b => b.LeaseOwner, InstanceId)
+                    .SetProperty(b => b.LeaseExpiresAt, now + _options.LeaseDuration), cancellationToken);
+            if (claimed == 0)
+            {
+                continue; // another dispatcher (or a cancel) was first
+            }
+
+            free--;
+            runningPerOwner[candidate.OwnerName] = runningPerOwner.GetValueOrDefault(candidate.OwnerName) + 1;
+            var attempt = await db.Builds.AsNoTracking().Where(b => b.Id == candidate.Id).Select(b => b.Attempt).SingleAsync(cancellationToken);
+            metrics.PhaseMeasured("queue", (now - candidate.QueuedAt).TotalSeconds);
+            await StartAsync(db, Launch(candidate.Id, candidate.ProjectId, candidate.Number, attempt), now, cancellationToken);
+        }
+    }
+
+    private async Task StartAsync(AutoBuilderDbContext db, BuildLaunch launch, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var execution = await executor.StartAsync(launch, cancellationToken);
+            Track(launch, execution, now);
+            logger.LogInformation("Started build {BuildId} ({Project} #{Number}) attempt {Attempt}", launch.BuildId, launch.ProjectId, launch.Number, launch.Attempt);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.LogError(e, "Could not start the runner of build {BuildId}", launch.BuildId);
+            await RetryOrFailAsync(db, launch.BuildId, launch.ProjectId, launch.Number, launch.Attempt, $"the runner could not be started: {e.Message}", cancellationToken);
+        }
+    }
+
+    private void Track(BuildLaunch launch, IBuildExecution execution, DateTimeOffset now)
+    {
+        var tracked = new Tracked(launch.BuildId, launch.ProjectId, launch.Number, launch.Attempt, execution, now + launch.Timeout);
+        _running[launch.BuildId] = tracked;
+        tracked.Monitor = MonitorAsync(tracked);
+    }
+
+    private async Task MonitorAsync(Tracked tracked)
+    {
+        try
+        {
+            var exit = await tracked.Execution.Completion;
+            await using var scope = scopes.CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<AutoBuilderDbContext>();
+            await OnExitedAsync(db, tracked, exit);
+        }
+        catch (Exception e)
+        {
+            logger.LogError(e, "Failed to settle build {BuildId} after its runner exited", tracked.BuildId);
+        }
+        finally
+        {
+            _running.TryRemove(tracked.BuildId, out _);
+            await tracked.Execution.DisposeAsync();
+            metrics.SetRunning(_running.Count);
+            signals.NotifyDispatcher();
+        }
+    }
+
+    /// <summary>The runner is gone. If it completed the build, nothing is left to do; otherwise decide the build's fate.</summary>
+    private async Task OnExitedAsync(AutoBuilderDbContext db, Tracked tracked, ExecutionExit exit)
+    {
+        var build = await db.Builds.AsNoTracking().FirstOrDefaultAsync(b => b.Id == tracked.BuildId);
+        if (build is null || build.Status != BuildStatus.Running || build.Attempt != tracked.Attempt)
+        {
+            return;
+        }
+
+        switch (tracked.StopReason)
+        {
+            case StopReason.TimedOut:
+                await FinishAsync(db, tracked, BuildStatus.TimedOut, "the build exceeded its time limit and its runner was killed");
+                break;
+            case StopReason.Shutdown:
+                await RequeueAsync(db, tracked.BuildId, tracked.Attempt, "requeued: the server shut down while the build ran");
+                break;
+            default:
+                var reason = exit.TimedOut
+                    ? "the runner exceeded its deadline"
+                    : $"the runner exited with code {exit.ExitCode?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "?"} before completing the build"
+                      + (exit.Error is null ? "" : $": {exit.Error}");
+                await RetryOrFailAsync(db, tracked.BuildId, tracked.ProjectId, tracked.Number, tracked.Attempt, reason, CancellationToken.None);
+                break;
+        }
+    }
+
+    /// <summary>An infrastructure failure: queue the build again while attempts remain, else fail it with the reason.</summary>
+    private async Task RetryOrFailAsync(AutoBuilderDbContext db, string buildId, string projectId, int number, int attempt, string reason, CancellationToken cancellationToken)
+    {
+        if (attempt < _options.MaxAttempts)
+        {
+            if (await RequeueAsync(db, buildId, attempt, $"attempt {attempt} failed: {reason}; retrying", cancellationToken))
+            {
+                metrics.BuildRetried();
+                await TryLogAsync(projectId, number, $"[autobuilder] attempt {attempt} failed: {reason}; retrying");
+            }
+        }
+        else
+        {
+            var changed = await db.Builds.Where(b => b.Id == buildId && b.Attempt == attempt && b.Status == BuildStatus.Running)
+                .ExecuteUpdateAsync(s => s
+                    .SetProperty(b => b.Status, BuildStatus.Failed)
+                    .SetProperty(b => b.Phase, BuildPhase.None)
+                    .SetProperty(b => b.Error, $"{reason} (gave up after {attempt} attempts)")
+                    .SetProperty(b => b.FinishedAt, time.GetUtcNow())
+                    .SetProperty(b => b.LeaseOwner, (string?)null), cancellationToken);
+            if (changed == 1)
+            {
+                metrics.BuildFinished(BuildStatus.Failed);
+                await TryLogAsync(projectId, number, $"[autobuilder] build failed: {reason} (gave up after {attempt} attempts)");
+            }
+        }
+
+        signals.NotifyBuildChanged(buildId);
+    }
+
+    private async Task<bool> RequeueAsync(AutoBuilderDbContext db, string buildId, int attempt, string note, CancellationToken cancellationToken = default)
+    {
+        var changed = await db.Builds.Where(b => b.Id == buildId && b.Attempt == attempt && b.Status == BuildStatus.Running)
+            .ExecuteUpdateAsync(s => s
+                .SetProperty(b => b.Status, BuildStatus.Queued)
+                .SetProperty(b => b.Phase, BuildPhase.None)
+                .SetProperty(b => b.Error, note)
+                .SetProperty(b => b.LeaseOwner, (string?)null)
+                .SetProperty(b => b.LeaseExpiresAt, (DateTimeOffset?)null), cancellationToken);
+        return changed == 1;
+    }
+
+    private async Task FinishAsync(AutoBuilderDbContext db, Tracked tracked, BuildStatus status, string error)
+    {
+        var changed = await db.Builds.Where(b => b.Id == tracked.BuildId && b.Attempt == tracked.Attempt && b.Status == BuildStatus.Running)
+            .ExecuteUpdateAsync(s => s
+                .SetProperty(b => b.Status, status)
+                .SetProperty(b => b.Phase, BuildPhase.None)
+                .SetProperty(b => b.Error, error)
+                .SetProperty(b => b.FinishedAt, time.GetUtcNow())
+                .SetProperty(b => b.LeaseOwner, (string?)null));
+        if (changed == 1)
+        {
+            metrics.BuildFinished(status);
+            await TryLogAsync(tracked.ProjectId, tracked.Number, $"[autobuilder] {error}");
+        }
+
+        signals.NotifyBuildChanged(tracked.BuildId);
+    }
+
+    private async Task TryLogAsync(string projectId, int number, string line)
+    {
+        try
+        {
+            await BuildLogWriter.AppendLineAsync(store, layout.BuildLog(projectId, number), line);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            logger.LogWarning(e, "Could not write to the log of {Project} #{Number}", projectId, number);
+        }
+    }
+
+    private BuildLaunch Launch(string buildId, string projectId, int number, int attempt) => new()
+    {
+        BuildId = buildId,
+        ProjectId = projectId,
+        Number = number,
+        Attempt = attempt,
+        Token = tokens.Issue(buildId, attempt),
+        ApiUrl = address.InternalUrl,
+        Timeout = buildOptions.Value.MaxTimeout + _options.TimeoutGrace,
+    };
+
+    private enum StopReason
+    {
+        Cancelled,
+        TimedOut,
+        Shutdown,
+        Lingering,
+    }
+
+    private sealed class Tracked(string buildId, string projectId, int number, int attempt, IBuildExecution execution, DateTimeOffset deadline)
+    {
+        public string BuildId { get; } = buildId;
+        public string ProjectId { get; } = projectId;
+        public int Number { get; } = number;
+        public int Attempt { get; } = attempt;
+        public IBuildExecution Execution { get; } = execution;
+        public DateTimeOffset Deadline { get; } = deadline;
+        public StopReason? StopReason { get; set; }
+        public DateTimeOffset? FinishedAt { get; set; }
+        public Task Monitor { get; set; } = Task.CompletedTask;
+    }
+}

@@ -1,0 +1,142 @@
+using System.ComponentModel.DataAnnotations;
+using AutoBuilder.Core.Storage;
+
+namespace AutoBuilder.Server.Hosting;
+
+/// <summary>Which halves of AutoBuilder a process runs.</summary>
+public enum ServerRole
+{
+    All,
+    Api,
+    Dispatcher,
+}
+
+/// <summary>Section "Server".</summary>
+public sealed class ServerOptions
+{
+    public const string Section = "Server";
+
+    /// <summary>Everything of an embedded server lives here: metadata, blobs, cache, keys.</summary>
+    [Required]
+    public string DataDirectory { get; set; } = ".autobuilder";
+
+    /// <summary>The address users and runners reach this server at; default: the first listening address.</summary>
+    public Uri? PublicUrl { get; set; }
+
+    public ServerRole Role { get; set; } = ServerRole.All;
+
+    /// <summary>The largest JSON body any endpoint reads.</summary>
+    [Range(1024, 16 * 1024 * 1024)]
+    public int MaxJsonBytes { get; set; } = 64 * 1024;
+}
+
+/// <summary>Section "Storage".</summary>
+public sealed class StorageOptions
+{
+    public const string Section = "Storage";
+
+    public string Provider { get; set; } = "FileSystem";
+
+    public ContainerNames Containers { get; set; } = new();
+
+    /// <summary>Key for signed URLs and build tokens (base64, ≥ 32 bytes); default: generated once into {data}/signing.key.</summary>
+    public string? SigningKey { get; set; }
+}
+
+/// <summary>Section "Links": lifetimes of signed download links.</summary>
+public sealed class DownloadLinkOptions
+{
+    public const string Section = "Links";
+
+    [Range(typeof(TimeSpan), "00:00:10", "7.00:00:00")]
+    public TimeSpan DefaultLifetime { get; set; } = TimeSpan.FromHours(1);
+}
+
+/// <summary>Section "Uploads".</summary>
+public sealed class UploadOptions
+{
+    public const string Section = "Uploads";
+
+    /// <summary>Largest accepted source ZIP; enforced while streaming.</summary>
+    [Range(1024, long.MaxValue)]
+    public long MaxBytes { get; set; } = 4L * 1024 * 1024 * 1024;
+}
+
+/// <summary>Section "Builds".</summary>
+public sealed class BuildOptions
+{
+    public const string Section = "Builds";
+
+    [Range(typeof(TimeSpan), "00:00:01", "2.00:00:00")]
+    public TimeSpan DefaultTimeout { get; set; } = TimeSpan.FromMinutes(30);
+
+    /// <summary>The most an autobuilder.yml may ask for.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "2.00:00:00")]
+    public TimeSpan MaxTimeout { get; set; } = TimeSpan.FromHours(6);
+}
+
+/// <summary>Section "Dispatcher".</summary>
+public sealed class DispatcherOptions
+{
+    public const string Section = "Dispatcher";
+
+    [Range(1, 10_000)]
+    public int MaxConcurrentBuilds { get; set; } = Environment.ProcessorCount;
+
+    /// <summary>Running builds one user may hold; 0 = no limit beyond the global one.</summary>
+    [Range(0, 10_000)]
+    public int MaxConcurrentBuildsPerUser { get; set; }
+
+    /// <summary>Attempts per build; infrastructure failures (runner lost) are retried until this many.</summary>
+    [Range(1, 20)]
+    public int MaxAttempts { get; set; } = 3;
+
+    [Range(typeof(TimeSpan), "00:00:02", "01:00:00")]
+    public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(30);
+
+    [Range(typeof(TimeSpan), "00:00:00.050", "00:01:00")]
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Names this dispatcher in leases; stable across restarts on one machine and data folder.</summary>
+    public string? InstanceId { get; set; }
+
+    /// <summary>Grace on top of a build's timeout before the executor kills a runner that did not stop itself.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
+    public TimeSpan TimeoutGrace { get; set; } = TimeSpan.FromMinutes(2);
+}
+
+/// <summary>Section "Executor".</summary>
+public sealed class ExecutorOptions
+{
+    public const string Section = "Executor";
+
+    public string Kind { get; set; } = "Local";
+
+    /// <summary>Where local workspaces are made (fast local scratch); default: the system temp folder.</summary>
+    public string? WorkspaceRoot { get; set; }
+
+    /// <summary>Shared dependency cache; default: {data}/cache.</summary>
+    public string? CacheDirectory { get; set; }
+
+    /// <summary>Keep workspaces after builds (debugging only).</summary>
+    public bool KeepWorkspaces { get; set; }
+
+    /// <summary>The command that starts a runner; default: this very executable with the verb `runner`.</summary>
+    public string? RunnerExecutable { get; set; }
+}
+
+/// <summary>Section "Toolchains".</summary>
+public sealed class ToolchainOptions
+{
+    public const string Section = "Toolchains";
+
+    public MavenToolchainOptions Maven { get; set; } = new();
+}
+
+public sealed class MavenToolchainOptions
+{
+    /// <summary>A settings.xml passed to Maven with -s (a corporate mirror, say).</summary>
+    public string? SettingsFile { get; set; }
+
+    public bool Offline { get; set; }
+}

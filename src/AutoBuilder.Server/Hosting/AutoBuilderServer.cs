@@ -1,0 +1,242 @@
+using System.Net;
+using System.Net.Sockets;
+using AutoBuilder.Core;
+using AutoBuilder.Core.Execution;
+using AutoBuilder.Core.Storage;
+using AutoBuilder.Server.Api;
+using AutoBuilder.Server.Auth;
+using AutoBuilder.Server.Builds;
+using AutoBuilder.Server.Dispatching;
+using AutoBuilder.Server.Executors.Local;
+using AutoBuilder.Server.Persistence;
+using AutoBuilder.Storage;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using OpenTelemetry.Metrics;
+
+namespace AutoBuilder.Server.Hosting;
+
+/// <summary>What `autobuilder serve` was asked for on its command line.</summary>
+public sealed record ServeRequest(string DataDirectory, string Urls, ServerRole Role, string? ConfigFile = null);
+
+/// <summary>Builds and starts the AutoBuilder web application: API, dispatcher and local executor.</summary>
+public static class AutoBuilderServer
+{
+    public static WebApplication Build(ServeRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory, Args = [] });
+        if (request.ConfigFile is not null)
+        {
+            builder.Configuration.AddJsonFile(Path.GetFullPath(request.ConfigFile), optional: false);
+        }
+
+        var urls = ResolvePorts(request.Urls);
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            [$"{ServerOptions.Section}:{nameof(ServerOptions.DataDirectory)}"] = Path.GetFullPath(request.DataDirectory),
+            [$"{ServerOptions.Section}:{nameof(ServerOptions.Role)}"] = request.Role.ToString(),
+            ["urls"] = urls,
+        });
+
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss ";
+        });
+        builder.Logging.AddFilter("Microsoft.EntityFrameworkCore", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
+
+        builder.AddAutoBuilder(urls);
+        var app = builder.Build();
+        app.MapAutoBuilder();
+        return app;
+    }
+
+    /// <summary>Registers every service of the roles this process runs.</summary>
+    public static WebApplicationBuilder AddAutoBuilder(this WebApplicationBuilder builder, string urls)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var services = builder.Services;
+        var configuration = builder.Configuration;
+
+        services.AddOptions<ServerOptions>().BindConfiguration(ServerOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<StorageOptions>().BindConfiguration(StorageOptions.Section).ValidateOnStart();
+        services.AddOptions<DownloadLinkOptions>().BindConfiguration(DownloadLinkOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<UploadOptions>().BindConfiguration(UploadOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<BuildOptions>().BindConfiguration(BuildOptions.Section).ValidateDataAnnotations()
+            .Validate(o => o.DefaultTimeout <= o.MaxTimeout, "Builds:DefaultTimeout must not exceed Builds:MaxTimeout.").ValidateOnStart();
+        services.AddOptions<DispatcherOptions>().BindConfiguration(DispatcherOptions.Section).ValidateDataAnnotations().ValidateOnStart()
+            .PostConfigure<IOptions<ServerOptions>>((dispatcher, server) =>
+                // Stable across restarts on one machine and data folder, so a restarted server settles its own
+                // interrupted builds at once instead of waiting for their leases to expire.
+                dispatcher.InstanceId ??= $"{Environment.MachineName}-{Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(server.Value.DataDirectory)))[..8]}");
+        services.AddOptions<ExecutorOptions>().BindConfiguration(ExecutorOptions.Section)
+            .Validate(o => o.Kind == "Local", "Executor:Kind must be 'Local' (the only executor in this version).").ValidateOnStart();
+        services.AddOptions<ToolchainOptions>().BindConfiguration(ToolchainOptions.Section)
+            .Validate(o => o.Maven.SettingsFile is null || File.Exists(o.Maven.SettingsFile), "Toolchains:Maven:SettingsFile names a file that does not exist.")
+            .ValidateOnStart();
+
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton(sp =>
+        {
+            var server = sp.GetRequiredService<IOptions<ServerOptions>>().Value;
+            var executor = sp.GetRequiredService<IOptions<ExecutorOptions>>().Value;
+            var paths = new ServerPaths(server.DataDirectory, executor.CacheDirectory, executor.WorkspaceRoot);
+            paths.EnsureCreated();
+            return paths;
+        });
+        services.AddSingleton(sp => ServerSecrets.Load(sp.GetRequiredService<IOptions<StorageOptions>>().Value.SigningKey, sp.GetRequiredService<ServerPaths>().DataDirectory));
+        services.AddSingleton(sp => ResolveAddress(urls, sp.GetRequiredService<IOptions<ServerOptions>>().Value.PublicUrl));
+        services.AddSingleton(sp => new BlobLayout(sp.GetRequiredService<IOptions<StorageOptions>>().Value.Containers));
+        AddBlobStore(services, configuration);
+
+        var connectionString = configuration.GetConnectionString("Metadata");
+        services.AddDbContext<AutoBuilderDbContext>((sp, options) => options.UseSqlite(
+            connectionString ?? $"Data Source={Path.Combine(sp.GetRequiredService<ServerPaths>().DataDirectory, "autobuilder.db")};Default Timeout=60"));
+
+        services.AddScoped<ApiKeyService>();
+        services.AddScoped<DatabaseInitializer>();
+        services.AddScoped<BuildService>();
+        services.AddScoped<SourceService>();
+        services.AddScoped<RunnerService>();
+        services.AddScoped<ArtifactPromoter>();
+        services.AddScoped<LogStreamer>();
+        services.AddSingleton<BuildTokenService>();
+        services.AddSingleton<BuildSignals>();
+        services.AddSingleton<AutoBuilderMetrics>();
+        services.AddSingleton<IBuildExecutor, LocalProcessExecutor>();
+
+        var role = configuration.GetValue<ServerRole>($"{ServerOptions.Section}:{nameof(ServerOptions.Role)}");
+        if (role is ServerRole.All or ServerRole.Dispatcher)
+        {
+            services.AddSingleton<Dispatcher>();
+            services.AddHostedService(sp => sp.GetRequiredService<Dispatcher>());
+        }
+
+        services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
+            .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
+        services.AddAuthorization();
+        services.AddProblemDetails(options => options.CustomizeProblemDetails = context =>
+        {
+            var problem = context.ProblemDetails;
+            switch (problem.Status)
+            {
+                case StatusCodes.Status401Unauthorized when problem.Detail is null:
+                    problem.Title = "Unauthorized";
+                    problem.Detail = "A missing, unknown or revoked API key: send 'Authorization: Bearer <key>'.";
+                    break;
+                case StatusCodes.Status403Forbidden when problem.Detail is null:
+                    problem.Detail = "This API key may not do that.";
+                    break;
+                case StatusCodes.Status404NotFound when problem.Detail is null:
+                    problem.Detail = $"There is no endpoint {context.HttpContext.Request.Method} {context.HttpContext.Request.Path}.";
+                    break;
+                case StatusCodes.Status405MethodNotAllowed when problem.Detail is null:
+                    problem.Detail = $"{context.HttpContext.Request.Method} is not allowed on {context.HttpContext.Request.Path}.";
+                    break;
+            }
+        });
+        services.AddExceptionHandler<ApiExceptionHandler>();
+        services.ConfigureHttpJsonOptions(o => AutoBuilderJson.Configure(o.SerializerOptions));
+        services.AddOpenTelemetry().WithMetrics(metrics => metrics
+            .AddMeter(AutoBuilderMetrics.MeterName)
+            .AddAspNetCoreInstrumentation()
+            .AddPrometheusExporter());
+        return builder;
+    }
+
+    /// <summary>Maps the endpoints of the roles this process runs.</summary>
+    public static WebApplication MapAutoBuilder(this WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.UseAuthentication();
+        app.UseAuthorization();
+
+        app.MapHealthApi();
+        app.MapPrometheusScrapingEndpoint("/metrics");
+
+        var role = app.Services.GetRequiredService<IOptions<ServerOptions>>().Value.Role;
+        if (role is ServerRole.All or ServerRole.Api)
+        {
+            app.MapBlobsApi();
+            app.MapGroup("/api/v1").RequireAuthorization()
+                .MapProjectsApi()
+                .MapBuildsApi()
+                .MapUsersApi()
+                .MapRunnerApi();
+        }
+
+        return app;
+    }
+
+    /// <summary>Creates what must exist before the first request: folders, schema, containers, the first admin.</summary>
+    public static async Task InitializeAsync(this WebApplication app, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        var paths = app.Services.GetRequiredService<ServerPaths>();
+        await app.Services.GetRequiredService<IBlobStore>().InitializeAsync(cancellationToken);
+        await using var scope = app.Services.CreateAsyncScope();
+        await scope.ServiceProvider.GetRequiredService<DatabaseInitializer>().InitializeAsync(paths.DataDirectory, cancellationToken);
+    }
+
+    private static void AddBlobStore(IServiceCollection services, IConfiguration configuration)
+    {
+        var provider = configuration[$"{StorageOptions.Section}:{nameof(StorageOptions.Provider)}"] ?? "FileSystem";
+        if (!string.Equals(provider, "FileSystem", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new InvalidOperationException($"Storage:Provider '{provider}' is not supported by this version; use 'FileSystem'.");
+        }
+
+        services.AddSingleton(sp => new FileSystemBlobStore(
+            new FileSystemBlobStoreOptions
+            {
+                RootPath = sp.GetRequiredService<ServerPaths>().BlobRoot,
+                PublicBaseUrl = sp.GetRequiredService<ServerAddress>().PublicUrl,
+                SigningKey = sp.GetRequiredService<ServerSecrets>().BlobSigningKey,
+                Containers = sp.GetRequiredService<IOptions<StorageOptions>>().Value.Containers,
+            },
+            sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<IBlobStore>(sp => sp.GetRequiredService<FileSystemBlobStore>());
+    }
+
+    /// <summary>Replaces port 0 with a free port, so the address is known before the server starts.</summary>
+    private static string ResolvePorts(string urls) => string.Join(';', urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(url =>
+    {
+        var uri = new Uri(url);
+        if (uri.Port != 0)
+        {
+            return url;
+        }
+
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return new UriBuilder(uri) { Port = port }.Uri.ToString().TrimEnd('/');
+    }));
+
+    private static ServerAddress ResolveAddress(string urls, Uri? publicUrl)
+    {
+        var first = urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)[0];
+        var builder = new UriBuilder(first.Replace("://*", "://127.0.0.1", StringComparison.Ordinal).Replace("://+", "://127.0.0.1", StringComparison.Ordinal));
+        if (builder.Host is "0.0.0.0" or "[::]" or "::")
+        {
+            builder.Host = "127.0.0.1";
+        }
+
+        var local = builder.Uri;
+        return new ServerAddress(publicUrl ?? local, local);
+    }
+}

@@ -1,0 +1,163 @@
+using System.Net.Http.Json;
+using System.Text.RegularExpressions;
+using AutoBuilder.Core;
+using AutoBuilder.Core.Api;
+using AutoBuilder.Core.Builds;
+using AutoBuilder.EndToEnd.Tests.Infrastructure;
+
+namespace AutoBuilder.EndToEnd.Tests;
+
+/// <summary>Builds that fail, time out, are cancelled, or look for secrets in their environment.</summary>
+public sealed partial class BuildOutcomeTests(BuildOutcomeTests.Fixture fixture) : IClassFixture<BuildOutcomeTests.Fixture>
+{
+    public sealed class Fixture : ServerFixture
+    {
+        public const string Canary = "canary-3f9a7c1e";
+
+        // A secret in the server's own environment must never reach a build.
+        protected override IReadOnlyDictionary<string, string> Environment => new Dictionary<string, string>
+        {
+            ["AUTOBUILDER_TEST_SECRET"] = Canary,
+            ["AZURE_STORAGE_CONNECTION_STRING"] = $"AccountKey={Canary}",
+        };
+    }
+
+    [Fact]
+    public async Task Build_CompileError_EndsFailedWithCompilerMessageInLog()
+    {
+        var server = fixture.Server;
+        var source = TestPaths.NewTempDirectory("broken");
+        CopyDirectory(Path.Combine(TestPaths.Samples, "maven-hello"), source);
+        var main = Directory.GetFiles(source, "*.java", SearchOption.AllDirectories).First(f => !f.Contains("test", StringComparison.Ordinal));
+        await File.AppendAllTextAsync(main, "\nthis is not java;\n");
+        var project = $"broken-{Guid.NewGuid():N}"[..20];
+
+        var result = await CliProcess.RunAsync(server, source, "build", source, "--project", project, "--no-download");
+
+        Assert.NotEqual(0, result.ExitCode);
+        using var client = server.CreateClient();
+        var build = (await client.GetFromJsonAsync<BuildDto[]>(ApiRoutes.ProjectBuilds(project), AutoBuilderJson.Options))!.Single();
+        Assert.Equal(BuildStatus.Failed, build.Status);
+        Assert.NotNull(build.ExitCode);
+        Assert.NotEqual(0, build.ExitCode);
+        var log = await ApiCalls.GetLogAsync(client, build.Id);
+        Assert.Contains("COMPILATION ERROR", log, StringComparison.Ordinal);
+        Assert.Contains(Path.GetFileName(main), log, StringComparison.Ordinal);
+        Directory.Delete(source, recursive: true);
+    }
+
+    [Fact]
+    public async Task Build_PastItsTimeout_EndsTimedOutWithProcessesGone()
+    {
+        using var client = fixture.Server.CreateClient();
+        var build = await ApiCalls.StartBuildAsync(client, $"slow-{Guid.NewGuid():N}"[..20], new Dictionary<string, string>
+        {
+            ["autobuilder.yml"] = "timeout: 3s\n",
+            ["build.sh"] = "sleep 300 &\necho \"child pid $!\"\nsleep 300\n",
+        });
+
+        var ended = await ApiCalls.WaitForEndAsync(client, build.Id);
+
+        Assert.Equal(BuildStatus.TimedOut, ended.Status);
+        Assert.Contains("timed out", ended.Error ?? "", StringComparison.OrdinalIgnoreCase);
+        await AssertProcessGoneAsync(await ChildPidAsync(client, build.Id));
+    }
+
+    [Fact]
+    public async Task Cancel_RunningBuild_EndsCancelledAndStopsItsProcesses()
+    {
+        using var client = fixture.Server.CreateClient();
+        var build = await ApiCalls.StartBuildAsync(client, $"cancel-{Guid.NewGuid():N}"[..20], new Dictionary<string, string>
+        {
+            ["build.sh"] = "sleep 300 &\necho \"child pid $!\"\nsleep 300\n",
+        });
+        await ApiCalls.WaitForAsync(client, build.Id, b => b.Phase == BuildPhase.Building);
+        var pid = await ChildPidAsync(client, build.Id);
+
+        using var response = await client.PostAsync(ApiRoutes.CancelBuild(build.Id), null);
+
+        Assert.Equal(System.Net.HttpStatusCode.Accepted, response.StatusCode);
+        Assert.Equal(BuildStatus.Cancelled, (await response.Content.ReadFromJsonAsync<BuildDto>(AutoBuilderJson.Options))!.Status);
+        await AssertProcessGoneAsync(pid);
+        Assert.Equal(BuildStatus.Cancelled, (await ApiCalls.GetBuildAsync(client, build.Id)).Status);
+    }
+
+    [Fact]
+    public async Task Build_PrintingItsEnvironment_ShowsNoTokenKeyOrServerSetting()
+    {
+        using var client = fixture.Server.CreateClient();
+        var build = await ApiCalls.StartBuildAsync(client, $"env-{Guid.NewGuid():N}"[..20], new Dictionary<string, string>
+        {
+            ["build.sh"] = "echo ENV-START\nenv | sort\necho ENV-END\n",
+        });
+
+        var ended = await ApiCalls.WaitForEndAsync(client, build.Id);
+        var log = await ApiCalls.GetLogAsync(client, build.Id);
+
+        Assert.Equal(BuildStatus.Succeeded, ended.Status);
+        Assert.Contains("ENV-END", log, StringComparison.Ordinal);
+        Assert.DoesNotContain(Fixture.Canary, log, StringComparison.Ordinal);
+        Assert.DoesNotContain(fixture.Server.AdminKey, log, StringComparison.Ordinal);
+        Assert.DoesNotContain($"{build.Id}.", log, StringComparison.Ordinal); // build tokens are "{buildId}.{attempt}.{mac}"
+        Assert.DoesNotContain($"127.0.0.1:{fixture.Server.Url.Port}", EnvSection(log), StringComparison.Ordinal);
+        Assert.DoesNotMatch("(?m)^(Toolchains__|Storage__|ConnectionStrings__|Dispatcher__|Executor__|AUTOBUILDER_API_KEY|AZURE_)", EnvSection(log));
+    }
+
+    private static string EnvSection(string log) => log[log.IndexOf("ENV-START", StringComparison.Ordinal)..log.IndexOf("ENV-END", StringComparison.Ordinal)];
+
+    private static async Task<int> ChildPidAsync(HttpClient client, string buildId)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        while (true)
+        {
+            var match = ChildPid().Match(await ApiCalls.GetLogAsync(client, buildId));
+            if (match.Success)
+            {
+                return int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+            }
+
+            await Task.Delay(100, timeout.Token);
+        }
+    }
+
+    /// <summary>Waits (bounded) for a process to disappear; a zombie counts as gone.</summary>
+    private static async Task AssertProcessGoneAsync(int pid)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        while (IsAlive(pid))
+        {
+            try
+            {
+                await Task.Delay(50, timeout.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                Assert.Fail($"process {pid} is still running");
+            }
+        }
+    }
+
+    private static bool IsAlive(int pid)
+    {
+        var status = $"/proc/{pid}/status";
+        return File.Exists(status) && !File.ReadAllText(status).Contains("State:\tZ", StringComparison.Ordinal);
+    }
+
+    private static void CopyDirectory(string from, string to)
+    {
+        foreach (var file in Directory.GetFiles(from, "*", SearchOption.AllDirectories))
+        {
+            var relative = Path.GetRelativePath(from, file);
+            if (relative.StartsWith("target", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.Combine(to, relative))!);
+            File.Copy(file, Path.Combine(to, relative));
+        }
+    }
+
+    [GeneratedRegex("child pid (\\d+)")]
+    private static partial Regex ChildPid();
+}

@@ -1,0 +1,83 @@
+using System.IO.Compression;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using AutoBuilder.Core;
+using AutoBuilder.Core.Api;
+using AutoBuilder.Core.Builds;
+
+namespace AutoBuilder.EndToEnd.Tests.Infrastructure;
+
+/// <summary>Plain HTTP calls to the API, for tests that check answers the CLI would hide.</summary>
+public static class ApiCalls
+{
+    public static async Task CreateProjectAsync(HttpClient client, string projectId)
+    {
+        using var response = await client.PutAsync(ApiRoutes.Project(projectId), null);
+        response.EnsureSuccessStatusCode();
+    }
+
+    /// <summary>Zips the files given (relative name → content) and starts a build of them.</summary>
+    public static async Task<BuildDto> StartBuildAsync(HttpClient client, string projectId, IReadOnlyDictionary<string, string> files)
+    {
+        await CreateProjectAsync(client, projectId);
+        using var content = new ByteArrayContent(Zip(files));
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/zip");
+        using var response = await client.PostAsync(ApiRoutes.ProjectBuilds(projectId), content);
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        return (await response.Content.ReadFromJsonAsync<BuildDto>(AutoBuilderJson.Options))!;
+    }
+
+    public static async Task<BuildDto> GetBuildAsync(HttpClient client, string buildId) =>
+        (await client.GetFromJsonAsync<BuildDto>(ApiRoutes.Build(buildId), AutoBuilderJson.Options))!;
+
+    /// <summary>Polls until the build is finished (bounded).</summary>
+    public static async Task<BuildDto> WaitForEndAsync(HttpClient client, string buildId, TimeSpan? limit = null)
+    {
+        using var timeout = new CancellationTokenSource(limit ?? TimeSpan.FromMinutes(4));
+        while (true)
+        {
+            var build = await GetBuildAsync(client, buildId);
+            if (build.Status.IsTerminal())
+            {
+                return build;
+            }
+
+            await Task.Delay(200, timeout.Token);
+        }
+    }
+
+    /// <summary>Polls until the build reaches the given phase or status (bounded).</summary>
+    public static async Task<BuildDto> WaitForAsync(HttpClient client, string buildId, Func<BuildDto, bool> condition, TimeSpan? limit = null)
+    {
+        using var timeout = new CancellationTokenSource(limit ?? TimeSpan.FromMinutes(2));
+        while (true)
+        {
+            var build = await GetBuildAsync(client, buildId);
+            if (condition(build))
+            {
+                return build;
+            }
+
+            await Task.Delay(100, timeout.Token);
+        }
+    }
+
+    public static async Task<string> GetLogAsync(HttpClient client, string buildId) => await client.GetStringAsync(ApiRoutes.BuildLog(buildId));
+
+    public static byte[] Zip(IReadOnlyDictionary<string, string> files)
+    {
+        using var buffer = new MemoryStream();
+        using (var zip = new ZipArchive(buffer, ZipArchiveMode.Create, leaveOpen: true))
+        {
+            foreach (var (name, text) in files)
+            {
+                var entry = zip.CreateEntry(name);
+                using var writer = new StreamWriter(entry.Open());
+                writer.Write(text);
+            }
+        }
+
+        return buffer.ToArray();
+    }
+}

@@ -1,0 +1,76 @@
+using System.Diagnostics;
+
+namespace AutoBuilder.EndToEnd.Tests.Infrastructure;
+
+/// <summary>One line the CLI printed, and when the test saw it.</summary>
+public sealed record OutputLine(DateTimeOffset SeenAt, string Text);
+
+public sealed record CliResult(int ExitCode, IReadOnlyList<OutputLine> Stdout, string Stderr)
+{
+    public string StdoutText => string.Join('\n', Stdout.Select(l => l.Text));
+}
+
+/// <summary>Runs the real `autobuilder` client as a child process against a server.</summary>
+public static class CliProcess
+{
+    public static async Task<CliResult> RunAsync(ServerProcess server, string workingDirectory, params string[] args)
+    {
+        var startInfo = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = workingDirectory,
+        };
+        startInfo.ArgumentList.Add(TestPaths.CliDll);
+        foreach (var arg in args)
+        {
+            startInfo.ArgumentList.Add(arg);
+        }
+
+        startInfo.Environment["AUTOBUILDER_SERVER"] = server.Url.ToString();
+        startInfo.Environment["AUTOBUILDER_API_KEY"] = server.AdminKey;
+
+        using var process = Process.Start(startInfo)!;
+        var stdout = new List<OutputLine>();
+        var stderr = new System.Text.StringBuilder();
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is not null)
+            {
+                lock (stdout)
+                {
+                    stdout.Add(new OutputLine(DateTimeOffset.UtcNow, e.Data));
+                }
+            }
+        };
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is not null)
+            {
+                lock (stderr)
+                {
+                    stderr.AppendLine(e.Data);
+                }
+            }
+        };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"autobuilder {string.Join(' ', args)} did not finish:\n{string.Join('\n', stdout.Select(l => l.Text))}\n{stderr}");
+        }
+
+        process.WaitForExit(); // drains the asynchronous readers
+        lock (stdout)
+        {
+            return new CliResult(process.ExitCode, stdout.ToList(), stderr.ToString());
+        }
+    }
+}

@@ -1,0 +1,71 @@
+using AutoBuilder.Core.Api;
+using AutoBuilder.Core.Builds;
+using AutoBuilder.EndToEnd.Tests.Infrastructure;
+
+namespace AutoBuilder.EndToEnd.Tests;
+
+/// <summary>The dispatcher under load and across a crash.</summary>
+public sealed class SchedulingTests
+{
+    private static readonly Dictionary<string, string> SleepingBuild = new()
+    {
+        ["build.sh"] = "echo working\nsleep 1\nmkdir -p out && echo done > out/done.txt\n",
+        ["autobuilder.yml"] = "outputs:\n  - out/**\n",
+    };
+
+    [Fact]
+    public async Task TwentyBuilds_WithLimitFour_AllSucceedAndNeverMoreThanFourRun()
+    {
+        var root = TestPaths.NewTempDirectory("limit");
+        await using var server = await ServerProcess.StartAsync(Path.Combine(root, "data"), new Dictionary<string, string> { ["Dispatcher:MaxConcurrentBuilds"] = "4" });
+        using var client = server.CreateClient();
+
+        var builds = await Task.WhenAll(Enumerable.Range(0, 20).Select(i => ApiCalls.StartBuildAsync(client, $"limit-{i}", SleepingBuild)));
+        var ended = await Task.WhenAll(builds.Select(b => ApiCalls.WaitForEndAsync(client, b.Id)));
+
+        Assert.All(ended, b => Assert.Equal(BuildStatus.Succeeded, b.Status));
+        // Running intervals (claim to completion) as the server recorded them: at most four overlap, and four did.
+        var events = ended.SelectMany(b => new[] { (at: b.StartedAt!.Value, delta: 1), (at: b.FinishedAt!.Value, delta: -1) })
+            .OrderBy(e => e.at).ThenBy(e => e.delta);
+        int running = 0, peak = 0;
+        foreach (var e in events)
+        {
+            running += e.delta;
+            peak = Math.Max(peak, running);
+        }
+
+        Assert.Equal(4, peak);
+        Directory.Delete(root, recursive: true);
+    }
+
+    [Fact]
+    public async Task ServerKilled_WhileBuildsRun_EveryBuildEndsAfterRestart()
+    {
+        var root = TestPaths.NewTempDirectory("crash");
+        var data = Path.Combine(root, "data");
+        var settings = new Dictionary<string, string> { ["Dispatcher:MaxConcurrentBuilds"] = "2" };
+        List<BuildDto> accepted;
+        await using (var first = await ServerProcess.StartAsync(data, settings))
+        {
+            using var client = first.CreateClient();
+            accepted = [.. await Task.WhenAll(Enumerable.Range(0, 5).Select(i => ApiCalls.StartBuildAsync(client, $"crash-{i}", new Dictionary<string, string>
+            {
+                ["build.sh"] = "echo working\nsleep 3\n",
+            })))];
+            await ApiCalls.WaitForAsync(client, accepted[0].Id, b => b.Phase == BuildPhase.Building);
+            await first.KillAsync();
+        }
+
+        await using var second = await ServerProcess.StartAsync(data, settings);
+        using var again = second.CreateClient();
+        var ended = await Task.WhenAll(accepted.Select(b => ApiCalls.WaitForEndAsync(again, b.Id)));
+
+        // Nothing accepted is lost; the interrupted builds were retried and succeeded.
+        Assert.Equal(accepted.Select(b => b.Id).Order(), ended.Select(b => b.Id).Order());
+        Assert.All(ended, b => Assert.Equal(BuildStatus.Succeeded, b.Status));
+        Assert.Contains(ended, b => b.Attempt >= 2);
+        var log = await ApiCalls.GetLogAsync(again, accepted[0].Id);
+        Assert.Contains("retrying", log, StringComparison.Ordinal);
+        Directory.Delete(root, recursive: true);
+    }
+}
