@@ -48,6 +48,9 @@ internal sealed class FakeAutoBuilderServer : IAsyncDisposable
 
     public IReadOnlyList<string> LogChunks { get; set; } = ["[stage] unpacking\n", "[build] BUILD SUCCESS\n"];
 
+    /// <summary>After the log chunks, keep the followed log open until the client goes away (a build still running).</summary>
+    public bool KeepLogOpen { get; set; }
+
     /// <summary>The uploaded body of the last ZIP upload.</summary>
     public byte[]? LastUpload { get; private set; }
 
@@ -122,6 +125,18 @@ internal sealed class FakeAutoBuilderServer : IAsyncDisposable
             {
                 await context.Response.WriteAsync(chunk);
                 await context.Response.Body.FlushAsync();
+            }
+
+            if (KeepLogOpen)
+            {
+                try
+                {
+                    await Task.Delay(Timeout.Infinite, context.RequestAborted);
+                }
+                catch (OperationCanceledException)
+                {
+                    // The client stopped following.
+                }
             }
         });
 

@@ -154,7 +154,7 @@ internal static class BuildCommand
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
-                console.WriteWarning($"stopped waiting; build {build.Id} goes on on the server (`autobuilder status {build.Id}`).");
+                console.WriteWarning($"stopped waiting; build {build.Id} keeps running on the server (`autobuilder status {build.Id}`).");
                 return ExitCodes.Interrupted;
             }
         }

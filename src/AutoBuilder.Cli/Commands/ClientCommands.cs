@@ -145,7 +145,7 @@ public static class ClientCommands
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            console.WriteWarning($"stopped following the log; build {buildId} goes on on the server (`autobuilder status {buildId}`, `autobuilder logs -f {buildId}`).");
+            console.WriteWarning($"stopped following the log; build {buildId} keeps running on the server (`autobuilder status {buildId}`, `autobuilder logs -f {buildId}`).");
             return false;
         }
         finally

@@ -12,6 +12,6 @@ public static class ExitCodes
     /// <summary>Usage, configuration, API or connection error (the reason is printed to stderr).</summary>
     public const int Error = 2;
 
-    /// <summary>Ctrl+C: the client stopped (e.g. following a log); the build itself goes on on the server.</summary>
+    /// <summary>Ctrl+C: the client stopped (e.g. following a log); the build itself keeps running on the server.</summary>
     public const int Interrupted = 130;
 }

@@ -13,7 +13,8 @@ public sealed class ClientCommandsTests : IAsyncLifetime
     private readonly TempFolder _temp = new();
     private readonly StringWriter _out = new();
     private readonly StringWriter _error = new();
-    private readonly MemoryStream _rawStdout = new();
+    private readonly CancellationTokenSource _interrupt = new();
+    private Stream _rawStdout = new MemoryStream();
     private FakeAutoBuilderServer _server = null!;
 
     public async Task InitializeAsync() => _server = await FakeAutoBuilderServer.StartAsync();
@@ -22,6 +23,7 @@ public sealed class ClientCommandsTests : IAsyncLifetime
     {
         await _server.DisposeAsync();
         _temp.Dispose();
+        _interrupt.Dispose();
     }
 
     [Fact]
@@ -42,7 +44,7 @@ public sealed class ClientCommandsTests : IAsyncLifetime
             Assert.Equal(["pom.xml"], uploaded.Entries.Select(e => e.FullName));
         }
 
-        Assert.Equal(string.Concat(_server.LogChunks), Encoding.UTF8.GetString(_rawStdout.ToArray()));
+        Assert.Equal(string.Concat(_server.LogChunks), Encoding.UTF8.GetString(((MemoryStream)_rawStdout).ToArray()));
         Assert.Equal(_server.ResultZip, await File.ReadAllBytesAsync(Path.Combine(outFolder, "result.zip")));
         Assert.Equal(_server.Artifact, await File.ReadAllBytesAsync(Path.Combine(outFolder, "artifacts", "1.0.0", "app.jar")));
         Assert.Contains("succeeded", _out.ToString(), StringComparison.Ordinal);
@@ -167,7 +169,23 @@ public sealed class ClientCommandsTests : IAsyncLifetime
         _server.LogChunks = ["[red]x[/] stays as written\n"];
 
         Assert.Equal(ExitCodes.Success, await RunAsync("logs", FakeAutoBuilderServer.BuildId));
-        Assert.Equal("[red]x[/] stays as written\n", Encoding.UTF8.GetString(_rawStdout.ToArray()));
+        Assert.Equal("[red]x[/] stays as written\n", Encoding.UTF8.GetString(((MemoryStream)_rawStdout).ToArray()));
+    }
+
+    [Fact]
+    public async Task Logs_FollowInterrupted_StopsFollowingAndSaysTheBuildGoesOn()
+    {
+        _server.LogChunks = ["first line\n"];
+        _server.KeepLogOpen = true;
+        var received = new MemoryStream();
+        _rawStdout = new ProgressStream(received, _ => _interrupt.Cancel(), leaveOpen: true); // Ctrl+C once output arrives
+
+        var exitCode = await RunAsync("logs", "-f", FakeAutoBuilderServer.BuildId);
+
+        Assert.Equal(ExitCodes.Interrupted, exitCode);
+        Assert.Equal("first line\n", Encoding.UTF8.GetString(received.ToArray()));
+        Assert.Contains("stopped following the log", _error.ToString(), StringComparison.Ordinal);
+        Assert.Contains("keeps running on the server", _error.ToString(), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -196,14 +214,19 @@ public sealed class ClientCommandsTests : IAsyncLifetime
             root.Subcommands.Add(command);
         }
 
-        return await root.Parse(args).InvokeAsync();
+        return await root.Parse(args).InvokeAsync(cancellationToken: _interrupt.Token);
     }
 
-    private static IAnsiConsole CreateConsole(TextWriter writer) => AnsiConsole.Create(new AnsiConsoleSettings
+    private static IAnsiConsole CreateConsole(TextWriter writer)
     {
-        Ansi = AnsiSupport.No,
-        ColorSystem = ColorSystemSupport.NoColors,
-        Interactive = InteractionSupport.No,
-        Out = new AnsiConsoleOutput(writer),
-    });
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Ansi = AnsiSupport.No,
+            ColorSystem = ColorSystemSupport.NoColors,
+            Interactive = InteractionSupport.No,
+            Out = new AnsiConsoleOutput(writer),
+        });
+        console.Profile.Width = 400; // no wrapping inside the messages the tests look for
+        return console;
+    }
 }
