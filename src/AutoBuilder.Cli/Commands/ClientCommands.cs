@@ -1,0 +1,156 @@
+using System.CommandLine;
+using AutoBuilder.Core;
+using Spectre.Console;
+
+namespace AutoBuilder.Cli.Commands;
+
+/// <summary>
+/// The client verbs of <c>autobuilder</c>: build, status, logs, download, cancel, projects, builds.
+/// Each command carries its own --server and --data options. Exit codes: see <see cref="ExitCodes"/>.
+/// </summary>
+public static class ClientCommands
+{
+    public static IEnumerable<Command> Create() => Create(ClientConsole.CreateDefault());
+
+    internal static IEnumerable<Command> Create(ClientConsole console) =>
+    [
+        BuildCommand.Create(console),
+        Status(console),
+        Logs(console),
+        Download(console),
+        Cancel(console),
+        Projects(console),
+        Builds(console),
+    ];
+
+    private static Argument<string> BuildIdArgument() => new("BUILD_ID") { Description = "The build's id (as printed by `autobuilder build`)" };
+
+    private static Command Status(ClientConsole console)
+    {
+        var common = new CommonOptions();
+        var buildId = BuildIdArgument();
+        var command = new Command("status", "Show a build. Exit code 0 when it succeeded or is still queued/running, 1 when it failed, timed out or was cancelled, 2 on errors.");
+        command.Arguments.Add(buildId);
+        common.AddTo(command);
+        command.SetAction((parseResult, ct) => CommandRunner.RunAsync(console, common, parseResult, async client =>
+        {
+            var build = await client.GetBuildAsync(parseResult.GetRequiredValue(buildId), ct);
+            BuildView.WriteBuild(console.Out, build);
+            return BuildView.ExitCodeOf(build.Status);
+        }, ct));
+        return command;
+    }
+
+    private static Command Logs(ClientConsole console)
+    {
+        var common = new CommonOptions();
+        var buildId = BuildIdArgument();
+        var follow = new Option<bool>("--follow", "-f") { Description = "Keep streaming until the build ends (Ctrl+C stops following; the build goes on)" };
+        var command = new Command("logs", "Print a build's log to stdout, as is.");
+        command.Arguments.Add(buildId);
+        command.Options.Add(follow);
+        common.AddTo(command);
+        command.SetAction((parseResult, ct) => CommandRunner.RunAsync(console, common, parseResult, async client =>
+        {
+            var id = parseResult.GetRequiredValue(buildId);
+            return await FollowLogAsync(console, client, id, parseResult.GetValue(follow), ct) ? ExitCodes.Success : ExitCodes.Interrupted;
+        }, ct));
+        return command;
+    }
+
+    private static Command Download(ClientConsole console)
+    {
+        var common = new CommonOptions();
+        var buildId = BuildIdArgument();
+        var output = new Option<string?>("--out", "-o") { Description = "Output folder [default ./autobuilder-out/{project}/{number}]", HelpName = "DIR" };
+        var command = new Command("download", "Download a build's result.zip and artifacts (artifacts are checked against their SHA-256).");
+        command.Arguments.Add(buildId);
+        command.Options.Add(output);
+        common.AddTo(command);
+        command.SetAction((parseResult, ct) => CommandRunner.RunAsync(console, common, parseResult, async client =>
+        {
+            var build = await client.GetBuildAsync(parseResult.GetRequiredValue(buildId), ct);
+            var folder = parseResult.GetValue(output) ?? ResultDownloader.DefaultOutputFolder(build);
+            var count = await ResultDownloader.DownloadAsync(client, console, build, folder, ct);
+            if (count == 0)
+            {
+                console.Out.MarkupLineInterpolated($"Build {build.Id} is {build.Status.ToString().ToLowerInvariant()} and has nothing to download.");
+            }
+
+            return ExitCodes.Success;
+        }, ct));
+        return command;
+    }
+
+    private static Command Cancel(ClientConsole console)
+    {
+        var common = new CommonOptions();
+        var buildId = BuildIdArgument();
+        var command = new Command("cancel", "Cancel a queued or running build.");
+        command.Arguments.Add(buildId);
+        common.AddTo(command);
+        command.SetAction((parseResult, ct) => CommandRunner.RunAsync(console, common, parseResult, async client =>
+        {
+            var build = await client.CancelBuildAsync(parseResult.GetRequiredValue(buildId), ct);
+            BuildView.WriteBuild(console.Out, build);
+            return ExitCodes.Success;
+        }, ct));
+        return command;
+    }
+
+    private static Command Projects(ClientConsole console)
+    {
+        var common = new CommonOptions();
+        var command = new Command("projects", "List your projects.");
+        common.AddTo(command);
+        command.SetAction((parseResult, ct) => CommandRunner.RunAsync(console, common, parseResult, async client =>
+        {
+            BuildView.WriteProjects(console.Out, await client.GetProjectsAsync(ct));
+            return ExitCodes.Success;
+        }, ct));
+        return command;
+    }
+
+    private static Command Builds(ClientConsole console)
+    {
+        var common = new CommonOptions();
+        var project = new Argument<string>("PROJECT") { Description = "Project id" };
+        project.Validators.Add(result =>
+        {
+            var value = result.GetValueOrDefault<string>();
+            if (!Ids.IsValidProjectId(value))
+            {
+                result.AddError($"'{value}' is not a valid project id ({Client.ProjectIds.Rule}).");
+            }
+        });
+        var command = new Command("builds", "List a project's builds, newest first.");
+        command.Arguments.Add(project);
+        common.AddTo(command);
+        command.SetAction((parseResult, ct) => CommandRunner.RunAsync(console, common, parseResult, async client =>
+        {
+            BuildView.WriteBuilds(console.Out, await client.GetBuildsAsync(parseResult.GetRequiredValue(project), ct));
+            return ExitCodes.Success;
+        }, ct));
+        return command;
+    }
+
+    /// <summary>Streams the log's raw bytes to stdout. Returns false when Ctrl+C stopped it (and says so on stderr).</summary>
+    internal static async Task<bool> FollowLogAsync(ClientConsole console, Client.AutoBuilderClient client, string buildId, bool follow, CancellationToken cancellationToken)
+    {
+        var stdout = console.OpenStandardOutput();
+        try
+        {
+            await client.CopyLogToAsync(buildId, stdout, follow, cancellationToken);
+            return true;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            console.WriteWarning($"stopped following the log; build {buildId} keeps running on the server (`autobuilder status {buildId}`, `autobuilder logs -f {buildId}`).");
+            return false;
+        }
+        finally
+        {
+            await stdout.FlushAsync(CancellationToken.None);
+        }
+    }
+}
