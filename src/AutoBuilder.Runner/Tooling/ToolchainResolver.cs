@@ -187,9 +187,16 @@ public static class ToolchainResolver
         XDocument document;
         if (settings.MavenSettingsFile is not null)
         {
-            using var reader = XmlReader.Create(settings.MavenSettingsFile, new XmlReaderSettings { DtdProcessing = DtdProcessing.Prohibit });
-            document = XDocument.Load(reader);
-            ns = document.Root!.Name.Namespace;
+            try
+            {
+                using var reader = XmlReader.Create(settings.MavenSettingsFile, new XmlReaderSettings { DtdProcessing = DtdProcessing.Prohibit });
+                document = XDocument.Load(reader);
+                ns = document.Root!.Name.Namespace;
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or XmlException)
+            {
+                throw new BuildFailureException($"the Maven settings file '{settings.MavenSettingsFile}' (Toolchains:Maven:SettingsFile) cannot be read: {ex.Message}", ex);
+            }
         }
         else
         {
