@@ -226,7 +226,9 @@ public sealed class BuildRunner
 
             var config = BuildConfigLoader.LoadFrom(extracted.SourceRoot);
             var cache = await PrepareCacheAsync(cancellationToken).ConfigureAwait(false);
-            var toolchain = ToolchainResolver.Resolve(new ToolchainRequest(extracted.SourceRoot, config, spec.Toolchain, spec.Command, spec.Toolchains, cache));
+            var home = Path.Combine(_workspace, "home");
+            var temp = Path.Combine(_workspace, "tmp");
+            var toolchain = ToolchainResolver.Resolve(new ToolchainRequest(extracted.SourceRoot, config, spec.Toolchain, spec.Command, spec.Toolchains, cache, home));
             _toolchain = toolchain.Name;
             _command = toolchain.Command;
             await LogAsync($"toolchain {toolchain.Name}: {toolchain.Command}", cancellationToken).ConfigureAwait(false);
@@ -253,8 +255,6 @@ public sealed class BuildRunner
 
             await LogAsync($"timeout {Describe(timeout.TotalSeconds)}", cancellationToken).ConfigureAwait(false);
 
-            var home = Path.Combine(_workspace, "home");
-            var temp = Path.Combine(_workspace, "tmp");
             Directory.CreateDirectory(home);
             Directory.CreateDirectory(temp);
             foreach (var (relative, content) in toolchain.HomeFiles)

@@ -13,13 +13,15 @@ namespace AutoBuilder.Runner.Tooling;
 /// <param name="RequestedCommand">The spec's command override, if any.</param>
 /// <param name="Settings">Operator settings (Maven settings file, offline).</param>
 /// <param name="CacheDirectory">Root of the dependency caches.</param>
+/// <param name="HomeDirectory">The build's private HOME (Java tools read user.home, not $HOME).</param>
 public sealed record ToolchainRequest(
     string SourceRoot,
     BuildConfig Config,
     string? RequestedToolchain,
     string? RequestedCommand,
     ToolchainSettings Settings,
-    string CacheDirectory);
+    string CacheDirectory,
+    string HomeDirectory);
 
 /// <summary>The toolchain, command and file patterns of one build, and what the command's environment needs.</summary>
 public sealed record ResolvedToolchain
@@ -137,7 +139,8 @@ public static class ToolchainResolver
         command += $" -Dmaven.repo.local={ShellQuote(repository)} package";
 
         // Custom commands get the same repository, settings and offline mode through MAVEN_OPTS and
-        // the private HOME's ~/.m2/settings.xml, which Maven reads when no -s is given.
+        // the private HOME's ~/.m2/settings.xml, which Maven reads when no -s is given. Maven finds
+        // ~/.m2 through Java's user.home (from the passwd entry, not $HOME), hence -Duser.home.
         var homeFiles = new Dictionary<string, string>(StringComparer.Ordinal);
         var userSettings = UserSettings(settings);
         if (userSettings is not null)
@@ -151,7 +154,7 @@ public static class ToolchainResolver
             Command = command,
             Outputs = [],
             Artifacts = MavenArtifacts,
-            Environment = new Dictionary<string, string> { ["MAVEN_OPTS"] = $"-Dmaven.repo.local={repository}" },
+            Environment = new Dictionary<string, string> { ["MAVEN_OPTS"] = $"-Duser.home={request.HomeDirectory} -Dmaven.repo.local={repository}" },
             HomeFiles = homeFiles,
         };
     }

@@ -52,7 +52,7 @@ public sealed class ToolchainResolverTests : IDisposable
 
         var repository = Path.Combine(_temp.Path, "cache", "maven", "repository");
         Assert.Equal($"mvn -B -s {settings} -o -Dmaven.repo.local={repository} package", resolved.Command);
-        Assert.Equal($"-Dmaven.repo.local={repository}", resolved.Environment["MAVEN_OPTS"]);
+        Assert.Equal($"-Duser.home={_temp.Combine("home")} -Dmaven.repo.local={repository}", resolved.Environment["MAVEN_OPTS"]);
         Assert.Equal(ToolchainResolver.MavenArtifacts, resolved.Artifacts);
         Assert.Equal(ToolchainResolver.MavenArtifacts, resolved.Outputs);
         // Custom commands see the same settings (with offline) as ~/.m2/settings.xml.
@@ -141,6 +141,6 @@ public sealed class ToolchainResolverTests : IDisposable
     {
         var source = _temp.Combine("src");
         Directory.CreateDirectory(source);
-        return new ToolchainRequest(source, config ?? BuildConfig.Empty, toolchain, command, settings ?? new ToolchainSettings(), _temp.Combine("cache"));
+        return new ToolchainRequest(source, config ?? BuildConfig.Empty, toolchain, command, settings ?? new ToolchainSettings(), _temp.Combine("cache"), _temp.Combine("home"));
     }
 }
