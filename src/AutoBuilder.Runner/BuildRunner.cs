@@ -1,0 +1,428 @@
+using System.Globalization;
+using AutoBuilder.Core.Builds;
+using AutoBuilder.Core.Protocol;
+using AutoBuilder.Runner.Api;
+using AutoBuilder.Runner.Configuration;
+using AutoBuilder.Runner.Logs;
+using AutoBuilder.Runner.Processes;
+using AutoBuilder.Runner.Publishing;
+using AutoBuilder.Runner.Staging;
+using AutoBuilder.Runner.Tooling;
+using AutoBuilder.Runner.Versioning;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace AutoBuilder.Runner;
+
+/// <summary>
+/// Runs one build attempt end to end: spec → staging → building → publishing → complete
+/// (DESIGN.md, "Runner protocol"). Returns one of <see cref="RunnerExitCodes"/>.
+/// </summary>
+public sealed class BuildRunner
+{
+    private readonly RunnerOptions _options;
+    private readonly RunnerApiClient _api;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _timeProvider;
+
+    public BuildRunner(RunnerOptions options, HttpClient httpClient, ILogger? logger = null, TimeProvider? timeProvider = null)
+    {
+        _options = options ?? throw new ArgumentNullException(nameof(options));
+        ArgumentNullException.ThrowIfNull(httpClient);
+        _logger = logger ?? NullLogger.Instance;
+        _timeProvider = timeProvider ?? TimeProvider.System;
+        _api = new RunnerApiClient(httpClient, options.ApiUrl, options.BuildId, options.Token, _logger, _timeProvider);
+    }
+
+    /// <summary>0 when the build's end was reported (whatever its outcome); non-zero when the runner failed or was stopped.</summary>
+    public async Task<int> RunAsync(CancellationToken cancellationToken = default)
+    {
+        RunnerSpec spec;
+        try
+        {
+            spec = await _api.GetSpecAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (RunnerStoppedException ex)
+        {
+            _logger.LogError("Runner stopped: {Reason}", ex.Message);
+            return ex.ExitCode;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return RunnerExitCodes.Cancelled;
+        }
+
+        var shipper = new LogShipper((batch, ct) => _api.AppendLogAsync(spec.LogAppendUrl, batch, ct), _timeProvider);
+        await using (shipper.ConfigureAwait(false))
+        {
+            try
+            {
+                await new Attempt(this, spec, shipper).RunAsync(cancellationToken).ConfigureAwait(false);
+                return RunnerExitCodes.Completed;
+            }
+            catch (RunnerStoppedException ex)
+            {
+                _logger.LogError("Runner stopped: {Reason}", ex.Message);
+                await TryLogAsync(shipper, $"runner stopped: {ex.Message}").ConfigureAwait(false);
+                return ex.ExitCode;
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                _logger.LogWarning("Runner cancelled; the build was stopped");
+                await TryLogAsync(shipper, "runner cancelled: the build was stopped").ConfigureAwait(false);
+                return RunnerExitCodes.Cancelled;
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or HttpRequestException or InvalidOperationException)
+            {
+                // Local disk or an unexpected state: an infrastructure failure, which the dispatcher retries.
+                _logger.LogError(ex, "Runner failed");
+                await TryLogAsync(shipper, $"runner failed: {ex.Message}").ConfigureAwait(false);
+                return RunnerExitCodes.InfrastructureFailure;
+            }
+        }
+    }
+
+    private static async Task TryLogAsync(LogShipper shipper, string line)
+    {
+        // Best effort: the attempt is over, the log may be what failed.
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        try
+        {
+            await shipper.WriteLineAsync(line, timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    /// <summary>Everything staging decided about the build.</summary>
+    private sealed record Prepared(string SourceRoot, ResolvedToolchain Toolchain, BuildConfig Config, string Version, TimeSpan Timeout, Dictionary<string, string> Environment);
+
+    /// <summary>The mutable state of one attempt, in one place.</summary>
+    private sealed class Attempt(BuildRunner runner, RunnerSpec spec, LogShipper shipper)
+    {
+        private readonly string _workspace = Path.GetFullPath(runner._options.WorkspaceDirectory);
+        private BuildOutcome _outcome = BuildOutcome.Failed;
+        private string? _error;
+        private int? _exitCode;
+        private string? _toolchain;
+        private string? _command;
+        private string? _version;
+        private double? _stage;
+        private double? _build;
+        private IReadOnlyList<FileEntry> _files = [];
+        private IReadOnlyList<FileEntry> _artifacts = [];
+
+        private RunnerApiClient Api => runner._api;
+        private TimeProvider Time => runner._timeProvider;
+
+        public async Task RunAsync(CancellationToken cancellationToken)
+        {
+            Directory.CreateDirectory(_workspace);
+            await Api.ReportPhaseAsync(BuildPhase.Staging, cancellationToken).ConfigureAwait(false);
+            await LogAsync($"build {spec.ProjectId} #{spec.Number} (attempt {spec.Attempt})", cancellationToken).ConfigureAwait(false);
+
+            var started = Time.GetTimestamp();
+            Prepared? prepared = null;
+            try
+            {
+                prepared = await StageAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (BuildFailureException ex)
+            {
+                Fail(ex.Message);
+                await LogAsync($"staging failed: {ex.Message}", cancellationToken).ConfigureAwait(false);
+            }
+
+            _stage = Seconds(Time.GetElapsedTime(started));
+            await LogAsync($"staging took {Describe(_stage)}", cancellationToken).ConfigureAwait(false);
+
+            if (prepared is not null)
+            {
+                await Api.ReportPhaseAsync(BuildPhase.Building, cancellationToken).ConfigureAwait(false);
+                started = Time.GetTimestamp();
+                await BuildAsync(prepared, cancellationToken).ConfigureAwait(false);
+                _build = Seconds(Time.GetElapsedTime(started));
+                await LogAsync($"building took {Describe(_build)}", cancellationToken).ConfigureAwait(false);
+            }
+
+            await Api.ReportPhaseAsync(BuildPhase.Publishing, cancellationToken).ConfigureAwait(false);
+            started = Time.GetTimestamp();
+            var publisher = new OutputPublisher(Api, _workspace, line => LogAsync(line, cancellationToken));
+            if (prepared is not null)
+            {
+                await PublishOutputsAsync(publisher, prepared, cancellationToken).ConfigureAwait(false);
+            }
+
+            var publish = Seconds(Time.GetElapsedTime(started));
+            await LogAsync($"publishing took {Describe(publish)}", cancellationToken).ConfigureAwait(false);
+            await LogAsync(_error is null ? $"outcome: {Wire(_outcome)}" : $"outcome: {Wire(_outcome)}: {_error}", cancellationToken).ConfigureAwait(false);
+
+            // The log is flushed before result.json and complete, so a storage failure is still reported in them.
+            try
+            {
+                await shipper.CompleteAsync().ConfigureAwait(false);
+            }
+            catch (IOException ex)
+            {
+                Fail(ex.Message);
+                runner._logger.LogError(ex, "Build log storage failed");
+            }
+
+            var durations = new PhaseDurations { Stage = _stage, Build = _build, Publish = publish };
+            await publisher.PublishManifestAsync(new BuildManifest
+            {
+                BuildId = spec.BuildId,
+                ProjectId = spec.ProjectId,
+                Number = spec.Number,
+                Attempt = spec.Attempt,
+                Status = _outcome,
+                ExitCode = _exitCode,
+                Error = _error,
+                Toolchain = _toolchain,
+                Command = _command,
+                Version = _version,
+                Durations = durations,
+                Files = _files,
+                Artifacts = _artifacts,
+            }, cancellationToken).ConfigureAwait(false);
+
+            await Api.CompleteAsync(new CompleteRequest
+            {
+                Outcome = _outcome,
+                ExitCode = _exitCode,
+                Error = _error,
+                Toolchain = _toolchain,
+                Command = _command,
+                Version = _version,
+                Durations = durations,
+                Files = _files,
+                Artifacts = _artifacts,
+            }, cancellationToken).ConfigureAwait(false);
+        }
+
+        private async Task<Prepared> StageAsync(CancellationToken cancellationToken)
+        {
+            var sourceDirectory = Path.Combine(_workspace, "src");
+            // Next to, never inside, the folder it is extracted into.
+            var zipPath = Path.Combine(_workspace, "source.zip");
+            ExtractionResult extracted;
+            try
+            {
+                await Api.DownloadAsync(spec.SourceUrl, zipPath, cancellationToken).ConfigureAwait(false);
+                extracted = SafeZipExtractor.Extract(zipPath, sourceDirectory);
+            }
+            finally
+            {
+                File.Delete(zipPath);
+            }
+
+            await LogAsync(string.Create(CultureInfo.InvariantCulture,
+                $"staging: {extracted.FileCount:N0} files, {OutputPublisher.Size(extracted.TotalBytes)}"), cancellationToken).ConfigureAwait(false);
+            if (extracted.SourceRoot != sourceDirectory)
+            {
+                await LogAsync($"staging: using the archive's single folder '{Path.GetFileName(extracted.SourceRoot)}' as the source root", cancellationToken).ConfigureAwait(false);
+            }
+
+            var config = BuildConfigLoader.LoadFrom(extracted.SourceRoot);
+            var cache = await PrepareCacheAsync(cancellationToken).ConfigureAwait(false);
+            var home = Path.Combine(_workspace, "home");
+            var temp = Path.Combine(_workspace, "tmp");
+            var toolchain = ToolchainResolver.Resolve(new ToolchainRequest(extracted.SourceRoot, config, spec.Toolchain, spec.Command, spec.Toolchains, cache, home));
+            _toolchain = toolchain.Name;
+            _command = toolchain.Command;
+            await LogAsync($"toolchain {toolchain.Name}: {toolchain.Command}", cancellationToken).ConfigureAwait(false);
+
+            var version = VersionDetector.Detect(extracted.SourceRoot, config.Version, spec.Number);
+            if (version.Warning is not null)
+            {
+                await LogAsync(version.Warning, cancellationToken).ConfigureAwait(false);
+            }
+
+            _version = version.Version;
+            await LogAsync($"version {version.Version} (from {version.Source})", cancellationToken).ConfigureAwait(false);
+
+            var timeout = TimeSpan.FromSeconds(spec.TimeoutSeconds);
+            if (config.Timeout is { } configured)
+            {
+                var max = TimeSpan.FromSeconds(spec.MaxTimeoutSeconds);
+                timeout = configured <= max ? configured : max;
+                if (configured > max)
+                {
+                    await LogAsync($"timeout {Describe(configured.TotalSeconds)} from autobuilder.yml is capped at the maximum {Describe(max.TotalSeconds)}", cancellationToken).ConfigureAwait(false);
+                }
+            }
+
+            await LogAsync($"timeout {Describe(timeout.TotalSeconds)}", cancellationToken).ConfigureAwait(false);
+
+            Directory.CreateDirectory(home);
+            Directory.CreateDirectory(temp);
+            foreach (var (relative, content) in toolchain.HomeFiles)
+            {
+                var path = Path.Combine(home, relative);
+                Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+                await File.WriteAllTextAsync(path, content, cancellationToken).ConfigureAwait(false);
+            }
+
+            var environment = BuildEnvironment.Create(new BuildEnvironmentRequest(home, temp, spec.Number, spec.ProjectId, toolchain.Environment, config.Env));
+            return new Prepared(extracted.SourceRoot, toolchain, config, version.Version, timeout, environment);
+        }
+
+        /// <summary>The shared cache if usable, else one inside the workspace: a cache problem never fails a build.</summary>
+        private async Task<string> PrepareCacheAsync(CancellationToken cancellationToken)
+        {
+            var local = Path.Combine(_workspace, "cache");
+            var shared = runner._options.CacheDirectory;
+            if (shared is not null)
+            {
+                try
+                {
+                    Directory.CreateDirectory(shared);
+                    return Path.GetFullPath(shared);
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    await LogAsync($"cache folder '{shared}' is not usable ({ex.Message}); using a private cache", cancellationToken).ConfigureAwait(false);
+                }
+            }
+
+            Directory.CreateDirectory(local);
+            return local;
+        }
+
+        private async Task BuildAsync(Prepared prepared, CancellationToken cancellationToken)
+        {
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, shipper.Failed);
+            RunnerStoppedException? stopped = null;
+            using var heartbeatDone = new CancellationTokenSource();
+            var heartbeat = HeartbeatAsync(ex =>
+            {
+                stopped = ex;
+                stop.Cancel();
+            }, heartbeatDone.Token, cancellationToken);
+
+            try
+            {
+                var result = await new BuildProcess(Time).RunAsync(
+                    new BuildProcessRequest
+                    {
+                        Command = prepared.Toolchain.Command,
+                        WorkingDirectory = prepared.SourceRoot,
+                        Environment = prepared.Environment,
+                        Timeout = prepared.Timeout,
+                    },
+                    (bytes, ct) => shipper.WriteAsync(bytes, ct),
+                    stop.Token).ConfigureAwait(false);
+
+                if (result.TimedOut)
+                {
+                    _outcome = BuildOutcome.TimedOut;
+                    _error = $"build timed out after {Describe(prepared.Timeout.TotalSeconds)}";
+                }
+                else if (result.ExitCode == 0)
+                {
+                    _outcome = BuildOutcome.Succeeded;
+                }
+                else
+                {
+                    Fail($"build command exited with code {result.ExitCode}");
+                }
+
+                _exitCode = result.ExitCode;
+                await LogAsync(result.TimedOut ? _error! : $"command exited with code {result.ExitCode}", cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                // Stopped by the heartbeat (409, 401/403, API gone) or by a log storage failure; the group is already killed.
+                if (stopped is not null)
+                {
+                    throw stopped;
+                }
+
+                Fail($"the build log could not be written to storage: {shipper.Failure?.Message}");
+            }
+            finally
+            {
+                await heartbeatDone.CancelAsync().ConfigureAwait(false);
+                await heartbeat.ConfigureAwait(false);
+            }
+        }
+
+        /// <summary>Re-reports the building phase periodically; the API's answer is how a cancelled build learns it must stop.</summary>
+        private async Task HeartbeatAsync(Action<RunnerStoppedException> onStopped, CancellationToken done, CancellationToken cancellationToken)
+        {
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(done, cancellationToken);
+            try
+            {
+                while (true)
+                {
+                    await Task.Delay(runner._options.HeartbeatInterval, Time, linked.Token).ConfigureAwait(false);
+                    await Api.ReportPhaseAsync(BuildPhase.Building, linked.Token).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            catch (RunnerStoppedException ex)
+            {
+                onStopped(ex);
+            }
+        }
+
+        private async Task PublishOutputsAsync(OutputPublisher publisher, Prepared prepared, CancellationToken cancellationToken)
+        {
+            var root = prepared.SourceRoot;
+            var skipped = new List<string>();
+            var outputs = OutputMatcher.Match(root, prepared.Toolchain.Outputs, skipped.Add);
+            // On failure result.zip is still useful when the build left outputs (test reports, partial builds).
+            if (_outcome == BuildOutcome.Succeeded || outputs.Count > 0)
+            {
+                _files = await publisher.PublishResultAsync(root, outputs, cancellationToken).ConfigureAwait(false);
+            }
+
+            if (_outcome != BuildOutcome.Succeeded)
+            {
+                return;
+            }
+
+            try
+            {
+                var artifacts = OutputPublisher.NameArtifacts(OutputMatcher.Match(root, prepared.Toolchain.Artifacts, skipped.Add));
+                foreach (var line in skipped.Distinct())
+                {
+                    await LogAsync($"publishing: {line}", cancellationToken).ConfigureAwait(false);
+                }
+
+                if (artifacts.Count == 0 && prepared.Toolchain.Artifacts.Count > 0)
+                {
+                    await LogAsync($"publishing: no artifacts matched {string.Join(", ", prepared.Toolchain.Artifacts)}", cancellationToken).ConfigureAwait(false);
+                }
+
+                _artifacts = await publisher.PublishArtifactsAsync(root, artifacts, cancellationToken).ConfigureAwait(false);
+            }
+            catch (BuildFailureException ex)
+            {
+                Fail(ex.Message);
+                await LogAsync($"publishing failed: {ex.Message}", cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        private void Fail(string error)
+        {
+            _outcome = BuildOutcome.Failed;
+            _error ??= error;
+        }
+
+        private ValueTask LogAsync(string line, CancellationToken cancellationToken)
+        {
+            runner._logger.LogInformation("{Line}", line);
+            return shipper.WriteLineAsync(line, cancellationToken);
+        }
+
+        private static double Seconds(TimeSpan elapsed) => Math.Round(elapsed.TotalSeconds, 3);
+
+        private static string Describe(double? seconds) => BuildProcess.Describe(TimeSpan.FromSeconds(seconds ?? 0));
+
+        private static string Wire(BuildOutcome outcome) => outcome.ToStatus().ToWire();
+    }
+}

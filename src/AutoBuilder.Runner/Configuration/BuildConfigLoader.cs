@@ -1,0 +1,184 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using AutoBuilder.Core;
+using AutoBuilder.Core.Builds;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace AutoBuilder.Runner.Configuration;
+
+/// <summary>
+/// Reads autobuilder.yml strictly: an unknown key or a bad value fails the build with a message
+/// naming the key, rather than being silently ignored (a typo must not change what gets built).
+/// </summary>
+public static partial class BuildConfigLoader
+{
+    public const string FileName = "autobuilder.yml";
+
+    private static readonly string[] KnownKeys = ["toolchain", "command", "outputs", "artifacts", "version", "timeout", "env"];
+
+    /// <summary>Loads {sourceRoot}/autobuilder.yml, or <see cref="BuildConfig.Empty"/> when there is none.</summary>
+    public static BuildConfig LoadFrom(string sourceRoot)
+    {
+        var path = Path.Combine(sourceRoot, FileName);
+        return File.Exists(path) ? Parse(File.ReadAllText(path)) : BuildConfig.Empty;
+    }
+
+    /// <exception cref="BuildFailureException">The YAML is invalid, or a key is unknown or has a bad value.</exception>
+    public static BuildConfig Parse(string yaml)
+    {
+        var stream = new YamlStream();
+        try
+        {
+            stream.Load(new StringReader(yaml));
+        }
+        catch (YamlException ex)
+        {
+            throw Fail($"invalid YAML at line {ex.Start.Line}: {ex.Message}");
+        }
+
+        if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is YamlScalarNode { Value: null or "" })
+        {
+            return BuildConfig.Empty;
+        }
+
+        if (stream.Documents[0].RootNode is not YamlMappingNode map)
+        {
+            throw Fail("the document must be a mapping of keys (toolchain, command, outputs, ...)");
+        }
+
+        var config = new BuildConfig();
+        foreach (var (keyNode, value) in map.Children)
+        {
+            var key = (keyNode as YamlScalarNode)?.Value ?? string.Empty;
+            config = key switch
+            {
+                "toolchain" => config with { Toolchain = ParseToolchain(value) },
+                "command" => config with { Command = RequireScalar(key, value) },
+                "outputs" => config with { Outputs = ParseGlobs(key, value) },
+                "artifacts" => config with { Artifacts = ParseGlobs(key, value) },
+                "version" => config with { Version = ParseVersion(value) },
+                "timeout" => config with { Timeout = ParseTimeout(value) },
+                "env" => config with { Env = ParseEnv(value) },
+                _ => throw Fail($"unknown key '{key}' (line {keyNode.Start.Line}); allowed keys: {string.Join(", ", KnownKeys)}"),
+            };
+        }
+
+        return config;
+    }
+
+    /// <summary>Parses "90s", "30m", "1h" or a plain number of seconds.</summary>
+    public static bool TryParseTimeout(string text, out TimeSpan timeout)
+    {
+        timeout = default;
+        var match = TimeoutPattern().Match(text.Trim());
+        if (!match.Success || !long.TryParse(match.Groups[1].Value, NumberStyles.None, CultureInfo.InvariantCulture, out var amount) || amount <= 0)
+        {
+            return false;
+        }
+
+        var seconds = match.Groups[2].Value switch
+        {
+            "" or "s" => amount,
+            "m" => amount * 60,
+            _ => amount * 3600,
+        };
+        if (seconds > TimeSpan.FromDays(30).TotalSeconds)
+        {
+            return false;
+        }
+
+        timeout = TimeSpan.FromSeconds(seconds);
+        return true;
+    }
+
+    private static string ParseToolchain(YamlNode value)
+    {
+        var name = RequireScalar("toolchain", value);
+        return Toolchains.IsKnown(name)
+            ? name
+            : throw Fail($"toolchain '{name}' is not one of {string.Join(", ", Toolchains.All)}");
+    }
+
+    private static string ParseVersion(YamlNode value)
+    {
+        var version = RequireScalar("version", value);
+        return Ids.IsValidVersion(version)
+            ? version
+            : throw Fail($"version '{version}' is not a valid version (letters, digits, '.', '_', '+', '-'; no '..')");
+    }
+
+    private static TimeSpan ParseTimeout(YamlNode value)
+    {
+        var text = RequireScalar("timeout", value);
+        return TryParseTimeout(text, out var timeout)
+            ? timeout
+            : throw Fail($"timeout '{text}' must be a positive duration such as 90s, 30m, 1h or a number of seconds");
+    }
+
+    private static List<string> ParseGlobs(string key, YamlNode value)
+    {
+        // A single string is accepted as a one-item list.
+        IEnumerable<YamlNode> items = value switch
+        {
+            YamlSequenceNode sequence => sequence.Children,
+            YamlScalarNode => [value],
+            _ => throw Fail($"'{key}' must be a list of glob patterns"),
+        };
+
+        var globs = new List<string>();
+        foreach (var item in items)
+        {
+            var glob = RequireScalar(key, item);
+            var pattern = glob.TrimStart('!');
+            if (pattern.StartsWith('/') || pattern.Split('/', '\\').Contains(".."))
+            {
+                throw Fail($"'{key}' pattern '{glob}' must be relative to the source root, without '..'");
+            }
+
+            globs.Add(glob);
+        }
+
+        return globs;
+    }
+
+    private static Dictionary<string, string> ParseEnv(YamlNode value)
+    {
+        if (value is not YamlMappingNode map)
+        {
+            throw Fail("'env' must be a mapping of NAME: value");
+        }
+
+        var env = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (keyNode, valueNode) in map.Children)
+        {
+            var name = (keyNode as YamlScalarNode)?.Value ?? string.Empty;
+            if (!EnvNamePattern().IsMatch(name))
+            {
+                throw Fail($"'env' name '{name}' is not a valid environment variable name");
+            }
+
+            if (valueNode is not YamlScalarNode scalar)
+            {
+                throw Fail($"'env.{name}' must be a string, number or boolean");
+            }
+
+            env[name] = scalar.Value ?? string.Empty;
+        }
+
+        return env;
+    }
+
+    private static string RequireScalar(string key, YamlNode value) =>
+        value is YamlScalarNode { Value: { Length: > 0 } text } && !string.IsNullOrWhiteSpace(text)
+            ? text
+            : throw Fail($"'{key}' must be a non-empty string");
+
+    private static BuildFailureException Fail(string message) => new($"{FileName}: {message}");
+
+    [GeneratedRegex(@"^([0-9]{1,9})([smh]?)$")]
+    private static partial Regex TimeoutPattern();
+
+    [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*$")]
+    private static partial Regex EnvNamePattern();
+}

@@ -1,0 +1,185 @@
+using System.Buffers;
+using System.Text;
+using System.Threading.Channels;
+
+namespace AutoBuilder.Runner.Logs;
+
+/// <summary>Where log batches go: one append per call, in order.</summary>
+public delegate Task LogAppender(ReadOnlyMemory<byte> batch, CancellationToken cancellationToken);
+
+/// <summary>
+/// Ships the build log live: bytes are batched and appended when 64 KiB are pending or ~200 ms
+/// after the first pending byte, one append at a time, in order. Memory stays bounded: writers
+/// wait when too much is pending. If an append fails for good (the appender retries transient
+/// failures itself), <see cref="Failure"/> is set, <see cref="Failed"/> fires, and later bytes are dropped.
+/// </summary>
+public sealed class LogShipper : IAsyncDisposable
+{
+    public const int MaxBatchBytes = 64 * 1024;
+    public static readonly TimeSpan MaxBatchDelay = TimeSpan.FromMilliseconds(200);
+
+    private const int MaxChunkBytes = 16 * 1024;
+    private const int MaxPendingChunks = 64; // ≤ 1 MiB held in memory.
+    private static readonly byte[] Prefix = Encoding.UTF8.GetBytes("[autobuilder] ");
+
+    private readonly Channel<byte[]> _chunks = Channel.CreateBounded<byte[]>(new BoundedChannelOptions(MaxPendingChunks)
+    {
+        SingleReader = true,
+        FullMode = BoundedChannelFullMode.Wait,
+    });
+
+    private readonly LogAppender _append;
+    private readonly TimeProvider _timeProvider;
+    private readonly CancellationTokenSource _failed = new();
+    private readonly SemaphoreSlim _writeLock = new(1, 1);
+    private readonly Task _pump;
+
+    public LogShipper(LogAppender append, TimeProvider? timeProvider = null)
+    {
+        _append = append ?? throw new ArgumentNullException(nameof(append));
+        _timeProvider = timeProvider ?? TimeProvider.System;
+        _pump = Task.Run(PumpAsync);
+    }
+
+    /// <summary>Why the log could not be written, once it could not.</summary>
+    public Exception? Failure { get; private set; }
+
+    /// <summary>Cancelled when the log can no longer be written.</summary>
+    public CancellationToken Failed => _failed.Token;
+
+    /// <summary>Total bytes accepted.</summary>
+    public long BytesWritten { get; private set; }
+
+    /// <summary>Queues raw bytes (copied; the caller may reuse its buffer).</summary>
+    public async ValueTask WriteAsync(ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken = default)
+    {
+        await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            while (!bytes.IsEmpty)
+            {
+                var chunk = bytes[..Math.Min(bytes.Length, MaxChunkBytes)];
+                bytes = bytes[chunk.Length..];
+                BytesWritten += chunk.Length;
+                if (Failure is null)
+                {
+                    await _chunks.Writer.WriteAsync(chunk.ToArray(), cancellationToken).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (ChannelClosedException)
+        {
+            // Completed: late bytes have nowhere to go.
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
+    /// <summary>Appends one of the runner's own lines, prefixed "[autobuilder] ".</summary>
+    public ValueTask WriteLineAsync(string line, CancellationToken cancellationToken = default)
+    {
+        var bytes = new byte[Prefix.Length + Encoding.UTF8.GetByteCount(line) + 1];
+        Prefix.CopyTo(bytes, 0);
+        Encoding.UTF8.GetBytes(line, bytes.AsSpan(Prefix.Length));
+        bytes[^1] = (byte)'\n';
+        return WriteAsync(bytes, cancellationToken);
+    }
+
+    /// <summary>Ships everything pending and stops. Throws if the log could not be written.</summary>
+    /// <exception cref="IOException">The log storage failed.</exception>
+    public async Task CompleteAsync()
+    {
+        await _writeLock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            _chunks.Writer.TryComplete();
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+
+        await _pump.ConfigureAwait(false);
+        if (Failure is not null)
+        {
+            throw new IOException($"the build log could not be written to storage: {Failure.Message}", Failure);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _chunks.Writer.TryComplete();
+        await _pump.ConfigureAwait(false);
+        _failed.Dispose();
+        _writeLock.Dispose();
+    }
+
+    private async Task PumpAsync()
+    {
+        var reader = _chunks.Reader;
+        var batch = ArrayPool<byte>.Shared.Rent(MaxBatchBytes + MaxChunkBytes);
+        try
+        {
+            while (await reader.WaitToReadAsync().ConfigureAwait(false))
+            {
+                var length = 0;
+                var deadline = _timeProvider.GetTimestamp();
+                while (length < MaxBatchBytes)
+                {
+                    if (reader.TryRead(out var chunk))
+                    {
+                        chunk.CopyTo(batch, length);
+                        length += chunk.Length;
+                        continue;
+                    }
+
+                    var remaining = MaxBatchDelay - _timeProvider.GetElapsedTime(deadline);
+                    if (remaining <= TimeSpan.Zero || !await WaitForMoreAsync(reader, remaining).ConfigureAwait(false))
+                    {
+                        break;
+                    }
+                }
+
+                await ShipAsync(batch.AsMemory(0, length)).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(batch);
+        }
+    }
+
+    /// <summary>True when more data arrived within <paramref name="wait"/>; false on timeout or completion.</summary>
+    private async Task<bool> WaitForMoreAsync(ChannelReader<byte[]> reader, TimeSpan wait)
+    {
+        using var timer = new CancellationTokenSource(wait, _timeProvider);
+        try
+        {
+            return await reader.WaitToReadAsync(timer.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    private async Task ShipAsync(ReadOnlyMemory<byte> batch)
+    {
+        if (Failure is not null || batch.IsEmpty)
+        {
+            return;
+        }
+
+        try
+        {
+            await _append(batch, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            Failure = ex;
+            await _failed.CancelAsync().ConfigureAwait(false);
+        }
+    }
+}

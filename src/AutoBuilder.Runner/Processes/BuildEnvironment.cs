@@ -1,0 +1,67 @@
+namespace AutoBuilder.Runner.Processes;
+
+/// <summary>Inputs of a build command's environment.</summary>
+/// <param name="HomeDirectory">The build's private HOME.</param>
+/// <param name="TempDirectory">The build's private TMPDIR.</param>
+/// <param name="BuildNumber">AUTOBUILDER_BUILD_NUMBER.</param>
+/// <param name="ProjectId">AUTOBUILDER_PROJECT.</param>
+/// <param name="Toolchain">The toolchain's variables (MAVEN_OPTS, GRADLE_USER_HOME, ...).</param>
+/// <param name="User">autobuilder.yml's env; applied last.</param>
+public sealed record BuildEnvironmentRequest(
+    string HomeDirectory,
+    string TempDirectory,
+    int BuildNumber,
+    string ProjectId,
+    IReadOnlyDictionary<string, string> Toolchain,
+    IReadOnlyDictionary<string, string>? User);
+
+/// <summary>
+/// Builds a command's environment from an allow-list. Nothing else of the runner's environment
+/// passes — no token, API address, key, or storage/server setting can reach a user's build.
+/// </summary>
+public static class BuildEnvironment
+{
+    /// <summary>The only variables taken from the runner's own environment.</summary>
+    public static readonly IReadOnlyList<string> Inherited = ["PATH", "LANG", "LC_ALL", "TZ", "JAVA_HOME"];
+
+    private const string DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    private const string DefaultLocale = "C.UTF-8";
+
+    public static Dictionary<string, string> Create(BuildEnvironmentRequest request, Func<string, string?>? runnerEnvironment = null)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var read = runnerEnvironment ?? Environment.GetEnvironmentVariable;
+        var env = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["PATH"] = NonEmpty(read("PATH")) ?? DefaultPath,
+            ["LANG"] = NonEmpty(read("LANG")) ?? DefaultLocale,
+            ["LC_ALL"] = NonEmpty(read("LC_ALL")) ?? DefaultLocale,
+            ["HOME"] = request.HomeDirectory,
+            ["TMPDIR"] = request.TempDirectory,
+            ["CI"] = "true",
+            ["AUTOBUILDER_BUILD_NUMBER"] = request.BuildNumber.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["AUTOBUILDER_PROJECT"] = request.ProjectId,
+        };
+        foreach (var name in new[] { "TZ", "JAVA_HOME" })
+        {
+            if (NonEmpty(read(name)) is { } value)
+            {
+                env[name] = value;
+            }
+        }
+
+        foreach (var (name, value) in request.Toolchain)
+        {
+            env[name] = value;
+        }
+
+        foreach (var (name, value) in request.User ?? new Dictionary<string, string>())
+        {
+            env[name] = value;
+        }
+
+        return env;
+    }
+
+    private static string? NonEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
+}

@@ -1,0 +1,152 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace AutoBuilder.Runner.Processes;
+
+/// <summary>One command to run: the shell command, where, with exactly which environment, for how long.</summary>
+public sealed record BuildProcessRequest
+{
+    /// <summary>Run with /bin/sh -c, stderr merged into stdout.</summary>
+    public required string Command { get; init; }
+    public required string WorkingDirectory { get; init; }
+    /// <summary>The command's whole environment: nothing of the runner's own is inherited.</summary>
+    public required IReadOnlyDictionary<string, string> Environment { get; init; }
+    public required TimeSpan Timeout { get; init; }
+}
+
+/// <summary>How the command ended. <see cref="ExitCode"/> is null when it was killed on timeout.</summary>
+public sealed record BuildProcessResult(int? ExitCode, bool TimedOut, TimeSpan Elapsed);
+
+/// <summary>
+/// Runs a build command in its own session (setsid), so the whole tree — including background
+/// children — can be killed with one kill(-pgid, SIGKILL) on timeout, cancellation, or when the
+/// shell exits leaving stragglers behind. Output is passed on as raw bytes, in order.
+/// </summary>
+public sealed class BuildProcess(TimeProvider? timeProvider = null)
+{
+    private const string SetsidPath = "/usr/bin/setsid";
+    private const int ReadBufferSize = 16 * 1024;
+
+    private readonly TimeProvider _timeProvider = timeProvider ?? TimeProvider.System;
+
+    /// <summary>Runs the command; <paramref name="output"/> receives stdout+stderr chunks in order.</summary>
+    /// <exception cref="OperationCanceledException">The token was cancelled; the process group was killed first.</exception>
+    public async Task<BuildProcessResult> RunAsync(
+        BuildProcessRequest request,
+        Func<ReadOnlyMemory<byte>, CancellationToken, ValueTask> output,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(output);
+        cancellationToken.ThrowIfCancellationRequested();
+
+        var useSetsid = File.Exists(SetsidPath);
+        var startInfo = new ProcessStartInfo
+        {
+            FileName = useSetsid ? SetsidPath : "/bin/sh",
+            WorkingDirectory = request.WorkingDirectory,
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = false,
+            UseShellExecute = false,
+        };
+        if (useSetsid)
+        {
+            startInfo.ArgumentList.Add("/bin/sh");
+        }
+
+        startInfo.ArgumentList.Add("-c");
+        // One pipe for both streams keeps their order; the newline keeps a trailing comment in the command harmless.
+        startInfo.ArgumentList.Add("exec 2>&1\n" + request.Command);
+
+        startInfo.Environment.Clear();
+        foreach (var (name, value) in request.Environment)
+        {
+            startInfo.Environment[name] = value;
+        }
+
+        var started = _timeProvider.GetTimestamp();
+        using var process = new Process { StartInfo = startInfo };
+        process.Start();
+        // setsid execs in place (the child is no group leader), so its pid is the new group's id.
+        var processGroup = useSetsid ? process.Id : 0;
+        process.StandardInput.Close(); // stdin: immediate EOF, never the runner's.
+
+        using var timeout = new CancellationTokenSource(request.Timeout, _timeProvider);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, cancellationToken);
+        var pump = PumpAsync(process.StandardOutput.BaseStream, output, cancellationToken);
+
+        var timedOut = false;
+        try
+        {
+            await process.WaitForExitAsync(linked.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            timedOut = !cancellationToken.IsCancellationRequested;
+        }
+        finally
+        {
+            // Always: background children of a finished shell must not outlive the build, and they
+            // would hold the output pipe open.
+            KillGroup(process, processGroup);
+        }
+
+        await process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+        try
+        {
+            await pump.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Reported below.
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        var elapsed = _timeProvider.GetElapsedTime(started);
+        return timedOut
+            ? new BuildProcessResult(null, true, elapsed)
+            : new BuildProcessResult(process.ExitCode, false, elapsed);
+    }
+
+    private static async Task PumpAsync(Stream stdout, Func<ReadOnlyMemory<byte>, CancellationToken, ValueTask> output, CancellationToken cancellationToken)
+    {
+        var buffer = new byte[ReadBufferSize];
+        int read;
+        while ((read = await stdout.ReadAsync(buffer, CancellationToken.None).ConfigureAwait(false)) > 0)
+        {
+            // The sink may keep the memory only until it returns.
+            await output(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private static void KillGroup(Process process, int processGroup)
+    {
+        if (processGroup > 0)
+        {
+            _ = NativeMethods.Kill(-processGroup, NativeMethods.SIGKILL);
+        }
+
+        try
+        {
+            // Fallback for children that left the group (or no setsid): walks /proc by parentage.
+            process.Kill(entireProcessTree: true);
+        }
+        catch (InvalidOperationException)
+        {
+            // Already exited.
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            // Raced with exit.
+        }
+    }
+
+    /// <summary>"1h 2m 3s"-style text for log lines and error messages.</summary>
+    public static string Describe(TimeSpan duration) => duration.TotalSeconds switch
+    {
+        < 60 => string.Create(CultureInfo.InvariantCulture, $"{duration.TotalSeconds:0.#}s"),
+        < 3600 => string.Create(CultureInfo.InvariantCulture, $"{(int)duration.TotalMinutes}m {duration.Seconds}s"),
+        _ => string.Create(CultureInfo.InvariantCulture, $"{(int)duration.TotalHours}h {duration.Minutes}m {duration.Seconds}s"),
+    };
+}

@@ -1,0 +1,89 @@
+using AutoBuilder.Runner.Configuration;
+
+namespace AutoBuilder.Runner.Tests.Configuration;
+
+public sealed class BuildConfigLoaderTests
+{
+    [Fact]
+    public void Parse_EveryKey_ReadsThem()
+    {
+        var config = BuildConfigLoader.Parse("""
+            toolchain: gradle
+            command: ./gradlew assemble
+            outputs:
+              - build/libs/*.jar
+              - build/reports/**
+            artifacts: [build/libs/*.jar, "!build/libs/*-plain.jar"]
+            version: 2.1.0
+            timeout: 30m
+            env:
+              FOO: bar
+              RETRIES: 3
+            """);
+
+        Assert.Equal("gradle", config.Toolchain);
+        Assert.Equal("./gradlew assemble", config.Command);
+        Assert.Equal(["build/libs/*.jar", "build/reports/**"], config.Outputs);
+        Assert.Equal(["build/libs/*.jar", "!build/libs/*-plain.jar"], config.Artifacts);
+        Assert.Equal("2.1.0", config.Version);
+        Assert.Equal(TimeSpan.FromMinutes(30), config.Timeout);
+        Assert.Equal("bar", config.Env!["FOO"]);
+        Assert.Equal("3", config.Env["RETRIES"]);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("# only a comment\n")]
+    public void Parse_EmptyDocument_IsEmptyConfig(string yaml) => Assert.Equal(BuildConfig.Empty, BuildConfigLoader.Parse(yaml));
+
+    [Fact]
+    public void LoadFrom_NoFile_IsEmptyConfig()
+    {
+        using var temp = new TempDirectory();
+        Assert.Same(BuildConfig.Empty, BuildConfigLoader.LoadFrom(temp.Path));
+    }
+
+    [Theory]
+    [InlineData("comand: mvn package", "unknown key 'comand'")]
+    [InlineData("toolchain: ant", "toolchain 'ant' is not one of maven, gradle, npm, dotnet, script")]
+    [InlineData("toolchain: [maven]", "'toolchain' must be a non-empty string")]
+    [InlineData("command: ''", "'command' must be a non-empty string")]
+    [InlineData("outputs: {a: b}", "'outputs' must be a list of glob patterns")]
+    [InlineData("outputs: [../secrets/*]", "'outputs' pattern '../secrets/*' must be relative")]
+    [InlineData("artifacts: [/etc/*]", "'artifacts' pattern '/etc/*' must be relative")]
+    [InlineData("version: ../1.0", "version '../1.0' is not a valid version")]
+    [InlineData("version: 1.0/evil", "version '1.0/evil' is not a valid version")]
+    [InlineData("timeout: soon", "timeout 'soon' must be a positive duration")]
+    [InlineData("timeout: 0", "timeout '0' must be a positive duration")]
+    [InlineData("timeout: -5m", "timeout '-5m' must be a positive duration")]
+    [InlineData("env: [A, B]", "'env' must be a mapping")]
+    [InlineData("env: {1BAD: x}", "'env' name '1BAD' is not a valid environment variable name")]
+    [InlineData("env: {GOOD: [x]}", "'env.GOOD' must be a string")]
+    [InlineData("- just\n- a list", "the document must be a mapping")]
+    [InlineData("toolchain: maven\n  command: [unclosed", "invalid YAML at line")]
+    public void Parse_BadKeyOrValue_FailsNamingIt(string yaml, string expected)
+    {
+        var ex = Assert.Throws<BuildFailureException>(() => BuildConfigLoader.Parse(yaml));
+
+        Assert.StartsWith("autobuilder.yml: ", ex.Message, StringComparison.Ordinal);
+        Assert.Contains(expected, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("90s", 90)]
+    [InlineData("90", 90)]
+    [InlineData("30m", 1800)]
+    [InlineData("1h", 3600)]
+    public void TryParseTimeout_ValidText_ParsesSeconds(string text, int seconds)
+    {
+        Assert.True(BuildConfigLoader.TryParseTimeout(text, out var timeout));
+        Assert.Equal(TimeSpan.FromSeconds(seconds), timeout);
+    }
+
+    [Theory]
+    [InlineData("1d")]
+    [InlineData("1.5h")]
+    [InlineData("")]
+    [InlineData("99999h")]
+    public void TryParseTimeout_InvalidText_False(string text) => Assert.False(BuildConfigLoader.TryParseTimeout(text, out _));
+}
