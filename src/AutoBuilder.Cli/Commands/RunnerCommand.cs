@@ -14,7 +14,7 @@ internal static class RunnerCommand
 {
     public static Command Create()
     {
-        var api = new Option<Uri>("--api") { Description = "The API's address", Required = true };
+        var api = new Option<string>("--api") { Description = "The API's address", Required = true };
         var build = new Option<string>("--build") { Description = "The build id", Required = true };
         var workspace = new Option<string>("--workspace") { Description = "An empty folder on local disk for this attempt", Required = true };
         var cache = new Option<string?>("--cache") { Description = "The shared dependency-cache folder" };
@@ -23,7 +23,15 @@ internal static class RunnerCommand
         var command = new Command("runner", "Run one build attempt (started by AutoBuilder's executors)") { api, build, workspace, cache, detached };
         command.SetAction(async (parseResult, cancellationToken) =>
         {
-            var token = (await Console.In.ReadLineAsync(cancellationToken))?.Trim();
+            if (!Uri.TryCreate(parseResult.GetValue(api), UriKind.Absolute, out var apiUrl))
+            {
+                await Console.Error.WriteLineAsync("autobuilder runner: --api must be an absolute URL.");
+                return 2;
+            }
+
+            // Raw stdin: Console.In serializes reads under a lock, so a reader waiting for end-of-file would block everything.
+            var stdin = Console.OpenStandardInput();
+            var token = ReadLine(stdin);
             if (string.IsNullOrEmpty(token))
             {
                 await Console.Error.WriteLineAsync("autobuilder runner: expected the build token on the first line of stdin.");
@@ -38,34 +46,40 @@ internal static class RunnerCommand
             });
             if (!parseResult.GetValue(detached))
             {
-                _ = WatchParentAsync(stop);
+                _ = Task.Run(() => WatchParent(stdin, stop), CancellationToken.None);
             }
 
             using var loggerFactory = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Information));
             using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(30) };
-            var options = new RunnerOptions(parseResult.GetValue(api)!, parseResult.GetValue(build)!, token, parseResult.GetValue(workspace)!, parseResult.GetValue(cache));
+            var options = new RunnerOptions(apiUrl, parseResult.GetValue(build)!, token, parseResult.GetValue(workspace)!, parseResult.GetValue(cache));
             var runner = new BuildRunner(options, http, loggerFactory.CreateLogger<BuildRunner>());
             return await runner.RunAsync(stop.Token);
         });
         return command;
     }
 
-    /// <summary>Stops the build when stdin ends: the server that started this runner is gone.</summary>
-    private static async Task WatchParentAsync(CancellationTokenSource stop)
+    /// <summary>Reads one line byte by byte, so nothing after it is consumed by a buffer.</summary>
+    private static string? ReadLine(Stream input)
     {
-        var buffer = new char[256];
-        try
+        var bytes = new List<byte>();
+        int b;
+        while ((b = input.ReadByte()) is not -1 and not '\n')
         {
-            while (await Console.In.ReadAsync(buffer, stop.Token) > 0)
-            {
-                // Anything after the token is ignored.
-            }
-        }
-        catch (OperationCanceledException)
-        {
-            return;
+            bytes.Add((byte)b);
         }
 
-        await stop.CancelAsync();
+        return bytes.Count == 0 && b == -1 ? null : System.Text.Encoding.UTF8.GetString([.. bytes]).Trim();
+    }
+
+    /// <summary>Stops the build when stdin ends: the server that started this runner is gone.</summary>
+    private static void WatchParent(Stream input, CancellationTokenSource stop)
+    {
+        var buffer = new byte[256];
+        while (input.Read(buffer) > 0)
+        {
+            // Anything after the token is ignored.
+        }
+
+        stop.Cancel();
     }
 }

@@ -2,6 +2,7 @@ using System.CommandLine;
 using AutoBuilder.Server.Hosting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace AutoBuilder.Cli.Commands;

@@ -66,7 +66,7 @@ public static class SecretFile
 
         try
         {
-            using var writer = new StreamWriter(path, Encoding.UTF8, options);
+            using var writer = new StreamWriter(path, new UTF8Encoding(encoderShouldEmitUTF8Identifier: false), options);
             writer.Write(content);
             writer.Write('\n');
         }

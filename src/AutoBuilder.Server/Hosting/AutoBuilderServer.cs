@@ -55,6 +55,8 @@ public static class AutoBuilderServer
         builder.Logging.AddFilter("Microsoft.EntityFrameworkCore", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
+        // Data protection is only pulled in by the authentication stack; AutoBuilder protects nothing with it.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.DataProtection", LogLevel.Error);
 
         builder.AddAutoBuilder(urls);
         var app = builder.Build();
