@@ -37,6 +37,13 @@ public sealed class BuildRunner
     /// <summary>0 when the build's end was reported (whatever its outcome); non-zero when the runner failed or was stopped.</summary>
     public async Task<int> RunAsync(CancellationToken cancellationToken = default)
     {
+        if (OperatingSystem.IsLinux())
+        {
+            // The build runs under our uid: without this it could read the token from /proc/<runner>/mem.
+            // (It does not stop root or CAP_SYS_PTRACE; a separate build user is the real boundary.)
+            _ = NativeMethods.Prctl(NativeMethods.PR_SET_DUMPABLE, 0, 0, 0, 0);
+        }
+
         RunnerSpec spec;
         try
         {
