@@ -58,6 +58,11 @@ public sealed class BuildRunner
         {
             return RunnerExitCodes.Cancelled;
         }
+        catch (Exception ex) when (ex is System.Text.Json.JsonException or NotSupportedException)
+        {
+            _logger.LogError(ex, "The API returned an unreadable spec");
+            return RunnerExitCodes.InfrastructureFailure;
+        }
 
         var shipper = new LogShipper((batch, ct) => _api.AppendLogAsync(spec.LogAppendUrl, batch, ct), _timeProvider);
         await using (shipper.ConfigureAwait(false))
@@ -79,9 +84,10 @@ public sealed class BuildRunner
                 await TryLogAsync(shipper, "runner cancelled: the build was stopped").ConfigureAwait(false);
                 return RunnerExitCodes.Cancelled;
             }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or HttpRequestException or InvalidOperationException)
+            catch (Exception ex)
             {
-                // Local disk or an unexpected state: an infrastructure failure, which the dispatcher retries.
+                // Local disk, an unreadable answer, or a bug: the runner's own failure, which the
+                // dispatcher retries; the verb gets an exit code rather than an unhandled exception.
                 _logger.LogError(ex, "Runner failed");
                 await TryLogAsync(shipper, $"runner failed: {ex.Message}").ConfigureAwait(false);
                 return RunnerExitCodes.InfrastructureFailure;
@@ -211,6 +217,11 @@ public sealed class BuildRunner
         private async Task<Prepared> StageAsync(CancellationToken cancellationToken)
         {
             var sourceDirectory = Path.Combine(_workspace, "src");
+            if (Directory.Exists(sourceDirectory))
+            {
+                Directory.Delete(sourceDirectory, recursive: true); // a reused workspace: start clean.
+            }
+
             // Next to, never inside, the folder it is extracted into.
             var zipPath = Path.Combine(_workspace, "source.zip");
             ExtractionResult extracted;
