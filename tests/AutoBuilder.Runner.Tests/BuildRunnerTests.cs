@@ -130,6 +130,19 @@ public sealed class BuildRunnerTests : IDisposable
     }
 
     [Fact]
+    public async Task RunAsync_LogStorageDown_CompletesFailedNamingTheStorageFailure()
+    {
+        using var api = new FakeApi(FakeApi.Zip(TestZip.File("build.sh", "echo hi"))) { LogFailure = HttpStatusCode.ServiceUnavailable };
+
+        Assert.Equal(RunnerExitCodes.Completed, await Run(api));
+
+        Assert.Equal(BuildOutcome.Failed, api.Completed!.Outcome);
+        Assert.Contains("the build log could not be written to storage", api.Completed.Error, StringComparison.Ordinal);
+        Assert.Contains("503", api.Completed.Error, StringComparison.Ordinal);
+        Assert.Equal(BuildOutcome.Failed, api.Manifest!.Status);
+    }
+
+    [Fact]
     public async Task RunAsync_PhaseAnswers409_StopsWithoutCompleting()
     {
         using var api = new FakeApi(FakeApi.Zip(TestZip.File("build.sh", "echo hi"))) { PhaseAnswer = (_, _) => HttpStatusCode.Conflict };

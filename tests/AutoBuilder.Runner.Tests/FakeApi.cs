@@ -46,6 +46,9 @@ public sealed class FakeApi : HttpMessageHandler
     /// <summary>Answers a phase report with this status instead of 204 (e.g. 409 for a cancelled build).</summary>
     public Func<BuildPhase, int, HttpStatusCode?> PhaseAnswer { get; set; } = (_, _) => null;
 
+    /// <summary>Log appends fail with this status when set (storage down).</summary>
+    public HttpStatusCode? LogFailure { get; set; }
+
     public string Log
     {
         get
@@ -148,6 +151,11 @@ public sealed class FakeApi : HttpMessageHandler
 
         if (request.Method == HttpMethod.Post && uri.AbsolutePath == "/log")
         {
+            if (LogFailure is { } failure)
+            {
+                return new HttpResponseMessage(failure);
+            }
+
             var bytes = await request.Content!.ReadAsByteArrayAsync(cancellationToken);
             lock (_log)
             {
