@@ -37,6 +37,13 @@ public sealed class BuildRunner
     /// <summary>0 when the build's end was reported (whatever its outcome); non-zero when the runner failed or was stopped.</summary>
     public async Task<int> RunAsync(CancellationToken cancellationToken = default)
     {
+        if (OperatingSystem.IsLinux())
+        {
+            // The build runs under our uid: without this it could read the token from /proc/<runner>/mem.
+            // (It does not stop root or CAP_SYS_PTRACE; a separate build user is the real boundary.)
+            _ = NativeMethods.Prctl(NativeMethods.PR_SET_DUMPABLE, 0, 0, 0, 0);
+        }
+
         RunnerSpec spec;
         try
         {
@@ -50,6 +57,11 @@ public sealed class BuildRunner
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             return RunnerExitCodes.Cancelled;
+        }
+        catch (Exception ex) when (ex is System.Text.Json.JsonException or NotSupportedException)
+        {
+            _logger.LogError(ex, "The API returned an unreadable spec");
+            return RunnerExitCodes.InfrastructureFailure;
         }
 
         var shipper = new LogShipper((batch, ct) => _api.AppendLogAsync(spec.LogAppendUrl, batch, ct), _timeProvider);
@@ -72,9 +84,10 @@ public sealed class BuildRunner
                 await TryLogAsync(shipper, "runner cancelled: the build was stopped").ConfigureAwait(false);
                 return RunnerExitCodes.Cancelled;
             }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or HttpRequestException or InvalidOperationException)
+            catch (Exception ex)
             {
-                // Local disk or an unexpected state: an infrastructure failure, which the dispatcher retries.
+                // Local disk, an unreadable answer, or a bug: the runner's own failure, which the
+                // dispatcher retries; the verb gets an exit code rather than an unhandled exception.
                 _logger.LogError(ex, "Runner failed");
                 await TryLogAsync(shipper, $"runner failed: {ex.Message}").ConfigureAwait(false);
                 return RunnerExitCodes.InfrastructureFailure;
@@ -204,6 +217,11 @@ public sealed class BuildRunner
         private async Task<Prepared> StageAsync(CancellationToken cancellationToken)
         {
             var sourceDirectory = Path.Combine(_workspace, "src");
+            if (Directory.Exists(sourceDirectory))
+            {
+                Directory.Delete(sourceDirectory, recursive: true); // a reused workspace: start clean.
+            }
+
             // Next to, never inside, the folder it is extracted into.
             var zipPath = Path.Combine(_workspace, "source.zip");
             ExtractionResult extracted;

@@ -31,6 +31,7 @@ public sealed class LogShipper : IAsyncDisposable
     private readonly LogAppender _append;
     private readonly TimeProvider _timeProvider;
     private readonly CancellationTokenSource _failed = new();
+    private readonly CancellationTokenSource _abort = new();
     private readonly SemaphoreSlim _writeLock = new(1, 1);
     private readonly Task _pump;
 
@@ -108,10 +109,14 @@ public sealed class LogShipper : IAsyncDisposable
         }
     }
 
+    /// <summary>Stops at once: pending bytes not yet shipped are dropped (call <see cref="CompleteAsync"/> first to keep them).</summary>
     public async ValueTask DisposeAsync()
     {
         _chunks.Writer.TryComplete();
+        // A runner that is being stopped must not wait out a hanging storage call.
+        await _abort.CancelAsync().ConfigureAwait(false);
         await _pump.ConfigureAwait(false);
+        _abort.Dispose();
         _failed.Dispose();
         _writeLock.Dispose();
     }
@@ -174,7 +179,7 @@ public sealed class LogShipper : IAsyncDisposable
 
         try
         {
-            await _append(batch, CancellationToken.None).ConfigureAwait(false);
+            await _append(batch, _abort.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
