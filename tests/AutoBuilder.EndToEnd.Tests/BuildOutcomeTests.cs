@@ -28,7 +28,7 @@ public sealed partial class BuildOutcomeTests(BuildOutcomeTests.Fixture fixture)
         var server = fixture.Server;
         var source = TestPaths.NewTempDirectory("broken");
         CopyDirectory(Path.Combine(TestPaths.Samples, "maven-hello"), source);
-        var main = Directory.GetFiles(source, "*.java", SearchOption.AllDirectories).First(f => !f.Contains("test", StringComparison.Ordinal));
+        var main = Directory.GetFiles(Path.Combine(source, "src", "main"), "*.java", SearchOption.AllDirectories).First();
         await File.AppendAllTextAsync(main, "\nthis is not java;\n");
         var project = $"broken-{Guid.NewGuid():N}"[..20];
 

@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using AutoBuilder.Core.Builds;
 
 namespace AutoBuilder.Core.Protocol;
@@ -48,11 +49,12 @@ public sealed record ToolchainSettings
 public sealed record PhaseReport(BuildPhase Phase);
 
 /// <summary>What a runner may write: the result, the manifest, or one artifact by file name.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<UploadKind>))]
 public enum UploadKind
 {
-    Result,
-    Manifest,
-    Artifact,
+    [JsonStringEnumMemberName("result")] Result,
+    [JsonStringEnumMemberName("manifest")] Manifest,
+    [JsonStringEnumMemberName("artifact")] Artifact,
 }
 
 /// <summary>POST .../uploads: asks for a signed write URL for exactly one blob of this build.</summary>
