@@ -183,24 +183,7 @@ public sealed class BuildRunner
             }
 
             var durations = new PhaseDurations { Stage = _stage, Build = _build, Publish = publish };
-            await publisher.PublishManifestAsync(new BuildManifest
-            {
-                BuildId = spec.BuildId,
-                ProjectId = spec.ProjectId,
-                Number = spec.Number,
-                Attempt = spec.Attempt,
-                Status = _outcome,
-                ExitCode = _exitCode,
-                Error = _error,
-                Toolchain = _toolchain,
-                Command = _command,
-                Version = _version,
-                Durations = durations,
-                Files = _files,
-                Artifacts = _artifacts,
-            }, cancellationToken).ConfigureAwait(false);
-
-            await Api.CompleteAsync(new CompleteRequest
+            var report = new CompleteRequest
             {
                 Outcome = _outcome,
                 ExitCode = _exitCode,
@@ -211,7 +194,9 @@ public sealed class BuildRunner
                 Durations = durations,
                 Files = _files,
                 Artifacts = _artifacts,
-            }, cancellationToken).ConfigureAwait(false);
+            };
+            await publisher.PublishManifestAsync(BuildManifest.Create(spec, report), cancellationToken).ConfigureAwait(false);
+            await Api.CompleteAsync(report, cancellationToken).ConfigureAwait(false);
         }
 
         private async Task<Prepared> StageAsync(CancellationToken cancellationToken)

@@ -19,8 +19,8 @@ internal static class ServeCommand
         };
         var urls = new Option<string>("--urls")
         {
-            Description = "Address(es) to listen on, ';'-separated; port 0 picks a free port",
-            DefaultValueFactory = _ => "http://127.0.0.1:8080",
+            Description = "Address(es) to listen on, ';'-separated; port 0 picks a free port (env AUTOBUILDER_URLS)",
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("AUTOBUILDER_URLS") is { Length: > 0 } u ? u : "http://127.0.0.1:8080",
         };
         var role = new Option<ServerRole>("--role")
         {

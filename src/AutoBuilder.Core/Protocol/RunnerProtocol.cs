@@ -108,4 +108,27 @@ public sealed record BuildManifest
     public PhaseDurations Durations { get; init; } = new();
     public IReadOnlyList<FileEntry> Files { get; init; } = [];
     public IReadOnlyList<FileEntry> Artifacts { get; init; } = [];
+
+    /// <summary>The manifest of one attempt: its identity and what the runner reports at its end.</summary>
+    public static BuildManifest Create(RunnerSpec spec, CompleteRequest report)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        ArgumentNullException.ThrowIfNull(report);
+        return new BuildManifest
+        {
+            BuildId = spec.BuildId,
+            ProjectId = spec.ProjectId,
+            Number = spec.Number,
+            Attempt = spec.Attempt,
+            Status = report.Outcome,
+            ExitCode = report.ExitCode,
+            Error = report.Error,
+            Toolchain = report.Toolchain,
+            Command = report.Command,
+            Version = report.Version,
+            Durations = report.Durations,
+            Files = report.Files,
+            Artifacts = report.Artifacts,
+        };
+    }
 }

@@ -1,6 +1,7 @@
 using System.IO.Compression;
 using System.Text;
 using System.Text.RegularExpressions;
+using AutoBuilder.Core.Archives;
 
 namespace AutoBuilder.Runner.Staging;
 
@@ -181,41 +182,8 @@ public static partial class SafeZipExtractor
         return plan;
     }
 
-    private static List<string> ValidateName(string name)
-    {
-        if (name.Contains('\0', StringComparison.Ordinal))
-        {
-            throw Refuse(name, "contains a NUL character");
-        }
-
-        if (DriveLetter().IsMatch(name))
-        {
-            throw Refuse(name, "has a drive letter");
-        }
-
-        // ZIPs made on Windows may use '\': treat it as a separator so "..\x" is seen for what it is.
-        var normalized = name.Replace('\\', '/');
-        if (normalized.StartsWith('/'))
-        {
-            throw Refuse(name, "is an absolute path");
-        }
-
-        var segments = new List<string>();
-        foreach (var segment in normalized.Split('/'))
-        {
-            if (segment is "..")
-            {
-                throw Refuse(name, "contains a '..' segment");
-            }
-
-            if (segment is not ("" or "."))
-            {
-                segments.Add(segment);
-            }
-        }
-
-        return segments;
-    }
+    private static List<string> ValidateName(string name) =>
+        ArchiveEntryNames.FindProblem(name) is { } problem ? throw Refuse(name, problem) : [.. ArchiveEntryNames.Segments(name)];
 
     private static string ReadSymlinkTarget(ZipArchiveEntry entry)
     {

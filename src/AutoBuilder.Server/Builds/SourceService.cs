@@ -69,7 +69,7 @@ public sealed class SourceService(AutoBuilderDbContext db, IBlobStore store, Blo
                 var problem = ArchiveEntryNames.FindProblem(entry.FullName);
                 if (problem is not null)
                 {
-                    throw new ApiException(StatusCodes.Status400BadRequest, "Unsafe archive entry", $"Entry '{Printable(entry.FullName)}' {problem}.");
+                    throw new ApiException(StatusCodes.Status400BadRequest, "Unsafe archive entry", $"Entry '{Printable(entry.FullName)}' {problem}; every entry must stay inside the project folder.");
                 }
 
                 if (!names.Add(entry.FullName.Replace('\\', '/')))
