@@ -103,6 +103,39 @@ public sealed partial class BuildOutcomeTests(BuildOutcomeTests.Fixture fixture)
         Assert.DoesNotMatch("(?m)^(Toolchains__|Storage__|ConnectionStrings__|Dispatcher__|Executor__|AUTOBUILDER_API_KEY|AZURE_)", EnvSection(log));
     }
 
+    [Theory]
+    [InlineData("2.0.0", false)]
+    [InlineData("2.0.0-SNAPSHOT", true)]
+    public async Task Rebuild_SameVersionOtherContent_ReleaseIsKeptSnapshotIsReplaced(string version, bool secondSucceeds)
+    {
+        using var client = fixture.Server.CreateClient();
+        var project = $"versions-{Guid.NewGuid():N}"[..20];
+        var files = new Dictionary<string, string>
+        {
+            // Every run writes other bytes, as a real rebuild would.
+            ["build.sh"] = "mkdir -p out && head -c 64 /dev/urandom > out/app.bin\n",
+            ["autobuilder.yml"] = $"version: {version}\noutputs: [out/**]\nartifacts: [out/app.bin]\n",
+        };
+        var first = await ApiCalls.WaitForEndAsync(client, (await ApiCalls.StartBuildAsync(client, project, files)).Id);
+        var promoted = Path.Combine(fixture.Server.BlobRoot, "artifacts", project, version, "app.bin");
+        var firstBytes = await File.ReadAllBytesAsync(promoted);
+
+        var second = await ApiCalls.WaitForEndAsync(client, (await ApiCalls.StartBuildAsync(client, project, files)).Id);
+
+        Assert.Equal(BuildStatus.Succeeded, first.Status);
+        if (secondSucceeds)
+        {
+            Assert.Equal(BuildStatus.Succeeded, second.Status);
+            Assert.NotEqual(firstBytes, await File.ReadAllBytesAsync(promoted));
+        }
+        else
+        {
+            Assert.Equal(BuildStatus.Failed, second.Status);
+            Assert.Contains("already exists", second.Error ?? "", StringComparison.Ordinal);
+            Assert.Equal(firstBytes, await File.ReadAllBytesAsync(promoted));
+        }
+    }
+
     private static string EnvSection(string log) => log[log.IndexOf("ENV-START", StringComparison.Ordinal)..log.IndexOf("ENV-END", StringComparison.Ordinal)];
 
     private static async Task<int> ChildPidAsync(HttpClient client, string buildId)

@@ -68,4 +68,36 @@ public sealed class SchedulingTests
         Assert.Contains("retrying", log, StringComparison.Ordinal);
         Directory.Delete(root, recursive: true);
     }
+
+    [Fact]
+    public async Task Queue_OneUserWithManyBuilds_DoesNotStarveAnother()
+    {
+        var root = TestPaths.NewTempDirectory("fair");
+        await using var server = await ServerProcess.StartAsync(Path.Combine(root, "data"), new Dictionary<string, string> { ["Dispatcher:MaxConcurrentBuilds"] = "1" });
+        using var admin = server.CreateClient();
+        var busy = await Task.WhenAll(Enumerable.Range(0, 4).Select(i => ApiCalls.StartBuildAsync(admin, $"busy-{i}", SleepingBuild)));
+        using var created = await admin.PostAsync(ApiRoutes.UserKeys("alice"), null);
+        var key = (await System.Net.Http.Json.HttpContentJsonExtensions.ReadFromJsonAsync<ApiKeyCreated>(created.Content, AutoBuilder.Core.AutoBuilderJson.Options))!;
+        using var alice = server.CreateClient(key.Key);
+        var hers = await ApiCalls.StartBuildAsync(alice, "alices", SleepingBuild);
+
+        var ended = await Task.WhenAll(busy.Append(hers).Select(b => ApiCalls.WaitForEndAsync(admin, b.Id)));
+
+        Assert.All(ended, b => Assert.Equal(BuildStatus.Succeeded, b.Status));
+        var order = ended.OrderBy(b => b.StartedAt).Select(b => b.ProjectId).ToList();
+        // Queued after all four of the admin's builds, hers runs as soon as the first of them is done.
+        Assert.True(order.IndexOf("alices") <= 1, string.Join(", ", order));
+        Directory.Delete(root, recursive: true);
+    }
+
+    [Fact]
+    public async Task Serve_BadConfiguration_FailsAtStartNamingTheKey()
+    {
+        var root = TestPaths.NewTempDirectory("badconfig");
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() =>
+            ServerProcess.StartAsync(Path.Combine(root, "data"), new Dictionary<string, string> { ["Dispatcher:MaxConcurrentBuilds"] = "0" }));
+
+        Assert.Contains("MaxConcurrentBuilds", error.Message, StringComparison.Ordinal);
+        Directory.Delete(root, recursive: true);
+    }
 }

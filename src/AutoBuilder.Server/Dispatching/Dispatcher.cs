@@ -34,6 +34,7 @@ public sealed class Dispatcher(
     ILogger<Dispatcher> logger) : BackgroundService
 {
     private readonly ConcurrentDictionary<string, Tracked> _running = new();
+    private readonly Dictionary<string, DateTimeOffset> _lastServed = new(StringComparer.Ordinal);
     private readonly DispatcherOptions _options = dispatcherOptions.Value;
     private DateTimeOffset _nextLeaseRenewal;
     private DateTimeOffset _nextRecovery;
@@ -217,13 +218,17 @@ public sealed class Dispatcher(
             .GroupBy(b => b.OwnerName).Select(g => new { Owner = g.Key, Count = g.Count() })
             .ToDictionaryAsync(g => g.Owner, g => g.Count, cancellationToken);
 
-        // Round-robin across users: a user's k-th queued build ranks behind every other user's first k.
+        // Round-robin across users: a user's k-th queued build ranks behind every other user's first k; among
+        // equals the user served longest ago goes first, so one user's long queue never starves another's build.
         var fairOrder = queued
             .Select((build, index) => (build, index))
             .GroupBy(x => x.build.OwnerName)
             .SelectMany(g => g.Select((x, rank) => (x.build, x.index, rank: runningPerOwner.GetValueOrDefault(g.Key) + rank)))
-            .OrderBy(x => x.rank).ThenBy(x => x.index)
-            .Select(x => x.build);
+            .OrderBy(x => x.rank)
+            .ThenBy(x => _lastServed.GetValueOrDefault(x.build.OwnerName, DateTimeOffset.MinValue))
+            .ThenBy(x => x.index)
+            .Select(x => x.build)
+            .ToList();
 
         var perUser = _options.MaxConcurrentBuildsPerUser;
         foreach (var candidate in fairOrder)
@@ -254,6 +259,7 @@ public sealed class Dispatcher(
             }
 
             free--;
+            _lastServed[candidate.OwnerName] = now;
             runningPerOwner[candidate.OwnerName] = runningPerOwner.GetValueOrDefault(candidate.OwnerName) + 1;
             var attempt = await db.Builds.AsNoTracking().Where(b => b.Id == candidate.Id).Select(b => b.Attempt).SingleAsync(cancellationToken);
             metrics.PhaseMeasured("queue", (now - candidate.QueuedAt).TotalSeconds);
