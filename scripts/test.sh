@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pkg in maven maven-debian-helper libmaven-install-plugin-java junit4 gradle default-jdk-headless; do
+for pkg in maven maven-debian-helper libmaven-install-plugin-java junit4 gradle default-jdk-headless bubblewrap strace zip unzip; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
