@@ -112,4 +112,19 @@ public sealed class AccessTests(ServerFixture fixture) : IClassFixture<ServerFix
         await client.PostAsync(ApiRoutes.CancelBuild(build.Id), null);
         Assert.Equal(HttpStatusCode.Conflict, await PhaseAsync(tokens.Issue(build.Id, 1)));
     }
+
+    [Fact]
+    public async Task Probes_AnswerWithoutKey_AndMetricsCountBuilds()
+    {
+        using var client = fixture.Server.CreateClient();
+        var build = await ApiCalls.StartBuildAsync(client, $"metrics-{Guid.NewGuid():N}"[..20], QuickBuild);
+        await ApiCalls.WaitForEndAsync(client, build.Id);
+        using var anonymous = new HttpClient { BaseAddress = fixture.Server.Url };
+
+        Assert.Equal("ok", (await anonymous.GetStringAsync("healthz")).Trim());
+        Assert.Equal("ready", (await anonymous.GetStringAsync("readyz")).Trim());
+        var metrics = await anonymous.GetStringAsync("metrics");
+        Assert.Matches("(?m)^autobuilder_builds_queued_total\\{[^}]*\\} [1-9]", metrics);
+        Assert.Contains("autobuilder_build_phase_duration_seconds_bucket", metrics, StringComparison.Ordinal);
+    }
 }

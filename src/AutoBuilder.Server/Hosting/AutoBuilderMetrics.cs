@@ -22,7 +22,8 @@ public sealed class AutoBuilderMetrics : IDisposable
         _queued = _meter.CreateCounter<long>("autobuilder.builds.queued", description: "Builds accepted");
         _finished = _meter.CreateCounter<long>("autobuilder.builds.finished", description: "Builds that reached a terminal state, by status");
         _retried = _meter.CreateCounter<long>("autobuilder.builds.retried", description: "Attempts lost to infrastructure failures and retried");
-        _phase = _meter.CreateHistogram<double>("autobuilder.build.phase.duration", unit: "s", description: "Duration of build phases");
+        _phase = _meter.CreateHistogram<double>("autobuilder.build.phase.duration", unit: "s", description: "Duration of build phases",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600] });
         _meter.CreateObservableGauge("autobuilder.builds.running", () => Volatile.Read(ref _running), description: "Builds this dispatcher runs now");
         _meter.CreateObservableGauge("autobuilder.queue.depth", () => Volatile.Read(ref _queueDepth), description: "Queued builds at the last dispatch");
     }
