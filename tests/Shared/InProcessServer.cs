@@ -51,7 +51,7 @@ internal sealed class InProcessServer : IAsyncDisposable
         var all = new Dictionary<string, string?>
         {
             ["Executor:WorkspaceRoot"] = Path.Combine(root, "workspaces"),
-            ["Executor:RunnerExecutable"] = RunnerExecutable(root),
+            ["Executor:RunnerExecutable"] = RunnerExecutable(),
             ["Logging:LogLevel:Default"] = "Warning",
         };
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
@@ -154,23 +154,14 @@ internal sealed class InProcessServer : IAsyncDisposable
     }
 
     /// <summary>
-    /// The dispatcher starts `autobuilder runner` as a child process. In a test host, the server's own executable is
-    /// the test host, so point it at the real CLI next to the test assemblies: its apphost, else `dotnet autobuilder.dll`.
+    /// The dispatcher starts `autobuilder runner` as a child process. In a test host the server's own executable is
+    /// the test host, so point it at the real CLI, whose apphost a project referencing AutoBuilder.Cli has next to
+    /// its assemblies. (Without it, as in a project that runs only the API, the setting stays unset.)
     /// </summary>
-    private static string RunnerExecutable(string root)
+    private static string? RunnerExecutable()
     {
-        var appHost = Path.Combine(AppContext.BaseDirectory, "autobuilder");
-        if (File.Exists(appHost))
-        {
-            return appHost;
-        }
-
-        Directory.CreateDirectory(root);
-        var script = Path.Combine(root, "autobuilder-runner.sh");
-        var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";
-        File.WriteAllText(script, $"#!/bin/sh\nexec '{dotnet}' '{Path.Combine(AppContext.BaseDirectory, "autobuilder.dll")}' \"$@\"\n");
-        File.SetUnixFileMode(script, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        return script;
+        var appHost = Path.Combine(AppContext.BaseDirectory, OperatingSystem.IsWindows() ? "autobuilder.exe" : "autobuilder");
+        return File.Exists(appHost) ? appHost : null;
     }
 
     private static void DeleteQuietly(string path)
