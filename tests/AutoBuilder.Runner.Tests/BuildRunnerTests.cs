@@ -1,170 +1,228 @@
 using System.Globalization;
-using System.Net;
+using AutoBuilder.Core.Api;
 using AutoBuilder.Core.Builds;
 using AutoBuilder.Core.Protocol;
+using AutoBuilder.Core.Storage;
+using AutoBuilder.Tests.Shared;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace AutoBuilder.Runner.Tests;
 
-/// <summary>The whole attempt against an in-memory API and blob store.</summary>
-public sealed class BuildRunnerTests : IDisposable
+/// <summary>
+/// The whole attempt: the real <see cref="BuildRunner"/>, in this process, against the real AutoBuilder server
+/// (API and file-system blob store), for a build uploaded through the API and claimed as the dispatcher claims it.
+/// </summary>
+public sealed class BuildRunnerTests : IAsyncLifetime
 {
     private readonly TempDirectory _temp = new();
+    private InProcessServer _server = null!;
 
-    public void Dispose() => _temp.Dispose();
+    public async Task InitializeAsync() => _server = await RealServer.StartAsync();
+
+    public async Task DisposeAsync()
+    {
+        await _server.DisposeAsync();
+        _temp.Dispose();
+    }
 
     [Fact]
     public async Task RunAsync_ScriptSample_CompletesWithResultArtifactsManifestAndLog()
     {
-        using var api = new FakeApi(FakeApi.Zip(Samples.Directory("script-hello")));
+        var (build, token) = await QueueAndClaimAsync(RealServer.Zip(Samples.Directory("script-hello")));
+        using var recorder = new RecordingHandler();
 
-        var exitCode = await Run(api);
+        var exitCode = await Run(build, token, recorder);
 
         Assert.Equal(RunnerExitCodes.Completed, exitCode);
-        var complete = api.Completed!;
-        Assert.Equal(BuildOutcome.Succeeded, complete.Outcome);
-        Assert.Equal(0, complete.ExitCode);
-        Assert.Null(complete.Error);
-        Assert.Equal("script", complete.Toolchain);
-        Assert.Equal("sh build.sh", complete.Command);
-        Assert.Equal("1.0.0", complete.Version);
-        Assert.Equal(["dist/script-hello.tar.gz", "out/build-info.txt", "out/hello.txt"], complete.Files.Select(f => f.Path));
-        Assert.Equal("script-hello.tar.gz", Assert.Single(complete.Artifacts).Path);
-        Assert.NotNull(complete.Durations.Stage);
-        Assert.NotNull(complete.Durations.Build);
-        Assert.NotNull(complete.Durations.Publish);
+        var done = await _server.GetBuildAsync(build.Id);
+        Assert.Equal(BuildStatus.Succeeded, done.Status);
+        Assert.Equal(0, done.ExitCode);
+        Assert.Null(done.Error);
+        Assert.Equal("script", done.Toolchain);
+        Assert.Equal("sh build.sh", done.Command);
+        Assert.Equal("1.0.0", done.Version);
+        Assert.NotNull(done.Durations.Stage);
+        Assert.NotNull(done.Durations.Build);
+        Assert.NotNull(done.Durations.Publish);
+        Assert.Equal([BuildPhase.Staging, BuildPhase.Building, BuildPhase.Publishing], recorder.Phases);
 
-        Assert.Equal([BuildPhase.Staging, BuildPhase.Building, BuildPhase.Publishing], api.Phases);
-        Assert.Equal(new HashSet<string>(["out/hello.txt", "out/build-info.txt", "dist/script-hello.tar.gz"]), FakeApi.EntriesOf(api.Blobs["result"]));
-        Assert.True(api.Blobs.ContainsKey("artifacts/script-hello.tar.gz"));
-        Assert.Equal(BuildOutcome.Succeeded, api.Manifest!.Status);
-        Assert.Equal(complete.Files, api.Manifest.Files);
+        var manifest = (await _server.ManifestAsync(done))!;
+        Assert.Equal(BuildOutcome.Succeeded, manifest.Status);
+        Assert.Equal(["dist/script-hello.tar.gz", "out/build-info.txt", "out/hello.txt"], manifest.Files.Select(f => f.Path));
+        Assert.Equal("script-hello.tar.gz", Assert.Single(manifest.Artifacts).Path);
+        Assert.Equal(new HashSet<string>(["out/hello.txt", "out/build-info.txt", "dist/script-hello.tar.gz"]), RealServer.EntriesOf(await _server.ResultAsync(build.Id)));
+        var artifact = Assert.Single(await _server.ArtifactsAsync(build.Id));
+        Assert.Equal(("script-hello.tar.gz", "1.0.0"), (artifact.Name, artifact.Version));
+        Assert.Equal(manifest.Artifacts[0].Sha256, artifact.Sha256);
 
-        Assert.Contains("[autobuilder] toolchain script: sh build.sh\n", api.Log, StringComparison.Ordinal);
-        Assert.Contains("built out/hello.txt and dist/script-hello.tar.gz\n", api.Log, StringComparison.Ordinal);
-        Assert.Contains("[autobuilder] outcome: succeeded\n", api.Log, StringComparison.Ordinal);
-        Assert.DoesNotContain(FakeApi.Token, api.Log, StringComparison.Ordinal);
+        var log = await _server.GetLogAsync(build.Id);
+        Assert.Contains("[autobuilder] toolchain script: sh build.sh\n", log, StringComparison.Ordinal);
+        Assert.Contains("built out/hello.txt and dist/script-hello.tar.gz\n", log, StringComparison.Ordinal);
+        Assert.Contains("[autobuilder] outcome: succeeded\n", log, StringComparison.Ordinal);
+        Assert.DoesNotContain(token, log, StringComparison.Ordinal);
 
-        // The token goes to the API only; signed URLs carry their own signature.
-        Assert.All(api.Calls.Where(c => c.Uri.Host == "storage.test"), c => Assert.Null(c.Authorization));
-        Assert.All(api.Calls.Where(c => c.Uri.Host == "api.test"), c => Assert.Equal($"Bearer {FakeApi.Token}", c.Authorization));
+        // The token goes to the API only; signed URLs (blobs) carry their own signature.
+        Assert.Contains(recorder.Calls, c => c.Uri.AbsolutePath.StartsWith("/blobs/", StringComparison.Ordinal));
+        Assert.All(recorder.Calls, c => Assert.Equal(
+            c.Uri.AbsolutePath.StartsWith("/api/", StringComparison.Ordinal) ? $"Bearer {token}" : null, c.Authorization));
         Assert.False(File.Exists(_temp.Combine("workspace", "source.zip")));
     }
 
     [Fact]
     public async Task RunAsync_BuildCannotReadTheToken()
     {
-        using var api = new FakeApi(FakeApi.Zip(TestZip.File("build.sh", "env; cat /proc/$PPID/environ 2>/dev/null | tr '\\0' '\\n'; echo done")));
+        var (build, token) = await QueueAndClaimAsync(RealServer.Zip(TestZip.File("build.sh", "env; cat /proc/$PPID/environ 2>/dev/null | tr '\\0' '\\n'; echo done")));
 
-        Assert.Equal(RunnerExitCodes.Completed, await Run(api));
+        Assert.Equal(RunnerExitCodes.Completed, await Run(build, token));
 
-        Assert.Contains("done\n", api.Log, StringComparison.Ordinal);
-        Assert.DoesNotContain(FakeApi.Token, api.Log, StringComparison.Ordinal);
-        Assert.DoesNotContain("api.test", api.Log, StringComparison.Ordinal);
+        var log = await _server.GetLogAsync(build.Id);
+        Assert.Contains("done\n", log, StringComparison.Ordinal);
+        Assert.DoesNotContain(token, log, StringComparison.Ordinal);
+        Assert.DoesNotContain(_server.Url.Authority, log, StringComparison.Ordinal);
     }
 
     [Fact]
     public async Task RunAsync_FailingCommand_CompletesFailedWithManifestAndNoArtifacts()
     {
-        using var api = new FakeApi(FakeApi.Zip(
+        var (build, token) = await QueueAndClaimAsync(RealServer.Zip(
             TestZip.File("build.sh", "mkdir -p out; echo partial > out/log.txt; echo broken >&2; exit 4"),
             TestZip.File("autobuilder.yml", "outputs: [out/**]\nartifacts: [out/*.txt]\n")));
+        using var recorder = new RecordingHandler();
 
-        Assert.Equal(RunnerExitCodes.Completed, await Run(api));
+        Assert.Equal(RunnerExitCodes.Completed, await Run(build, token, recorder));
 
-        Assert.Equal(BuildOutcome.Failed, api.Completed!.Outcome);
-        Assert.Equal(4, api.Completed.ExitCode);
-        Assert.Equal("build command exited with code 4", api.Completed.Error);
-        Assert.Empty(api.Completed.Artifacts);
-        Assert.DoesNotContain(api.UploadRequests, u => u.Kind == UploadKind.Artifact);
-        Assert.Equal(["out/log.txt"], api.Completed.Files.Select(f => f.Path)); // outputs kept for diagnosis.
-        Assert.Equal(BuildOutcome.Failed, api.Manifest!.Status);
-        Assert.Contains("broken\n", api.Log, StringComparison.Ordinal);
+        var done = await _server.GetBuildAsync(build.Id);
+        Assert.Equal(BuildStatus.Failed, done.Status);
+        Assert.Equal(4, done.ExitCode);
+        Assert.Equal("build command exited with code 4", done.Error);
+        Assert.Empty(await _server.ArtifactsAsync(build.Id));
+        var manifest = (await _server.ManifestAsync(done))!;
+        Assert.Equal(BuildOutcome.Failed, manifest.Status);
+        Assert.Empty(manifest.Artifacts);
+        Assert.Equal(["out/log.txt"], manifest.Files.Select(f => f.Path)); // outputs kept for diagnosis.
+        Assert.Equal(["out/log.txt"], RealServer.EntriesOf(await _server.ResultAsync(build.Id)));
+        Assert.DoesNotContain(recorder.Calls, c => c.Uri.AbsolutePath.Contains("/artifacts/", StringComparison.Ordinal));
+        Assert.Contains("broken\n", await _server.GetLogAsync(build.Id), StringComparison.Ordinal);
     }
 
     [Fact]
     public async Task RunAsync_HostileZip_FailsAtStagingNamingTheEntry()
     {
-        using var api = new FakeApi(FakeApi.Zip(TestZip.File("build.sh", "echo hi"), TestZip.File("../../evil.sh", "x")));
+        // The server refuses such a ZIP at upload (400); the runner must not trust storage either, so the stored
+        // source of a queued build is swapped for the hostile ZIP on disk.
+        var hostile = RealServer.Zip(TestZip.File("build.sh", "echo hi"), TestZip.File("../../evil.sh", "x"));
+        var (build, token) = await QueueAndClaimAsync(RealServer.Zip(TestZip.File("build.sh", "echo hi")));
+        var source = _server.Services.GetRequiredService<BlobLayout>().Source(build.ProjectId, build.SourceId);
+        await File.WriteAllBytesAsync(_server.BlobPath(source.Container, source.Path), hostile);
+        using var recorder = new RecordingHandler();
 
-        Assert.Equal(RunnerExitCodes.Completed, await Run(api));
+        Assert.Equal(RunnerExitCodes.Completed, await Run(build, token, recorder));
 
-        Assert.Equal(BuildOutcome.Failed, api.Completed!.Outcome);
-        Assert.Contains("refused ZIP entry '../../evil.sh'", api.Completed.Error, StringComparison.Ordinal);
-        Assert.Equal([BuildPhase.Staging, BuildPhase.Publishing], api.Phases);
-        Assert.NotNull(api.Manifest);
+        var done = await _server.GetBuildAsync(build.Id);
+        Assert.Equal(BuildStatus.Failed, done.Status);
+        Assert.Contains("refused ZIP entry '../../evil.sh'", done.Error, StringComparison.Ordinal);
+        Assert.Equal([BuildPhase.Staging, BuildPhase.Publishing], recorder.Phases);
+        Assert.NotNull(await _server.ManifestAsync(done));
         Assert.False(File.Exists(_temp.Combine("evil.sh")));
     }
 
     [Fact]
     public async Task RunAsync_BadYml_FailsAtStagingNamingTheKey()
     {
-        using var api = new FakeApi(FakeApi.Zip(TestZip.File("build.sh", "echo hi"), TestZip.File("autobuilder.yml", "timeout: forever\n")));
+        var (build, token) = await QueueAndClaimAsync(RealServer.Zip(TestZip.File("build.sh", "echo hi"), TestZip.File("autobuilder.yml", "timeout: forever\n")));
 
-        Assert.Equal(RunnerExitCodes.Completed, await Run(api));
+        Assert.Equal(RunnerExitCodes.Completed, await Run(build, token));
 
-        Assert.Equal(BuildOutcome.Failed, api.Completed!.Outcome);
-        Assert.Contains("autobuilder.yml: timeout 'forever'", api.Completed.Error, StringComparison.Ordinal);
+        var done = await _server.GetBuildAsync(build.Id);
+        Assert.Equal(BuildStatus.Failed, done.Status);
+        Assert.Contains("autobuilder.yml: timeout 'forever'", done.Error, StringComparison.Ordinal);
     }
 
     [Fact]
     public async Task RunAsync_CommandOutlivesTimeout_CompletesTimedOut()
     {
-        using var api = new FakeApi(FakeApi.Zip(TestZip.File("build.sh", "echo started; sleep 1000"), TestZip.File("autobuilder.yml", "timeout: 1s\n")));
+        var (build, token) = await QueueAndClaimAsync(RealServer.Zip(TestZip.File("build.sh", "echo started; sleep 1000"), TestZip.File("autobuilder.yml", "timeout: 1s\n")));
 
-        Assert.Equal(RunnerExitCodes.Completed, await Run(api));
+        Assert.Equal(RunnerExitCodes.Completed, await Run(build, token));
 
-        Assert.Equal(BuildOutcome.TimedOut, api.Completed!.Outcome);
-        Assert.Equal("build timed out after 1s", api.Completed.Error);
-        Assert.Contains("started\n", api.Log, StringComparison.Ordinal);
+        var done = await _server.GetBuildAsync(build.Id);
+        Assert.Equal(BuildStatus.TimedOut, done.Status);
+        Assert.Equal("build timed out after 1s", done.Error);
+        Assert.Contains("started\n", await _server.GetLogAsync(build.Id), StringComparison.Ordinal);
     }
 
     [Fact]
     public async Task RunAsync_YmlTimeoutAboveMaximum_IsCapped()
     {
-        using var api = new FakeApi(FakeApi.Zip(TestZip.File("build.sh", "sleep 1000"), TestZip.File("autobuilder.yml", "timeout: 2h\n")), maxTimeoutSeconds: 1);
+        await _server.DisposeAsync();
+        _server = await RealServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["Builds:DefaultTimeout"] = "00:00:01",
+            ["Builds:MaxTimeout"] = "00:00:01",
+        });
+        var (build, token) = await QueueAndClaimAsync(RealServer.Zip(TestZip.File("build.sh", "sleep 1000"), TestZip.File("autobuilder.yml", "timeout: 2h\n")));
 
-        Assert.Equal(RunnerExitCodes.Completed, await Run(api));
+        Assert.Equal(RunnerExitCodes.Completed, await Run(build, token));
 
-        Assert.Equal(BuildOutcome.TimedOut, api.Completed!.Outcome);
-        Assert.Contains("is capped at the maximum 1s", api.Log, StringComparison.Ordinal);
+        Assert.Equal(BuildStatus.TimedOut, (await _server.GetBuildAsync(build.Id)).Status);
+        Assert.Contains("is capped at the maximum 1s", await _server.GetLogAsync(build.Id), StringComparison.Ordinal);
     }
 
     [Fact]
-    public async Task RunAsync_LogStorageDown_CompletesFailedNamingTheStorageFailure()
+    public async Task RunAsync_LogStorageFails_CompletesFailedNamingTheStorageFailure()
     {
-        using var api = new FakeApi(FakeApi.Zip(TestZip.File("build.sh", "echo hi"))) { LogFailure = HttpStatusCode.ServiceUnavailable };
+        var (build, token) = await QueueAndClaimAsync(RealServer.Zip(TestZip.File("build.sh", "echo hi")));
+        // Break the storage under the build log: a folder where the log file must go, so every append fails in the server.
+        var log = _server.Services.GetRequiredService<BlobLayout>().BuildLog(build.ProjectId, build.Number);
+        var logPath = _server.BlobPath(log.Container, log.Path);
+        Assert.False(File.Exists(logPath));
+        Directory.CreateDirectory(logPath);
 
-        Assert.Equal(RunnerExitCodes.Completed, await Run(api));
+        Assert.Equal(RunnerExitCodes.Completed, await Run(build, token));
 
-        Assert.Equal(BuildOutcome.Failed, api.Completed!.Outcome);
-        Assert.Contains("the build log could not be written to storage", api.Completed.Error, StringComparison.Ordinal);
-        Assert.Contains("503", api.Completed.Error, StringComparison.Ordinal);
-        Assert.Equal(BuildOutcome.Failed, api.Manifest!.Status);
+        var done = await _server.GetBuildAsync(build.Id);
+        Assert.Equal(BuildStatus.Failed, done.Status);
+        Assert.Contains("the build log could not be written to storage", done.Error, StringComparison.Ordinal);
+        Assert.Equal(BuildOutcome.Failed, (await _server.ManifestAsync(done))!.Status);
     }
 
     [Fact]
-    public async Task RunAsync_PhaseAnswers409_StopsWithoutCompleting()
+    public async Task RunAsync_StaleAttempt_ServerAnswers409AndTheRunnerStopsWithoutCompleting()
     {
-        using var api = new FakeApi(FakeApi.Zip(TestZip.File("build.sh", "echo hi"))) { PhaseAnswer = (_, _) => HttpStatusCode.Conflict };
+        var (build, staleToken) = await QueueAndClaimAsync(RealServer.Zip(TestZip.File("build.sh", "echo hi")));
+        await _server.RequeueAsync(build.Id);
+        await _server.ClaimAsync(build.Id); // attempt 2 is current now
 
-        Assert.Equal(RunnerExitCodes.Stale, await Run(api));
+        Assert.Equal(RunnerExitCodes.Stale, await Run(build, staleToken));
 
-        Assert.Null(api.Completed);
+        var current = await _server.GetBuildAsync(build.Id);
+        Assert.Equal((BuildStatus.Running, 2, BuildPhase.None), (current.Status, current.Attempt, current.Phase));
+        Assert.Null(await _server.ManifestAsync(current));
+        Assert.DoesNotContain("echo hi", await _server.GetLogAsync(build.Id), StringComparison.Ordinal);
     }
 
     [Fact]
-    public async Task RunAsync_HeartbeatAnswers409_KillsTheBuildAndStops()
+    public async Task RunAsync_CancelledThroughTheApi_HeartbeatAnswers409_KillsTheBuildAndStops()
     {
         var pidFile = _temp.Combine("pid");
-        using var api = new FakeApi(FakeApi.Zip(TestZip.File("build.sh", $"sleep 1000 & echo $! > {pidFile}; wait")))
+        var (build, token) = await QueueAndClaimAsync(RealServer.Zip(TestZip.File("build.sh", $"sleep 1000 & echo $! > {pidFile}; wait")));
+
+        var run = Run(build, token, heartbeat: TimeSpan.FromMilliseconds(200));
+        while (!File.Exists(pidFile) || File.ReadAllText(pidFile).Length == 0)
         {
-            // The first heartbeat after the building report says the build was cancelled.
-            PhaseAnswer = (phase, count) => phase == BuildPhase.Building && count > 1 ? HttpStatusCode.Conflict : null,
-        };
+            await Task.Delay(20);
+        }
 
-        Assert.Equal(RunnerExitCodes.Stale, await Run(api, heartbeat: TimeSpan.FromMilliseconds(200)));
+        using (var cancel = await _server.Admin.PostAsync(new Uri(ApiRoutes.CancelBuild(build.Id), UriKind.Relative), null))
+        {
+            cancel.EnsureSuccessStatusCode();
+        }
 
-        Assert.Null(api.Completed);
+        Assert.Equal(RunnerExitCodes.Stale, await run);
+
+        var done = await _server.GetBuildAsync(build.Id);
+        Assert.Equal(BuildStatus.Cancelled, done.Status);
+        Assert.Null(await _server.ManifestAsync(done));
         var pid = int.Parse(File.ReadAllText(pidFile).Trim(), CultureInfo.InvariantCulture);
         Assert.False(File.Exists($"/proc/{pid}/stat") && !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z ", StringComparison.Ordinal));
     }
@@ -173,10 +231,10 @@ public sealed class BuildRunnerTests : IDisposable
     public async Task RunAsync_Cancelled_ReturnsCancelledWithoutCompleting()
     {
         var started = _temp.Combine("started");
-        using var api = new FakeApi(FakeApi.Zip(TestZip.File("build.sh", $"touch {started}; sleep 1000")));
+        var (build, token) = await QueueAndClaimAsync(RealServer.Zip(TestZip.File("build.sh", $"touch {started}; sleep 1000")));
         using var cancel = new CancellationTokenSource();
 
-        var run = Run(api, cancellationToken: cancel.Token);
+        var run = Run(build, token, cancellationToken: cancel.Token);
         while (!File.Exists(started))
         {
             await Task.Delay(20);
@@ -185,30 +243,41 @@ public sealed class BuildRunnerTests : IDisposable
         await cancel.CancelAsync();
 
         Assert.Equal(RunnerExitCodes.Cancelled, await run);
-        Assert.Null(api.Completed);
+        var current = await _server.GetBuildAsync(build.Id);
+        Assert.Equal(BuildStatus.Running, current.Status); // never completed: the dispatcher decides what happens next
+        Assert.Null(await _server.ManifestAsync(current));
     }
 
     [Fact]
     public async Task RunAsync_WrongToken_Unauthorized()
     {
-        using var api = new FakeApi(FakeApi.Zip(TestZip.File("build.sh", "echo hi")));
-        using var http = new HttpClient(api, disposeHandler: false);
-        var runner = new BuildRunner(new RunnerOptions(FakeApi.ApiUrl, FakeApi.BuildId, "wrong", _temp.Combine("workspace"), null), http);
+        var (build, _) = await QueueAndClaimAsync(RealServer.Zip(TestZip.File("build.sh", "echo hi")));
+        using var http = new HttpClient();
+        var runner = new BuildRunner(new RunnerOptions(_server.Url, build.Id, "wrong", _temp.Combine("workspace"), null), http);
 
         Assert.Equal(RunnerExitCodes.Unauthorized, await runner.RunAsync());
+        Assert.Equal(BuildPhase.None, (await _server.GetBuildAsync(build.Id)).Phase);
     }
 
     [Fact]
     public void RunnerOptions_ToString_HidesTheToken()
     {
-        var options = new RunnerOptions(FakeApi.ApiUrl, FakeApi.BuildId, FakeApi.Token, "/w", null);
-        Assert.DoesNotContain(FakeApi.Token, options.ToString(), StringComparison.Ordinal);
+        const string token = "build-token-0123456789abcdef";
+        var options = new RunnerOptions(new Uri("http://127.0.0.1:1/"), "0192f0c0c0c0c0c0c0c0c0c0c0c0c0c0", token, "/w", null);
+        Assert.DoesNotContain(token, options.ToString(), StringComparison.Ordinal);
     }
 
-    private async Task<int> Run(FakeApi api, TimeSpan? heartbeat = null, CancellationToken cancellationToken = default)
+    private async Task<(BuildDto Build, string Token)> QueueAndClaimAsync(byte[] zip)
     {
-        using var http = new HttpClient(api, disposeHandler: false);
-        var options = new RunnerOptions(FakeApi.ApiUrl, FakeApi.BuildId, FakeApi.Token, _temp.Combine("workspace"), _temp.Combine("cache"))
+        var build = await _server.StartBuildAsync("demo", zip);
+        Assert.Equal(BuildStatus.Queued, build.Status);
+        return (build, await _server.ClaimAsync(build.Id));
+    }
+
+    private async Task<int> Run(BuildDto build, string token, HttpMessageHandler? handler = null, TimeSpan? heartbeat = null, CancellationToken cancellationToken = default)
+    {
+        using var http = handler is null ? new HttpClient() : new HttpClient(handler, disposeHandler: false);
+        var options = new RunnerOptions(_server.Url, build.Id, token, _temp.Combine("workspace"), _temp.Combine("cache"))
         {
             HeartbeatInterval = heartbeat ?? TimeSpan.FromSeconds(30),
         };

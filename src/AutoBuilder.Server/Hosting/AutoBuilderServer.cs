@@ -23,8 +23,11 @@ using OpenTelemetry.Metrics;
 
 namespace AutoBuilder.Server.Hosting;
 
-/// <summary>What `autobuilder serve` was asked for on its command line.</summary>
-public sealed record ServeRequest(string DataDirectory, string Urls, ServerRole Role, string? ConfigFile = null);
+/// <summary>
+/// What `autobuilder serve` was asked for on its command line. <paramref name="Settings"/> are further configuration
+/// keys (as in the README, e.g. "Dispatcher:MaxConcurrentBuilds"); they override the config file and the environment.
+/// </summary>
+public sealed record ServeRequest(string DataDirectory, string Urls, ServerRole Role, string? ConfigFile = null, IReadOnlyDictionary<string, string?>? Settings = null);
 
 /// <summary>Builds and starts the AutoBuilder web application: API, dispatcher and local executor.</summary>
 public static class AutoBuilderServer
@@ -36,6 +39,11 @@ public static class AutoBuilderServer
         if (request.ConfigFile is not null)
         {
             builder.Configuration.AddJsonFile(Path.GetFullPath(request.ConfigFile), optional: false);
+        }
+
+        if (request.Settings is not null)
+        {
+            builder.Configuration.AddInMemoryCollection(request.Settings);
         }
 
         var urls = ResolvePorts(request.Urls);

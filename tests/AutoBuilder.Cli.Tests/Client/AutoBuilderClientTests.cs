@@ -1,45 +1,57 @@
+using System.IO.Compression;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
 using AutoBuilder.Cli.Client;
+using AutoBuilder.Core.Api;
+using AutoBuilder.Core.Builds;
+using AutoBuilder.Tests.Shared;
 
 namespace AutoBuilder.Cli.Tests.Client;
 
+/// <summary>The client against the real AutoBuilder server (in process, with its dispatcher and real runners).</summary>
 public sealed class AutoBuilderClientTests : IAsyncLifetime
 {
-    private FakeAutoBuilderServer _server = null!;
+    private readonly TempFolder _temp = new();
+    private InProcessServer _server = null!;
     private AutoBuilderClient _client = null!;
 
     public async Task InitializeAsync()
     {
-        _server = await FakeAutoBuilderServer.StartAsync();
-        _client = AutoBuilderClient.Create(new ClientSettings(_server.Url, FakeAutoBuilderServer.ApiKey));
+        _server = await InProcessServer.StartAsync();
+        _client = AutoBuilderClient.Create(new ClientSettings(_server.Url, await _server.CreateUserKeyAsync("alice")));
     }
 
     public async Task DisposeAsync()
     {
         _client.Dispose();
         await _server.DisposeAsync();
+        _temp.Dispose();
     }
 
     [Fact]
-    public async Task PutProjectAsync_Allowed_SendsBearerKeyAndParsesProject()
+    public async Task PutProjectAsync_Allowed_CreatesTheProjectForTheKeysUser()
     {
         var project = await _client.PutProjectAsync("demo");
 
-        Assert.Equal("demo", project.Id);
-        Assert.Contains(_server.Requests, r => r.Method == "PUT" && r.Path == "/api/v1/projects/demo" && r.Authorization == "Bearer test-key");
+        Assert.Equal(("demo", "alice"), (project.Id, project.Owner));
+        Assert.Equal("demo", Assert.Single(await _client.GetProjectsAsync()).Id);
     }
 
     [Fact]
     public async Task PutProjectAsync_ServerAnswersProblem_ThrowsWithStatusTitleAndDetail()
     {
-        var error = await Assert.ThrowsAsync<AutoBuilderApiException>(() => _client.PutProjectAsync("forbidden"));
+        using (var bob = AutoBuilderClient.Create(new ClientSettings(_server.Url, await _server.CreateUserKeyAsync("bob"))))
+        {
+            await bob.PutProjectAsync("taken");
+        }
 
-        Assert.Equal(HttpStatusCode.Forbidden, error.StatusCode);
-        Assert.Equal("Project belongs to someone else", error.Title);
-        Assert.Equal("Project 'forbidden' is owned by another user.", error.Detail);
+        var error = await Assert.ThrowsAsync<AutoBuilderApiException>(() => _client.PutProjectAsync("taken"));
+
+        Assert.Equal(HttpStatusCode.Conflict, error.StatusCode);
+        Assert.Equal("Project id not available", error.Title);
+        Assert.Equal("The project id 'taken' is taken; choose another.", error.Detail);
     }
 
     [Fact]
@@ -47,70 +59,98 @@ public sealed class AutoBuilderClientTests : IAsyncLifetime
     {
         using var client = AutoBuilderClient.Create(new ClientSettings(_server.Url, "wrong"));
 
-        var error = await Assert.ThrowsAsync<AutoBuilderApiException>(() => client.GetBuildAsync(FakeAutoBuilderServer.BuildId));
+        var error = await Assert.ThrowsAsync<AutoBuilderApiException>(() => client.GetBuildAsync("0123456789abcdef0123456789abcdef"));
 
         Assert.Equal(HttpStatusCode.Unauthorized, error.StatusCode);
+        Assert.Equal("Unauthorized", error.Title);
     }
 
     [Fact]
-    public async Task GetBuildAsync_PlainTextError_DetailIsFirst500Characters()
+    public async Task GetBuildAsync_UnknownBuild_ThrowsNotFound()
     {
-        var error = await Assert.ThrowsAsync<AutoBuilderApiException>(() => _client.GetBuildAsync("plain-error"));
+        var error = await Assert.ThrowsAsync<AutoBuilderApiException>(() => _client.GetBuildAsync("ffffffffffffffffffffffffffffffff"));
 
-        Assert.Equal(HttpStatusCode.InternalServerError, error.StatusCode);
-        Assert.Equal(new string('x', 500), error.Detail);
+        Assert.Equal(HttpStatusCode.NotFound, error.StatusCode);
+        Assert.NotNull(error.Detail);
     }
 
     [Fact]
-    public async Task UploadAndBuildAsync_ZipFile_StreamsExactBytesAsZipWithLengthAndQuery()
+    public async Task UploadAndBuildAsync_NotAZip_ThrowsBadRequest()
     {
-        using var temp = new TempFolder();
-        var zipPath = temp.Combine("source.zip");
-        var bytes = new byte[300_000];
-        Random.Shared.NextBytes(bytes);
-        await File.WriteAllBytesAsync(zipPath, bytes);
+        using var body = new MemoryStream(Encoding.UTF8.GetBytes("not a zip at all"));
+        await _client.PutProjectAsync("demo");
+
+        var error = await Assert.ThrowsAsync<AutoBuilderApiException>(() => _client.UploadAndBuildAsync("demo", body));
+
+        Assert.Equal(HttpStatusCode.BadRequest, error.StatusCode);
+    }
+
+    [Fact]
+    public async Task UploadAndBuildAsync_ZipFile_StreamsExactBytesAndPassesToolchainAndCommand()
+    {
+        var zipPath = _temp.Combine("source.zip");
+        using (var archive = ZipFile.Open(zipPath, ZipArchiveMode.Create))
+        {
+            WriteEntry(archive, "build.sh", "echo \"args: $*\"\n");
+            var filler = new byte[300_000];
+            Random.Shared.NextBytes(filler);
+            WriteEntry(archive, "data.bin", Convert.ToBase64String(filler));
+        }
+
+        var bytes = await File.ReadAllBytesAsync(zipPath);
         long reported = 0;
+        await _client.PutProjectAsync("demo");
 
+        BuildDto build;
         await using (var file = File.OpenRead(zipPath))
         await using (var progress = new ProgressStream(file, total => reported = total))
         {
-            var build = await _client.UploadAndBuildAsync("demo", progress, toolchain: "maven", command: "mvn -B package");
-            Assert.Equal(7, build.Number);
+            build = await _client.UploadAndBuildAsync("demo", progress, toolchain: "script", command: "sh build.sh -B package");
+            Assert.Equal(1, build.Number);
         }
 
-        Assert.Equal(SHA256.HashData(bytes), SHA256.HashData(_server.LastUpload!));
         Assert.Equal(bytes.Length, reported);
-        var request = Assert.Single(_server.Requests, r => r.Method == "POST");
-        Assert.Equal("application/zip", request.ContentType);
-        Assert.Equal(bytes.Length, request.ContentLength);
-        Assert.Equal("?toolchain=maven&command=mvn%20-B%20package", request.Query);
+        var stored = _server.BlobPath("uploads", $"demo/{build.SourceId}/source.zip");
+        Assert.Equal(SHA256.HashData(bytes), SHA256.HashData(await File.ReadAllBytesAsync(stored)));
+
+        var done = await _server.WaitForEndAsync(build.Id);
+        Assert.Equal(BuildStatus.Succeeded, done.Status);
+        Assert.Equal(("script", "sh build.sh -B package"), (done.Toolchain, done.Command));
+        Assert.Contains("args: -B package\n", await _server.GetLogAsync(build.Id), StringComparison.Ordinal);
     }
 
     [Fact]
-    public async Task CopyLogToAsync_Follow_WritesEveryChunkInOrder()
+    public async Task CopyLogToAsync_Follow_WritesEveryLineInOrderUntilTheBuildEnds()
     {
-        _server.LogChunks = ["one\n", "two [red]not markup[/]\n", "three\n"];
+        var build = await BuildAsync("echo one; echo 'two [red]not markup[/]'; sleep 1; echo three");
         using var output = new MemoryStream();
 
-        var copied = await _client.CopyLogToAsync(FakeAutoBuilderServer.BuildId, output, follow: true);
+        var copied = await _client.CopyLogToAsync(build.Id, output, follow: true);
 
-        Assert.Equal("one\ntwo [red]not markup[/]\nthree\n", Encoding.UTF8.GetString(output.ToArray()));
+        var log = Encoding.UTF8.GetString(output.ToArray());
+        Assert.Contains("one\ntwo [red]not markup[/]\nthree\n", log, StringComparison.Ordinal);
+        Assert.Contains("[autobuilder] outcome: succeeded\n", log, StringComparison.Ordinal);
         Assert.Equal(output.Length, copied);
-        Assert.Contains(_server.Requests, r => r.Path.EndsWith("/log", StringComparison.Ordinal) && r.Query == "?follow=true");
+        Assert.Equal(BuildStatus.Succeeded, (await _client.GetBuildAsync(build.Id)).Status);
+        Assert.Equal(await _server.GetLogAsync(build.Id), log);
     }
 
     [Fact]
-    public async Task DownloadAsync_SignedUrl_SendsNoApiKeyAndReturnsSha256()
+    public async Task DownloadAsync_SignedArtifactUrl_ReturnsBytesAndTheirSha256()
     {
-        _server.Artifact = Encoding.UTF8.GetBytes("jar bytes");
+        var build = await BuildAsync("mkdir -p out; printf 'jar bytes' > out/app.jar", "outputs: [out/**]\nartifacts: [out/app.jar]\nversion: 1.0.0\n");
+        Assert.Equal(BuildStatus.Succeeded, (await _server.WaitForEndAsync(build.Id)).Status);
+        var artifact = Assert.Single(await _client.GetArtifactsAsync(build.Id));
         using var output = new MemoryStream();
 
-        var sha256 = await _client.DownloadAsync(_server.BlobUrl("app.jar"), output);
+        using (var anonymous = AutoBuilderClient.Create(new ClientSettings(_server.Url, "no key: the signed link is enough")))
+        {
+            var sha256 = await anonymous.DownloadAsync(artifact.Url, output);
+            Assert.Equal(artifact.Sha256, sha256);
+        }
 
-        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(_server.Artifact)), sha256);
-        Assert.Equal(_server.Artifact, output.ToArray());
-        var request = Assert.Single(_server.Requests, r => r.Path == "/blobs/app.jar");
-        Assert.Equal("", request.Authorization);
+        Assert.Equal("jar bytes", Encoding.UTF8.GetString(output.ToArray()));
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(output.ToArray())), artifact.Sha256);
     }
 
     [Fact]
@@ -126,5 +166,28 @@ public sealed class AutoBuilderClientTests : IAsyncLifetime
         var error = await Assert.ThrowsAsync<AutoBuilderConnectionException>(() => client.GetProjectsAsync());
 
         Assert.StartsWith($"cannot reach AutoBuilder at http://127.0.0.1:{port}/", error.Message, StringComparison.Ordinal);
+    }
+
+    private async Task<BuildDto> BuildAsync(string buildSh, string? yml = null)
+    {
+        using var zip = new MemoryStream();
+        using (var archive = new ZipArchive(zip, ZipArchiveMode.Create, leaveOpen: true))
+        {
+            WriteEntry(archive, "build.sh", buildSh + "\n");
+            if (yml is not null)
+            {
+                WriteEntry(archive, "autobuilder.yml", yml);
+            }
+        }
+
+        zip.Position = 0;
+        await _client.PutProjectAsync("demo");
+        return await _client.UploadAndBuildAsync("demo", zip);
+    }
+
+    private static void WriteEntry(ZipArchive archive, string name, string content)
+    {
+        using var writer = new StreamWriter(archive.CreateEntry(name).Open());
+        writer.Write(content);
     }
 }

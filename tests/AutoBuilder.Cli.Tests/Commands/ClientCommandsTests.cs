@@ -4,23 +4,39 @@ using System.Text;
 using AutoBuilder.Cli.Client;
 using AutoBuilder.Cli.Commands;
 using AutoBuilder.Core.Builds;
+using AutoBuilder.Server.Hosting;
+using AutoBuilder.Tests.Shared;
 using Spectre.Console;
 
 namespace AutoBuilder.Cli.Tests.Commands;
 
+/// <summary>The client commands against the real AutoBuilder server (in process, with its dispatcher and real runners).</summary>
 public sealed class ClientCommandsTests : IAsyncLifetime
 {
+    private const string Artifact = "pretend app.jar";
+    private const string ArtifactYml = "outputs: [out/**]\nartifacts: [out/app.jar]\nversion: 1.0.0\n";
     private readonly TempFolder _temp = new();
     private readonly StringWriter _out = new();
     private readonly StringWriter _error = new();
     private readonly CancellationTokenSource _interrupt = new();
+    private readonly List<InProcessServer> _otherServers = [];
     private Stream _rawStdout = new MemoryStream();
-    private FakeAutoBuilderServer _server = null!;
+    private InProcessServer _server = null!;
+    private string _apiKey = null!;
 
-    public async Task InitializeAsync() => _server = await FakeAutoBuilderServer.StartAsync();
+    public async Task InitializeAsync()
+    {
+        _server = await InProcessServer.StartAsync();
+        _apiKey = await _server.CreateUserKeyAsync("alice");
+    }
 
     public async Task DisposeAsync()
     {
+        foreach (var server in _otherServers)
+        {
+            await server.DisposeAsync();
+        }
+
         await _server.DisposeAsync();
         _temp.Dispose();
         _interrupt.Dispose();
@@ -29,8 +45,7 @@ public sealed class ClientCommandsTests : IAsyncLifetime
     [Fact]
     public async Task Build_SucceedingFolder_UploadsFollowsLogAndDownloadsVerifiedFiles()
     {
-        var project = Directory.CreateDirectory(_temp.Combine("My_Service")).FullName;
-        File.WriteAllText(Path.Combine(project, "pom.xml"), "<project/>");
+        var project = ScriptProject("My_Service", $"mkdir -p out; echo '[build] BUILD SUCCESS'; printf '{Artifact}' > out/app.jar; echo hello > out/hello.txt", ArtifactYml);
         Directory.CreateDirectory(Path.Combine(project, ".git"));
         File.WriteAllText(Path.Combine(project, ".git", "config"), "secret");
         var outFolder = _temp.Combine("out");
@@ -38,58 +53,81 @@ public sealed class ClientCommandsTests : IAsyncLifetime
         var exitCode = await RunAsync("build", project, "--out", outFolder);
 
         Assert.Equal(ExitCodes.Success, exitCode);
-        Assert.Contains(_server.Requests, r => r.Method == "PUT" && r.Path == "/api/v1/projects/my-service");
-        using (var uploaded = new ZipArchive(new MemoryStream(_server.LastUpload!)))
+        var build = Assert.Single(await Client().GetBuildsAsync("my-service"));
+        Assert.Equal(BuildStatus.Succeeded, build.Status);
+        using (var uploaded = ZipFile.OpenRead(_server.BlobPath("uploads", $"my-service/{build.SourceId}/source.zip")))
         {
-            Assert.Equal(["pom.xml"], uploaded.Entries.Select(e => e.FullName));
+            Assert.Equal(["autobuilder.yml", "build.sh"], uploaded.Entries.Select(e => e.FullName).Order());
         }
 
-        Assert.Equal(string.Concat(_server.LogChunks), Encoding.UTF8.GetString(((MemoryStream)_rawStdout).ToArray()));
-        Assert.Equal(_server.ResultZip, await File.ReadAllBytesAsync(Path.Combine(outFolder, "result.zip")));
-        Assert.Equal(_server.Artifact, await File.ReadAllBytesAsync(Path.Combine(outFolder, "artifacts", "1.0.0", "app.jar")));
+        var log = await _server.GetLogAsync(build.Id);
+        Assert.Contains("[build] BUILD SUCCESS\n", log, StringComparison.Ordinal);
+        Assert.Equal(log, Encoding.UTF8.GetString(((MemoryStream)_rawStdout).ToArray()));
+        Assert.Equal(
+            await File.ReadAllBytesAsync(_server.BlobPath("projects", "my-service/builds/1/result.zip")),
+            await File.ReadAllBytesAsync(Path.Combine(outFolder, "result.zip")));
+        Assert.Equal(Artifact, await File.ReadAllTextAsync(Path.Combine(outFolder, "artifacts", "1.0.0", "app.jar")));
         Assert.Contains("succeeded", _out.ToString(), StringComparison.Ordinal);
-        Assert.Contains("3.50 s", _out.ToString(), StringComparison.Ordinal); // the build phase's duration
+        Assert.Contains(build.Durations.Build!.Value.ToString("0.00 s", System.Globalization.CultureInfo.InvariantCulture), _out.ToString(), StringComparison.Ordinal);
     }
 
     [Fact]
     public async Task Build_ZipFile_UploadsItsBytesAsIs()
     {
         var zip = _temp.Combine("Demo.zip");
-        var bytes = Encoding.UTF8.GetBytes("not even a real zip: uploaded untouched");
-        await File.WriteAllBytesAsync(zip, bytes);
+        using (var archive = ZipFile.Open(zip, ZipArchiveMode.Create))
+        using (var writer = new StreamWriter(archive.CreateEntry("build.sh").Open()))
+        {
+            writer.Write("echo zipped\n");
+        }
+
+        var bytes = await File.ReadAllBytesAsync(zip);
 
         var exitCode = await RunAsync("build", zip, "--no-download");
 
         Assert.Equal(ExitCodes.Success, exitCode);
-        Assert.Equal(bytes, _server.LastUpload);
-        Assert.Contains(_server.Requests, r => r.Method == "PUT" && r.Path == "/api/v1/projects/demo");
-        Assert.DoesNotContain(_server.Requests, r => r.Path.StartsWith("/blobs/", StringComparison.Ordinal));
+        var build = Assert.Single(await Client().GetBuildsAsync("demo"));
+        Assert.Equal(bytes, await File.ReadAllBytesAsync(_server.BlobPath("uploads", $"demo/{build.SourceId}/source.zip")));
+        Assert.Equal([zip], Directory.EnumerateFileSystemEntries(_temp.Path));
+    }
+
+    [Fact]
+    public async Task Build_NotAZip_ExitsTwoWithTheServersBadRequest()
+    {
+        var zip = _temp.Combine("Demo.zip");
+        await File.WriteAllTextAsync(zip, "not even a real zip");
+
+        var exitCode = await RunAsync("build", zip, "--no-download");
+
+        Assert.Equal(ExitCodes.Error, exitCode);
+        Assert.Contains("400 ", _error.ToString(), StringComparison.Ordinal);
+        Assert.Empty(await Client().GetBuildsAsync("demo"));
     }
 
     [Fact]
     public async Task Build_FailedBuild_ExitsOneAndDownloadsNothing()
     {
-        _server.FinalStatus = BuildStatus.Failed;
-        var project = Directory.CreateDirectory(_temp.Combine("app")).FullName;
-        File.WriteAllText(Path.Combine(project, "build.sh"), "exit 1");
+        var project = ScriptProject("app", "echo broken; exit 1");
         var outFolder = _temp.Combine("out");
 
         var exitCode = await RunAsync("build", project, "--out", outFolder);
 
         Assert.Equal(ExitCodes.BuildFailed, exitCode);
         Assert.False(Directory.Exists(outFolder));
-        Assert.Contains("mvn exited with 1", _out.ToString(), StringComparison.Ordinal);
+        Assert.Contains("build command exited with code 1", _out.ToString(), StringComparison.Ordinal);
     }
 
     [Fact]
-    public async Task Build_ArtifactChecksumMismatch_ExitsTwoAndKeepsNoCorruptFile()
+    public async Task Download_ArtifactCorruptInStorage_ExitsTwoAndKeepsNoCorruptFile()
     {
-        _server.ClaimedArtifactSha256 = new string('0', 64);
-        var project = Directory.CreateDirectory(_temp.Combine("app")).FullName;
-        File.WriteAllText(Path.Combine(project, "build.sh"), "true");
+        var project = ScriptProject("app", $"mkdir -p out; printf '{Artifact}' > out/app.jar", ArtifactYml);
+        Assert.Equal(ExitCodes.Success, await RunAsync("build", project, "--no-download"));
+        var build = Assert.Single(await Client().GetBuildsAsync("app"));
+        // Storage rots after the build: the promoted artifact no longer matches the checksum the server recorded.
+        await File.WriteAllTextAsync(_server.BlobPath("artifacts", "app/1.0.0/app.jar"), "rotten bytes");
         var outFolder = _temp.Combine("out");
 
-        var exitCode = await RunAsync("build", project, "--out", outFolder);
+        var exitCode = await RunAsync("download", build.Id, "--out", outFolder);
 
         Assert.Equal(ExitCodes.Error, exitCode);
         Assert.Contains("corrupt", _error.ToString(), StringComparison.Ordinal);
@@ -105,19 +143,24 @@ public sealed class ClientCommandsTests : IAsyncLifetime
 
         Assert.Equal(ExitCodes.Error, exitCode);
         Assert.Contains("--project", _error.ToString(), StringComparison.Ordinal);
-        Assert.Empty(_server.Requests);
+        Assert.Empty(await Client().GetProjectsAsync());
     }
 
     [Fact]
     public async Task Build_ServerRefusesProject_ExitsTwoAndPrintsTitleAndDetail()
     {
-        var project = Directory.CreateDirectory(_temp.Combine("forbidden")).FullName;
+        using (var bob = AutoBuilderClient.Create(new ClientSettings(_server.Url, await _server.CreateUserKeyAsync("bob"))))
+        {
+            await bob.PutProjectAsync("taken");
+        }
+
+        var project = ScriptProject("taken", "echo hi");
 
         var exitCode = await RunAsync("build", project);
 
         Assert.Equal(ExitCodes.Error, exitCode);
-        Assert.Contains("403 Project belongs to someone else", _error.ToString(), StringComparison.Ordinal);
-        Assert.Contains("owned by another user", _error.ToString(), StringComparison.Ordinal);
+        Assert.Contains("409 Project id not available", _error.ToString(), StringComparison.Ordinal);
+        Assert.Contains("'taken' is taken", _error.ToString(), StringComparison.Ordinal);
     }
 
     [Theory]
@@ -129,9 +172,10 @@ public sealed class ClientCommandsTests : IAsyncLifetime
     [InlineData(BuildStatus.Cancelled, ExitCodes.BuildFailed)]
     public async Task Status_BuildInState_ExitCodeReflectsIt(BuildStatus status, int expected)
     {
-        _server.FinalStatus = status;
+        var (server, buildId) = await BuildInStateAsync(status);
+        Assert.Equal(status, (await server.GetBuildAsync(buildId)).Status);
 
-        Assert.Equal(expected, await RunAsync("status", FakeAutoBuilderServer.BuildId));
+        Assert.Equal(expected, await RunAsync(server, "status", buildId));
         Assert.Contains(status.ToWire(), _out.ToString(), StringComparison.Ordinal);
     }
 
@@ -143,49 +187,73 @@ public sealed class ClientCommandsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Status_WrongKey_ExitsTwoWithUnauthorized()
+    {
+        var exitCode = await RunAsync(new Dictionary<string, string> { [ClientSettings.ApiKeyVariable] = "wrong" }, "projects");
+
+        Assert.Equal(ExitCodes.Error, exitCode);
+        Assert.Contains("401 Unauthorized", _error.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Download_NoResult_WritesOnlyArtifacts()
     {
-        _server.HasResult = false;
+        var project = ScriptProject("app", $"mkdir -p out; printf '{Artifact}' > out/app.jar", ArtifactYml);
+        Assert.Equal(ExitCodes.Success, await RunAsync("build", project, "--no-download"));
+        var build = Assert.Single(await Client().GetBuildsAsync("app"));
+        // A build without result.zip in storage (the server then answers 404 "No result").
+        File.Delete(_server.BlobPath("projects", "app/builds/1/result.zip"));
         var outFolder = _temp.Combine("dl");
 
-        var exitCode = await RunAsync("download", FakeAutoBuilderServer.BuildId, "--out", outFolder);
+        var exitCode = await RunAsync("download", build.Id, "--out", outFolder);
 
         Assert.Equal(ExitCodes.Success, exitCode);
         Assert.False(File.Exists(Path.Combine(outFolder, "result.zip")));
-        Assert.True(File.Exists(Path.Combine(outFolder, "artifacts", "1.0.0", "app.jar")));
+        Assert.Equal(Artifact, await File.ReadAllTextAsync(Path.Combine(outFolder, "artifacts", "1.0.0", "app.jar")));
     }
 
     [Fact]
     public async Task Projects_Listed_PrintsTable()
     {
+        await Client().PutProjectAsync("demo");
+
         Assert.Equal(ExitCodes.Success, await RunAsync("projects"));
         Assert.Contains("demo", _out.ToString(), StringComparison.Ordinal);
-        Assert.Contains("admin", _out.ToString(), StringComparison.Ordinal);
+        Assert.Contains("alice", _out.ToString(), StringComparison.Ordinal);
     }
 
     [Fact]
     public async Task Logs_ByteForByte_WritesLogUninterpreted()
     {
-        _server.LogChunks = ["[red]x[/] stays as written\n"];
+        var build = await StartBuildAsync("echo '[red]x[/] stays as written'");
+        await _server.WaitForEndAsync(build);
 
-        Assert.Equal(ExitCodes.Success, await RunAsync("logs", FakeAutoBuilderServer.BuildId));
-        Assert.Equal("[red]x[/] stays as written\n", Encoding.UTF8.GetString(((MemoryStream)_rawStdout).ToArray()));
+        Assert.Equal(ExitCodes.Success, await RunAsync("logs", build));
+        var written = Encoding.UTF8.GetString(((MemoryStream)_rawStdout).ToArray());
+        Assert.Contains("[red]x[/] stays as written\n", written, StringComparison.Ordinal);
+        Assert.Equal(await _server.GetLogAsync(build), written);
     }
 
     [Fact]
-    public async Task Logs_FollowInterrupted_StopsFollowingAndSaysTheBuildGoesOn()
+    public async Task Logs_FollowInterrupted_StopsFollowingAndTheBuildGoesOn()
     {
-        _server.LogChunks = ["first line\n"];
-        _server.KeepLogOpen = true;
+        var release = _temp.Combine("release");
+        var build = await StartBuildAsync($"echo first line; while [ ! -f {release} ]; do sleep 0.1; done");
         var received = new MemoryStream();
         _rawStdout = new ProgressStream(received, _ => _interrupt.Cancel(), leaveOpen: true); // Ctrl+C once output arrives
 
-        var exitCode = await RunAsync("logs", "-f", FakeAutoBuilderServer.BuildId);
+        var exitCode = await RunAsync("logs", "-f", build);
 
         Assert.Equal(ExitCodes.Interrupted, exitCode);
-        Assert.Equal("first line\n", Encoding.UTF8.GetString(received.ToArray()));
+        Assert.NotEqual(0, received.Length);
+        Assert.StartsWith(Encoding.UTF8.GetString(received.ToArray()), await _server.GetLogAsync(build), StringComparison.Ordinal);
         Assert.Contains("stopped following the log", _error.ToString(), StringComparison.Ordinal);
         Assert.Contains("keeps running on the server", _error.ToString(), StringComparison.Ordinal);
+        Assert.Equal(BuildStatus.Running, (await _server.GetBuildAsync(build)).Status);
+
+        await File.WriteAllTextAsync(release, "");
+        Assert.Equal(BuildStatus.Succeeded, (await _server.WaitForEndAsync(build)).Status);
+        Assert.Contains("first line\n", await _server.GetLogAsync(build), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -197,16 +265,102 @@ public sealed class ClientCommandsTests : IAsyncLifetime
         Assert.Contains(ClientSettings.ApiKeyVariable, _error.ToString(), StringComparison.Ordinal);
     }
 
-    private Task<int> RunAsync(params string[] args) =>
-        RunAsync(new Dictionary<string, string> { [ClientSettings.ApiKeyVariable] = FakeAutoBuilderServer.ApiKey }, args);
+    private AutoBuilderClient Client() => AutoBuilderClient.Create(new ClientSettings(_server.Url, _apiKey));
 
-    private async Task<int> RunAsync(Dictionary<string, string> environment, params string[] args)
+    private string ScriptProject(string name, string buildSh, string? yml = null)
+    {
+        var project = Directory.CreateDirectory(_temp.Combine(name)).FullName;
+        File.WriteAllText(Path.Combine(project, "build.sh"), buildSh + "\n");
+        if (yml is not null)
+        {
+            File.WriteAllText(Path.Combine(project, "autobuilder.yml"), yml);
+        }
+
+        return project;
+    }
+
+    /// <summary>Uploads a one-script build through the API as alice; returns its id without waiting.</summary>
+    private Task<string> StartBuildAsync(string buildSh, string? yml = null) => StartBuildAsync(_server, buildSh, yml);
+
+    private async Task<string> StartBuildAsync(InProcessServer server, string buildSh, string? yml = null)
+    {
+        using var zip = new MemoryStream();
+        using (var archive = new ZipArchive(zip, ZipArchiveMode.Create, leaveOpen: true))
+        {
+            using (var writer = new StreamWriter(archive.CreateEntry("build.sh").Open()))
+            {
+                writer.Write(buildSh + "\n");
+            }
+
+            if (yml is not null)
+            {
+                using var writer = new StreamWriter(archive.CreateEntry("autobuilder.yml").Open());
+                writer.Write(yml);
+            }
+        }
+
+        using var client = server.Client(server == _server ? _apiKey : server.AdminKey);
+        return (await server.StartBuildAsync("demo", zip.ToArray(), client)).Id;
+    }
+
+    /// <summary>A real build that has really reached <paramref name="status"/>, on the server that holds it.</summary>
+    private async Task<(InProcessServer Server, string BuildId)> BuildInStateAsync(BuildStatus status)
+    {
+        var release = _temp.Combine("release");
+        var blocking = $"while [ ! -f {release} ]; do sleep 0.1; done";
+        switch (status)
+        {
+            case BuildStatus.Queued:
+                // A server without a dispatcher: the build stays queued.
+                var apiOnly = await InProcessServer.StartAsync(ServerRole.Api);
+                _otherServers.Add(apiOnly);
+                return (apiOnly, await StartBuildAsync(apiOnly, "echo never runs"));
+            case BuildStatus.Running:
+            {
+                var id = await StartBuildAsync(blocking);
+                await _server.WaitForStatusAsync(id, BuildStatus.Running);
+                return (_server, id);
+            }
+
+            case BuildStatus.Cancelled:
+            {
+                var id = await StartBuildAsync(blocking);
+                await _server.WaitForStatusAsync(id, BuildStatus.Running);
+                await Client().CancelBuildAsync(id);
+                await _server.WaitForEndAsync(id);
+                return (_server, id);
+            }
+
+            default:
+            {
+                var id = status switch
+                {
+                    BuildStatus.Succeeded => await StartBuildAsync("echo ok"),
+                    BuildStatus.Failed => await StartBuildAsync("exit 3"),
+                    BuildStatus.TimedOut => await StartBuildAsync("sleep 1000", "timeout: 1s\n"),
+                    _ => throw new ArgumentOutOfRangeException(nameof(status)),
+                };
+                await _server.WaitForEndAsync(id);
+                return (_server, id);
+            }
+        }
+    }
+
+    private Task<int> RunAsync(params string[] args) =>
+        RunAsync(new Dictionary<string, string> { [ClientSettings.ApiKeyVariable] = _apiKey }, args);
+
+    private Task<int> RunAsync(InProcessServer server, params string[] args) =>
+        RunAsync(server, new Dictionary<string, string> { [ClientSettings.ApiKeyVariable] = server == _server ? _apiKey : server.AdminKey }, args);
+
+    private Task<int> RunAsync(Dictionary<string, string> environment, params string[] args) => RunAsync(_server, environment, args);
+
+    private async Task<int> RunAsync(InProcessServer server, Dictionary<string, string> environment, params string[] args)
     {
         var console = new ClientConsole(
             CreateConsole(_out),
             CreateConsole(_error),
             () => _rawStdout,
-            name => name == ClientSettings.ServerVariable ? _server.Url.ToString() : environment.GetValueOrDefault(name),
+            name => name == ClientSettings.ServerVariable ? server.Url.ToString() : environment.GetValueOrDefault(name),
             interactive: false);
         var root = new RootCommand();
         foreach (var command in ClientCommands.Create(console))
