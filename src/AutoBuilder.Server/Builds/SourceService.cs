@@ -95,13 +95,7 @@ public sealed class SourceService(AutoBuilderDbContext db, IBlobStore store, Blo
                     throw new ApiException(StatusCodes.Status400BadRequest, "Duplicate archive entry", $"Entry '{Printable(entry.FullName)}' appears twice.");
                 }
 
-                uncompressed += entry.Length;
-                if (uncompressed > options.MaxUncompressedBytes)
-                {
-                    throw new ApiException(StatusCodes.Status400BadRequest, "Archive too large when extracted",
-                        $"The entries declare more than {options.MaxUncompressedBytes} bytes in total (Uploads:MaxUncompressedBytes).");
-                }
-
+                uncompressed = long.MaxValue - uncompressed < entry.Length ? long.MaxValue : uncompressed + entry.Length;
                 if ((((uint)entry.ExternalAttributes >> 16) & UnixFileTypeMask) == UnixSymlinkType && SymlinkProblem(entry) is { } linkProblem)
                 {
                     throw new ApiException(StatusCodes.Status400BadRequest, "Unsafe symlink entry", $"Entry '{Printable(entry.FullName)}' {linkProblem}.");
@@ -113,6 +107,12 @@ public sealed class SourceService(AutoBuilderDbContext db, IBlobStore store, Blo
             {
                 throw new ApiException(StatusCodes.Status400BadRequest, "Compression ratio too high",
                     $"The archive's {size} bytes declare {uncompressed} bytes of content, a ratio of {ratio:F0}; at most {options.MaxCompressionRatio} is accepted (Uploads:MaxCompressionRatio).");
+            }
+
+            if (uncompressed > options.MaxUncompressedBytes)
+            {
+                throw new ApiException(StatusCodes.Status400BadRequest, "Archive too large when extracted",
+                    $"The entries declare {uncompressed} bytes in total; at most {options.MaxUncompressedBytes} are accepted (Uploads:MaxUncompressedBytes).");
             }
         }
         catch (InvalidDataException e)
