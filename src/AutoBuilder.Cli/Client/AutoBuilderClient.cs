@@ -132,6 +132,18 @@ public sealed class AutoBuilderClient : IDisposable
     public Task<BuildDto> CancelBuildAsync(string buildId, CancellationToken cancellationToken = default) =>
         SendJsonAsync<BuildDto>(HttpMethod.Post, ApiRoutes.CancelBuild(EscapeId(buildId)), content: null, cancellationToken);
 
+    /// <summary>POST api/v1/users/{name}/keys[?admin=true] (admin): a new key, shown this once.</summary>
+    public Task<ApiKeyCreated> CreateKeyAsync(string userName, bool admin, CancellationToken cancellationToken = default) =>
+        SendJsonAsync<ApiKeyCreated>(HttpMethod.Post, ApiRoutes.UserKeys(Uri.EscapeDataString(userName), admin), content: null, cancellationToken);
+
+    /// <summary>GET api/v1/keys (admin): every key, without the secret.</summary>
+    public async Task<IReadOnlyList<ApiKeyDto>> GetKeysAsync(CancellationToken cancellationToken = default) =>
+        await SendJsonAsync<ApiKeyDto[]>(HttpMethod.Get, ApiRoutes.Keys, content: null, cancellationToken);
+
+    /// <summary>DELETE api/v1/keys/{keyId} (admin): revokes the key at once.</summary>
+    public Task<ApiKeyDto> RevokeKeyAsync(string keyId, CancellationToken cancellationToken = default) =>
+        SendJsonAsync<ApiKeyDto>(HttpMethod.Delete, ApiRoutes.Key(EscapeId(keyId)), content: null, cancellationToken);
+
     /// <summary>
     /// Downloads a signed URL with a plain GET (no Authorization header: the URL may point at another host)
     /// into <paramref name="destination"/>, streaming, and returns the content's SHA-256 as lower-case hex.

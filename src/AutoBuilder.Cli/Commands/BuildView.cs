@@ -98,6 +98,27 @@ internal static class BuildView
         console.Write(table);
     }
 
+    public static void WriteKeys(IAnsiConsole console, IReadOnlyList<ApiKeyDto> keys)
+    {
+        var table = new Table().Border(TableBorder.Rounded)
+            .AddColumn("id", c => c.NoWrap()) // revoke needs it whole, even on an 80-column terminal
+            .AddColumn("user")
+            .AddColumn("role")
+            .AddColumn("created")
+            .AddColumn("revoked");
+        foreach (var key in keys)
+        {
+            table.AddRow(
+                new Text(key.Id),
+                new Text(key.User),
+                new Text(key.Admin ? "admin" : "user"),
+                new Text(Time(key.CreatedAt) ?? ""),
+                new Text(Time(key.RevokedAt) ?? ""));
+        }
+
+        console.Write(table);
+    }
+
     public static IRenderable StatusText(BuildStatus status) => new Text(status.ToWire(), status switch
     {
         BuildStatus.Succeeded => new Style(Color.Green),

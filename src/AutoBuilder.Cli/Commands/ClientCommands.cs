@@ -21,6 +21,7 @@ public static class ClientCommands
         Cancel(console),
         Projects(console),
         Builds(console),
+        Keys(console),
     ];
 
     private static Argument<string> BuildIdArgument() => new("BUILD_ID") { Description = "The build's id (as printed by `autobuilder build`)" };
@@ -132,6 +133,60 @@ public static class ClientCommands
             return ExitCodes.Success;
         }, ct));
         return command;
+    }
+
+    private static Command Keys(ClientConsole console)
+    {
+        var keys = new Command("keys", "Manage API keys (needs an admin key).");
+
+        var createCommon = new CommonOptions();
+        var user = new Option<string>("--user", "-u") { Description = "The user the key is for (created when new)", Required = true, HelpName = "NAME" };
+        user.Validators.Add(result =>
+        {
+            var value = result.GetValueOrDefault<string>();
+            if (!Ids.IsValidUserName(value))
+            {
+                result.AddError($"'{value}' is not a valid user name (1–63 lower-case letters, digits and dashes, starting with a letter or digit).");
+            }
+        });
+        var admin = new Option<bool>("--admin") { Description = "Give the user the admin role" };
+        var create = new Command("create", "Create a key and print it (it is shown this once).");
+        create.Options.Add(user);
+        create.Options.Add(admin);
+        createCommon.AddTo(create);
+        create.SetAction((parseResult, ct) => CommandRunner.RunAsync(console, createCommon, parseResult, async client =>
+        {
+            var created = await client.CreateKeyAsync(parseResult.GetRequiredValue(user), parseResult.GetValue(admin), ct);
+            console.Error.MarkupLineInterpolated($"Key {created.KeyId} for user {created.User}; it is shown this once:");
+            console.Out.WriteLine(created.Key);
+            return ExitCodes.Success;
+        }, ct));
+
+        var listCommon = new CommonOptions();
+        var list = new Command("list", "List every key: id, user, role, created, revoked (never the key itself).");
+        listCommon.AddTo(list);
+        list.SetAction((parseResult, ct) => CommandRunner.RunAsync(console, listCommon, parseResult, async client =>
+        {
+            BuildView.WriteKeys(console.Out, await client.GetKeysAsync(ct));
+            return ExitCodes.Success;
+        }, ct));
+
+        var revokeCommon = new CommonOptions();
+        var keyId = new Argument<string>("KEY_ID") { Description = "The key's id (from `keys list`)" };
+        var revoke = new Command("revoke", "Revoke a key: its next request is refused.");
+        revoke.Arguments.Add(keyId);
+        revokeCommon.AddTo(revoke);
+        revoke.SetAction((parseResult, ct) => CommandRunner.RunAsync(console, revokeCommon, parseResult, async client =>
+        {
+            var revoked = await client.RevokeKeyAsync(parseResult.GetRequiredValue(keyId), ct);
+            console.Out.MarkupLineInterpolated($"Key {revoked.Id} of user {revoked.User} is revoked.");
+            return ExitCodes.Success;
+        }, ct));
+
+        keys.Subcommands.Add(create);
+        keys.Subcommands.Add(list);
+        keys.Subcommands.Add(revoke);
+        return keys;
     }
 
     /// <summary>Streams the log's raw bytes to stdout. Returns false when Ctrl+C stopped it (and says so on stderr).</summary>

@@ -34,8 +34,11 @@ public sealed record BuildDto
 
 public sealed record ArtifactDto(string Name, string Version, long Size, string Sha256, Uri Url, DateTimeOffset ExpiresAt);
 
-/// <summary>POST /api/v1/users/{name}/keys → 201.</summary>
+/// <summary>POST /api/v1/users/{name}/keys[?admin=true] → 201. The key is shown this once.</summary>
 public sealed record ApiKeyCreated(string User, string KeyId, string Key);
+
+/// <summary>GET /api/v1/keys (admin): a key as the server keeps it, without the key or its hash. Admin is the user's role.</summary>
+public sealed record ApiKeyDto(string Id, string User, bool Admin, DateTimeOffset CreatedAt, DateTimeOffset? RevokedAt);
 
 /// <summary>Routes of the public API, relative to the server's address.</summary>
 public static class ApiRoutes
@@ -49,5 +52,7 @@ public static class ApiRoutes
     public static string BuildResult(string buildId) => $"api/v1/builds/{buildId}/result";
     public static string BuildArtifacts(string buildId) => $"api/v1/builds/{buildId}/artifacts";
     public static string CancelBuild(string buildId) => $"api/v1/builds/{buildId}/cancel";
-    public static string UserKeys(string userName) => $"api/v1/users/{userName}/keys";
+    public static string UserKeys(string userName, bool admin = false) => $"api/v1/users/{userName}/keys" + (admin ? "?admin=true" : "");
+    public static string Keys => "api/v1/keys";
+    public static string Key(string keyId) => $"api/v1/keys/{keyId}";
 }

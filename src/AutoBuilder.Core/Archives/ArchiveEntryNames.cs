@@ -26,6 +26,12 @@ public static class ArchiveEntryNames
             return "contains a control character";
         }
 
+        // Trojan-source names: a right-to-left override makes "evil\u202Etxt.sh" display as "evilhs.txt".
+        if (name.Any(IsBidiControl))
+        {
+            return "contains a bidirectional text control character (U+202A–U+202E, U+2066–U+2069)";
+        }
+
         if (name.Length >= 2 && name[1] == ':' && char.IsAsciiLetter(name[0]))
         {
             return "has a drive letter";
@@ -39,6 +45,45 @@ public static class ArchiveEntryNames
 
         return normalized.Split('/').Contains("..") ? "contains a '..' segment" : null;
     }
+
+    /// <summary>
+    /// Why a symlink entry's target is unsafe, or null: it must be relative and, walked lexically from the link's
+    /// folder, never climb above the archive's root. (The runner also refuses links through other links.)
+    /// </summary>
+    public static string? FindSymlinkTargetProblem(string entryName, string target)
+    {
+        ArgumentNullException.ThrowIfNull(entryName);
+        ArgumentNullException.ThrowIfNull(target);
+        if (target.Length == 0 || target.Contains('\0', StringComparison.Ordinal))
+        {
+            return "is a symlink with an empty or NUL-containing target";
+        }
+
+        var normalized = target.Replace('\\', '/');
+        if (normalized.StartsWith('/') || (target.Length >= 2 && target[1] == ':' && char.IsAsciiLetter(target[0])))
+        {
+            return "is a symlink to an absolute path, outside the project folder";
+        }
+
+        var depth = Segments(entryName).Count - 1;
+        foreach (var segment in normalized.Split('/'))
+        {
+            if (segment is "" or ".")
+            {
+                continue;
+            }
+
+            depth += segment == ".." ? -1 : 1;
+            if (depth < 0)
+            {
+                return "is a symlink pointing outside the project folder";
+            }
+        }
+
+        return null;
+    }
+
+    private static bool IsBidiControl(char c) => c is >= '\u202A' and <= '\u202E' or >= '\u2066' and <= '\u2069';
 
     /// <summary>The path segments of a safe name, without empty and "." segments.</summary>
     public static IReadOnlyList<string> Segments(string name) =>

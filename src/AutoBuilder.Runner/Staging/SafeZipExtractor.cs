@@ -61,7 +61,7 @@ public static partial class SafeZipExtractor
                     using (var input = item.Entry.Open())
                     using (var output = new FileStream(item.FullPath, FileMode.CreateNew, FileAccess.Write))
                     {
-                        input.CopyTo(output);
+                        CopyDeclared(input, output, item.Entry);
                         totalBytes += output.Length;
                     }
 
@@ -95,6 +95,27 @@ public static partial class SafeZipExtractor
             }
 
             return new ExtractionResult(FindSourceRoot(root), fileCount, totalBytes);
+        }
+    }
+
+    /// <summary>
+    /// Copies an entry, refusing it when it inflates past the size the central directory declares: the API judged
+    /// the upload by those sizes (Uploads:MaxUncompressedBytes, MaxCompressionRatio), so a lying header is a bomb.
+    /// </summary>
+    private static void CopyDeclared(Stream input, Stream output, ZipArchiveEntry entry)
+    {
+        var buffer = new byte[81920];
+        long total = 0;
+        int read;
+        while ((read = input.Read(buffer, 0, buffer.Length)) > 0)
+        {
+            total += read;
+            if (total > entry.Length)
+            {
+                throw Refuse(entry.FullName, $"inflates past its declared size of {entry.Length} bytes");
+            }
+
+            output.Write(buffer, 0, read);
         }
     }
 

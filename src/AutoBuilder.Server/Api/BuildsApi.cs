@@ -47,6 +47,7 @@ public static class BuildsApi
                 return ApiProblems.NotFound("Build", buildId);
             }
 
+            var lifetime = LinkLifetime(context.Request, links.Value);
             var blob = layout.BuildResult(build.ProjectId, build.Number);
             if (await store.GetPropertiesAsync(blob, context.RequestAborted) is null)
             {
@@ -54,7 +55,7 @@ public static class BuildsApi
                     $"Build {build.Id} is {build.Status.ToWire()} and has no result.zip" + (build.Status.IsTerminal() ? "." : " yet."));
             }
 
-            var signed = store.GetSignedUrl(blob, BlobPermission.Read, links.Value.DefaultLifetime);
+            var signed = store.GetSignedUrl(blob, BlobPermission.Read, lifetime);
             return Results.Ok(new SignedLink(signed.Url, signed.ExpiresAt));
         });
 
@@ -66,11 +67,12 @@ public static class BuildsApi
                 return ApiProblems.NotFound("Build", buildId);
             }
 
+            var lifetime = LinkLifetime(context.Request, links.Value);
             var artifacts = await db.Artifacts.AsNoTracking().Where(a => a.BuildId == build.Id).OrderBy(a => a.Name).ToListAsync(context.RequestAborted);
             return Results.Ok(artifacts.Select(a =>
             {
                 // The link names the promoted, versioned blob: artifacts/{project}/{version}/{file}.
-                var signed = store.GetSignedUrl(layout.Artifact(a.ProjectId, a.Version, a.Name), BlobPermission.Read, links.Value.DefaultLifetime);
+                var signed = store.GetSignedUrl(layout.Artifact(a.ProjectId, a.Version, a.Name), BlobPermission.Read, lifetime);
                 return new ArtifactDto(a.Name, a.Version, a.Size, a.Sha256, signed.Url, signed.ExpiresAt);
             }));
         });
@@ -89,5 +91,25 @@ public static class BuildsApi
         });
 
         return api;
+    }
+
+    /// <summary>?lifetime=SECONDS asks for a shorter or longer link than Links:DefaultLifetime, never beyond Links:MaxLifetime (400, not clamped).</summary>
+    internal static TimeSpan LinkLifetime(HttpRequest request, DownloadLinkOptions links)
+    {
+        var raw = request.Query["lifetime"];
+        if (raw.Count == 0)
+        {
+            return links.DefaultLifetime;
+        }
+
+        var max = (long)links.MaxLifetime.TotalSeconds;
+        if (raw.Count > 1 || !long.TryParse(raw[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var seconds) || seconds < 1)
+        {
+            throw new ApiException(StatusCodes.Status400BadRequest, "Invalid link lifetime", $"lifetime is a whole number of seconds from 1 to {max}.");
+        }
+
+        return seconds <= max
+            ? TimeSpan.FromSeconds(seconds)
+            : throw new ApiException(StatusCodes.Status400BadRequest, "Link lifetime too long", $"lifetime={seconds} exceeds the maximum of {max} seconds (Links:MaxLifetime).");
     }
 }

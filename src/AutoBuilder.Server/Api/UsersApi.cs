@@ -7,21 +7,31 @@ using Microsoft.AspNetCore.Routing;
 
 namespace AutoBuilder.Server.Api;
 
-/// <summary>/api/v1/users: admin-only key issuing (full user management comes later).</summary>
+/// <summary>/api/v1/users/{name}/keys and /api/v1/keys: admin-only key management.</summary>
 public static class UsersApi
 {
     public static RouteGroupBuilder MapUsersApi(this RouteGroupBuilder api)
     {
-        api.MapPost("/users/{name}/keys", async (string name, HttpContext context, ApiKeyService keys) =>
+        var admin = api.MapGroup("").RequireAuthorization(policy => policy.RequireRole(ApiKeyAuthenticationHandler.AdminRole));
+
+        // ?admin=true gives the user the admin role; the key is in this answer only.
+        admin.MapPost("/users/{name}/keys", async (string name, bool? admin, HttpContext context, ApiKeyService keys) =>
         {
             if (!Ids.IsValidUserName(name))
             {
                 return ApiProblems.BadRequest("Invalid user name", "Use 1–63 lower-case letters, digits and dashes, starting with a letter or digit.");
             }
 
-            var (keyId, key) = await keys.CreateKeyAsync(name, isAdmin: false, context.RequestAborted);
-            return Results.Created($"/api/v1/users/{name}/keys/{keyId}", new ApiKeyCreated(name, keyId, key));
-        }).RequireAuthorization(policy => policy.RequireRole(ApiKeyAuthenticationHandler.AdminRole));
+            var (keyId, key) = await keys.CreateKeyAsync(name, isAdmin: admin == true, context.RequestAborted);
+            return Results.Created($"/api/v1/keys/{keyId}", new ApiKeyCreated(name, keyId, key));
+        });
+
+        admin.MapGet("/keys", async (HttpContext context, ApiKeyService keys) => Results.Ok(await keys.ListAsync(context.RequestAborted)));
+
+        admin.MapDelete("/keys/{keyId}", async (string keyId, HttpContext context, ApiKeyService keys) =>
+            await keys.RevokeAsync(keyId, context.RequestAborted) is { } revoked
+                ? Results.Ok(revoked)
+                : ApiProblems.NotFound("Key", keyId));
 
         return api;
     }

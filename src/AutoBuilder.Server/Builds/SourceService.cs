@@ -7,13 +7,18 @@ using AutoBuilder.Server.Api;
 using AutoBuilder.Server.Hosting;
 using AutoBuilder.Server.Persistence;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Options;
 
 namespace AutoBuilder.Server.Builds;
 
 /// <summary>Accepts source ZIPs: streamed to a spool file while hashed, checked, then moved into the blob store.</summary>
-public sealed class SourceService(AutoBuilderDbContext db, IBlobStore store, BlobLayout layout, ServerPaths paths, TimeProvider time)
+public sealed class SourceService(AutoBuilderDbContext db, IBlobStore store, BlobLayout layout, ServerPaths paths, IOptions<UploadOptions> limits, TimeProvider time)
 {
     private const int BufferSize = 1024 * 1024;
+    private const int UnixFileTypeMask = 0xF000; // S_IFMT
+    private const int UnixSymlinkType = 0xA000;  // S_IFLNK
+    private const int MaxSymlinkTargetBytes = 4096;
+    private const long RatioFloorBytes = 1024 * 1024;
 
     public async Task<SourceEntity> UploadAsync(string projectId, Stream body, CancellationToken cancellationToken = default)
     {
@@ -43,7 +48,7 @@ public sealed class SourceService(AutoBuilderDbContext db, IBlobStore store, Blo
                 throw new ApiException(StatusCodes.Status400BadRequest, "Empty body", "The request body is empty: send the project's source as a ZIP archive.");
             }
 
-            CheckArchive(spool);
+            CheckArchive(spool, size);
             await store.ImportFileAsync(layout.Source(projectId, sourceId), spool, overwrite: false, cancellationToken);
 
             var source = new SourceEntity { Id = sourceId, ProjectId = projectId, Size = size, Sha256 = sha256, CreatedAt = time.GetUtcNow() };
@@ -57,13 +62,26 @@ public sealed class SourceService(AutoBuilderDbContext db, IBlobStore store, Blo
         }
     }
 
-    /// <summary>Refuses what is not a ZIP, and entries that could escape the workspace when extracted.</summary>
-    private static void CheckArchive(string path)
+    /// <summary>
+    /// Refuses what is not a ZIP, entries that could escape the workspace when extracted, and archives beyond the
+    /// Uploads limits. Sizes are the central directory's declared ones (nothing is decompressed here); the runner's
+    /// extractor stops any entry that inflates past its declared size, so a lying header gains nothing.
+    /// A ZIP inside the ZIP is just a file: it is never opened.
+    /// </summary>
+    private void CheckArchive(string path, long size)
     {
+        var options = limits.Value;
         try
         {
             using var zip = ZipFile.OpenRead(path);
+            if (zip.Entries.Count > options.MaxEntries)
+            {
+                throw new ApiException(StatusCodes.Status400BadRequest, "Too many archive entries",
+                    $"The archive has {zip.Entries.Count} entries; at most {options.MaxEntries} are accepted (Uploads:MaxEntries).");
+            }
+
             var names = new HashSet<string>(StringComparer.Ordinal);
+            long uncompressed = 0;
             foreach (var entry in zip.Entries)
             {
                 var problem = ArchiveEntryNames.FindProblem(entry.FullName);
@@ -76,6 +94,25 @@ public sealed class SourceService(AutoBuilderDbContext db, IBlobStore store, Blo
                 {
                     throw new ApiException(StatusCodes.Status400BadRequest, "Duplicate archive entry", $"Entry '{Printable(entry.FullName)}' appears twice.");
                 }
+
+                uncompressed = long.MaxValue - uncompressed < entry.Length ? long.MaxValue : uncompressed + entry.Length;
+                if ((((uint)entry.ExternalAttributes >> 16) & UnixFileTypeMask) == UnixSymlinkType && SymlinkProblem(entry) is { } linkProblem)
+                {
+                    throw new ApiException(StatusCodes.Status400BadRequest, "Unsafe symlink entry", $"Entry '{Printable(entry.FullName)}' {linkProblem}.");
+                }
+            }
+
+            var ratio = uncompressed / (double)size;
+            if (uncompressed > RatioFloorBytes && ratio > options.MaxCompressionRatio)
+            {
+                throw new ApiException(StatusCodes.Status400BadRequest, "Compression ratio too high",
+                    $"The archive's {size} bytes declare {uncompressed} bytes of content, a ratio of {ratio:F0}; at most {options.MaxCompressionRatio} is accepted (Uploads:MaxCompressionRatio).");
+            }
+
+            if (uncompressed > options.MaxUncompressedBytes)
+            {
+                throw new ApiException(StatusCodes.Status400BadRequest, "Archive too large when extracted",
+                    $"The entries declare {uncompressed} bytes in total; at most {options.MaxUncompressedBytes} are accepted (Uploads:MaxUncompressedBytes).");
             }
         }
         catch (InvalidDataException e)
@@ -84,5 +121,20 @@ public sealed class SourceService(AutoBuilderDbContext db, IBlobStore store, Blo
         }
     }
 
-    private static string Printable(string name) => new(name.Select(c => char.IsControl(c) ? '?' : c).Take(200).ToArray());
+    private static string? SymlinkProblem(ZipArchiveEntry entry)
+    {
+        if (entry.Length > MaxSymlinkTargetBytes)
+        {
+            return "is a symlink with an oversized target";
+        }
+
+        using var stream = entry.Open();
+        using var reader = new StreamReader(stream, System.Text.Encoding.UTF8);
+        var target = reader.ReadToEnd();
+        var problem = ArchiveEntryNames.FindSymlinkTargetProblem(entry.FullName, target);
+        return problem is null ? null : $"{problem} ('{Printable(target)}')";
+    }
+
+    private static string Printable(string name) =>
+        new(name.Select(c => char.IsControl(c) || char.GetUnicodeCategory(c) == System.Globalization.UnicodeCategory.Format ? '?' : c).Take(200).ToArray());
 }

@@ -50,6 +50,10 @@ public sealed class DownloadLinkOptions
 
     [Range(typeof(TimeSpan), "00:00:10", "7.00:00:00")]
     public TimeSpan DefaultLifetime { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>The longest link a request may ask for with ?lifetime=SECONDS; DefaultLifetime must not exceed it.</summary>
+    [Range(typeof(TimeSpan), "00:00:10", "7.00:00:00")]
+    public TimeSpan MaxLifetime { get; set; } = TimeSpan.FromHours(24);
 }
 
 /// <summary>Section "Uploads".</summary>
@@ -60,6 +64,32 @@ public sealed class UploadOptions
     /// <summary>Largest accepted source ZIP; enforced while streaming.</summary>
     [Range(1024, long.MaxValue)]
     public long MaxBytes { get; set; } = 4L * 1024 * 1024 * 1024;
+
+    /// <summary>Most entries (files and folders) in one archive.</summary>
+    [Range(1, 10_000_000)]
+    public int MaxEntries { get; set; } = 100_000;
+
+    /// <summary>Most bytes all entries together may extract to (declared sizes; the runner stops at them too).</summary>
+    [Range(1024, long.MaxValue)]
+    public long MaxUncompressedBytes { get; set; } = 8L * 1024 * 1024 * 1024;
+
+    /// <summary>Highest ratio of the archive's declared uncompressed size to its size on the wire (zip bombs); judged once the content passes 1 MiB.</summary>
+    [Range(1, 1_000_000)]
+    public double MaxCompressionRatio { get; set; } = 200;
+}
+
+/// <summary>Section "RateLimits": a token bucket per API user (per remote address before authentication).</summary>
+public sealed class RateLimitOptions
+{
+    public const string Section = "RateLimits";
+
+    /// <summary>Requests a second a caller may make in the long run.</summary>
+    [Range(1, 1_000_000)]
+    public int PermitsPerSecond { get; set; } = 50;
+
+    /// <summary>Requests a caller may make at once (the bucket's size).</summary>
+    [Range(1, 1_000_000)]
+    public int Burst { get; set; } = 100;
 }
 
 /// <summary>Section "Builds".</summary>

@@ -81,7 +81,9 @@ public static class AutoBuilderServer
 
         services.AddOptions<ServerOptions>().BindConfiguration(ServerOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<StorageOptions>().BindConfiguration(StorageOptions.Section).ValidateOnStart();
-        services.AddOptions<DownloadLinkOptions>().BindConfiguration(DownloadLinkOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<DownloadLinkOptions>().BindConfiguration(DownloadLinkOptions.Section).ValidateDataAnnotations()
+            .Validate(o => o.DefaultLifetime <= o.MaxLifetime, "Links:DefaultLifetime must not exceed Links:MaxLifetime.").ValidateOnStart();
+        services.AddOptions<RateLimitOptions>().BindConfiguration(RateLimitOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<UploadOptions>().BindConfiguration(UploadOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<BuildOptions>().BindConfiguration(BuildOptions.Section).ValidateDataAnnotations()
             .Validate(o => o.DefaultTimeout <= o.MaxTimeout, "Builds:DefaultTimeout must not exceed Builds:MaxTimeout.").ValidateOnStart();
@@ -136,6 +138,7 @@ public static class AutoBuilderServer
         services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
         services.AddAuthorization();
+        services.AddAutoBuilderRateLimiting();
         services.AddProblemDetails(options => options.CustomizeProblemDetails = context =>
         {
             var problem = context.ProblemDetails;
@@ -172,6 +175,7 @@ public static class AutoBuilderServer
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseAuthentication();
+        app.UseRateLimiter(); // after authentication: the bucket is the user's
         app.UseAuthorization();
 
         app.MapHealthApi();

@@ -170,6 +170,38 @@ public sealed class SafeZipExtractorTests : IDisposable
         Assert.False(File.GetUnixFileMode(Path.Combine(Target, "plain.txt")).HasFlag(UnixFileMode.UserExecute));
     }
 
+    [Fact]
+    public void Extract_EntryInflatingPastItsDeclaredSize_NeverWritesMoreThanDeclared()
+    {
+        // The API judges uploads by the central directory's sizes; a header that under-declares must not win.
+        TestZip.Create(ZipPath, TestZip.File("big.txt", new string('a', 100_000)));
+        var bytes = File.ReadAllBytes(ZipPath);
+        var patched = 0;
+        for (var i = 0; i + 4 <= bytes.Length; i++)
+        {
+            var signature = BitConverter.ToUInt32(bytes, i);
+            var sizeOffset = signature switch { 0x04034b50 => 22, 0x02014b50 => 24, _ => -1 };
+            if (sizeOffset > 0)
+            {
+                BitConverter.GetBytes(10u).CopyTo(bytes, i + sizeOffset);
+                patched++;
+            }
+        }
+
+        Assert.Equal(2, patched);
+        File.WriteAllBytes(ZipPath, bytes);
+
+        try
+        {
+            SafeZipExtractor.Extract(ZipPath, Target);
+            Assert.True(new FileInfo(Path.Combine(Target, "big.txt")).Length <= 10, "wrote past the declared size");
+        }
+        catch (BuildFailureException ex)
+        {
+            Assert.Contains("'big.txt'", ex.Message, StringComparison.Ordinal);
+        }
+    }
+
     private void AssertNothingWritten()
     {
         // Validation happens before any write: the target stays empty and the sandbox holds only the zip.

@@ -1,0 +1,24 @@
+using AutoBuilder.EndToEnd.Tests.Infrastructure;
+
+namespace AutoBuilder.EndToEnd.Tests;
+
+/// <summary>Bad limits stop the server at start, naming the key.</summary>
+public sealed class LimitConfigurationTests
+{
+    [Theory]
+    [InlineData("Links:DefaultLifetime", "02:00:00", "Links:DefaultLifetime must not exceed Links:MaxLifetime")] // MaxLifetime set to 1 h below
+    [InlineData("Uploads:MaxEntries", "0", "MaxEntries")]
+    [InlineData("Uploads:MaxUncompressedBytes", "10", "MaxUncompressedBytes")]
+    [InlineData("Uploads:MaxCompressionRatio", "0", "MaxCompressionRatio")]
+    [InlineData("RateLimits:PermitsPerSecond", "0", "PermitsPerSecond")]
+    [InlineData("RateLimits:Burst", "-1", "Burst")]
+    public async Task Serve_BadLimit_FailsAtStartNamingTheKey(string key, string value, string message)
+    {
+        var root = TestPaths.NewTempDirectory("badlimit");
+        var settings = new Dictionary<string, string> { ["Links:MaxLifetime"] = "01:00:00", [key] = value };
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => ServerProcess.StartAsync(Path.Combine(root, "data"), settings));
+
+        Assert.Contains(message, error.Message, StringComparison.Ordinal);
+        Directory.Delete(root, recursive: true);
+    }
+}
