@@ -61,11 +61,19 @@ public sealed class LogShipper : IAsyncDisposable
     public long BytesWritten { get; private set; }
 
     /// <summary>Queues raw bytes (copied; the caller may reuse its buffer), redacted line by line.</summary>
-    public async ValueTask WriteAsync(ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken = default)
+    public ValueTask WriteAsync(ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken = default) =>
+        WriteCoreAsync(bytes, endPendingLine: false, cancellationToken);
+
+    private async ValueTask WriteCoreAsync(ReadOnlyMemory<byte> bytes, bool endPendingLine, CancellationToken cancellationToken)
     {
         await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            if (endPendingLine && _lineLength > 0)
+            {
+                await FlushLineAsync(cancellationToken).ConfigureAwait(false);
+            }
+
             while (!bytes.IsEmpty)
             {
                 var end = bytes.Span.IndexOfAny((byte)'\n', (byte)'\r');
@@ -120,7 +128,8 @@ public sealed class LogShipper : IAsyncDisposable
         Prefix.CopyTo(bytes, 0);
         Encoding.UTF8.GetBytes(line, bytes.AsSpan(Prefix.Length));
         bytes[^1] = (byte)'\n';
-        return WriteAsync(bytes, cancellationToken);
+        // A partial line of the command's output is redacted on its own, not run together with this one.
+        return WriteCoreAsync(bytes, endPendingLine: true, cancellationToken);
     }
 
     /// <summary>Ships everything pending and stops. Throws if the log could not be written.</summary>
