@@ -109,7 +109,11 @@ public sealed class BuildRunner
     }
 
     /// <summary>Everything staging decided about the build.</summary>
-    private sealed record Prepared(string SourceRoot, ResolvedToolchain Toolchain, BuildConfig Config, string Version, TimeSpan Timeout, Dictionary<string, string> Environment);
+    private sealed record Prepared(string SourceRoot, ResolvedToolchain Toolchain, BuildConfig Config, string Version, TimeSpan Timeout, Dictionary<string, string> Environment)
+    {
+        /// <summary>bwrap and its options, when the command runs sandboxed.</summary>
+        public IReadOnlyList<string>? Sandbox { get; init; }
+    }
 
     /// <summary>The mutable state of one attempt, in one place.</summary>
     private sealed class Attempt(BuildRunner runner, RunnerSpec spec, LogShipper shipper)
@@ -268,7 +272,20 @@ public sealed class BuildRunner
             }
 
             var environment = BuildEnvironment.Create(new BuildEnvironmentRequest(home, temp, spec.Number, spec.ProjectId, toolchain.Environment, config.Env));
-            return new Prepared(extracted.SourceRoot, toolchain, config, version.Version, timeout, environment);
+            IReadOnlyList<string>? sandbox = null;
+            if (spec.Sandbox.Enabled)
+            {
+                var bwrap = Processes.Sandbox.Find()
+                    ?? throw new BuildFailureException("the server runs builds sandboxed (Sandbox:Mode) but bubblewrap ('bwrap') is not on the runner's PATH: install it (apt-get install bubblewrap) or set Sandbox:Mode=Off");
+                sandbox = [bwrap, .. Processes.Sandbox.Arguments(new SandboxRequest([sourceDirectory, home, temp, cache], extracted.SourceRoot, spec.Sandbox.Network))];
+                await LogAsync(spec.Sandbox.Network ? "sandbox: bubblewrap, network shared" : "sandbox: bubblewrap, no network", cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                await LogAsync("sandbox: off (the server's Sandbox:Mode)", cancellationToken).ConfigureAwait(false);
+            }
+
+            return new Prepared(extracted.SourceRoot, toolchain, config, version.Version, timeout, environment) { Sandbox = sandbox };
         }
 
         /// <summary>The shared cache if usable, else one inside the workspace: a cache problem never fails a build.</summary>
@@ -313,9 +330,18 @@ public sealed class BuildRunner
                         WorkingDirectory = prepared.SourceRoot,
                         Environment = prepared.Environment,
                         Timeout = prepared.Timeout,
+                        Sandbox = prepared.Sandbox,
+                        SandboxStatusFile = Path.Combine(_workspace, "sandbox-status.json"),
                     },
                     (bytes, ct) => shipper.WriteAsync(bytes, ct),
                     stop.Token).ConfigureAwait(false);
+
+                if (result.SandboxFailed)
+                {
+                    Fail("the sandbox (bubblewrap) could not start the build command; bwrap's reason is in the log above. Fix the host, or set the server's Sandbox:Mode=Off to build unsandboxed");
+                    await LogAsync(_error!, cancellationToken).ConfigureAwait(false);
+                    return;
+                }
 
                 if (result.TimedOut)
                 {

@@ -50,35 +50,38 @@ public sealed partial class BuildOutcomeTests(BuildOutcomeTests.Fixture fixture)
     public async Task Build_PastItsTimeout_EndsTimedOutWithProcessesGone()
     {
         using var client = fixture.Server.CreateClient();
+        var marker = Marker();
         var build = await ApiCalls.StartBuildAsync(client, $"slow-{Guid.NewGuid():N}"[..20], new Dictionary<string, string>
         {
-            ["autobuilder.yml"] = "timeout: 3s\n",
-            ["build.sh"] = "sleep 300 &\necho \"child pid $!\"\nsleep 300\n",
+            ["autobuilder.yml"] = "timeout: 6s\n",
+            ["build.sh"] = $"sleep {marker} &\necho \"child pid $!\"\nsleep {marker}\n",
         });
+        var pids = await ChildPidsAsync(client, build.Id, marker); // while they run: the build must not end first.
 
         var ended = await ApiCalls.WaitForEndAsync(client, build.Id);
 
         Assert.Equal(BuildStatus.TimedOut, ended.Status);
         Assert.Contains("timed out", ended.Error ?? "", StringComparison.OrdinalIgnoreCase);
-        await AssertProcessGoneAsync(await ChildPidAsync(client, build.Id));
+        await AssertProcessesGoneAsync(pids);
     }
 
     [Fact]
     public async Task Cancel_RunningBuild_EndsCancelledAndStopsItsProcesses()
     {
         using var client = fixture.Server.CreateClient();
+        var marker = Marker();
         var build = await ApiCalls.StartBuildAsync(client, $"cancel-{Guid.NewGuid():N}"[..20], new Dictionary<string, string>
         {
-            ["build.sh"] = "sleep 300 &\necho \"child pid $!\"\nsleep 300\n",
+            ["build.sh"] = $"sleep {marker} &\necho \"child pid $!\"\nsleep {marker}\n",
         });
         await ApiCalls.WaitForAsync(client, build.Id, b => b.Phase == BuildPhase.Building);
-        var pid = await ChildPidAsync(client, build.Id);
+        var pids = await ChildPidsAsync(client, build.Id, marker);
 
         using var response = await client.PostAsync(ApiRoutes.CancelBuild(build.Id), null);
 
         Assert.Equal(System.Net.HttpStatusCode.Accepted, response.StatusCode);
         Assert.Equal(BuildStatus.Cancelled, (await response.Content.ReadFromJsonAsync<BuildDto>(AutoBuilderJson.Options))!.Status);
-        await AssertProcessGoneAsync(pid);
+        await AssertProcessesGoneAsync(pids);
         Assert.Equal(BuildStatus.Cancelled, (await ApiCalls.GetBuildAsync(client, build.Id)).Status);
     }
 
@@ -138,18 +141,47 @@ public sealed partial class BuildOutcomeTests(BuildOutcomeTests.Fixture fixture)
 
     private static string EnvSection(string log) => log[log.IndexOf("ENV-START", StringComparison.Ordinal)..log.IndexOf("ENV-END", StringComparison.Ordinal)];
 
-    private static async Task<int> ChildPidAsync(HttpClient client, string buildId)
+    /// <summary>A sleep duration that names the build's processes: "300.NNNNNN" seconds.</summary>
+    private static string Marker() => "300." + Random.Shared.Next(100_000, 999_999).ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// The host's pids of the build's sleeps, once the build says its child started. Found by their command line:
+    /// a sandboxed build runs in its own pid namespace, so the pid it prints ($!) is not the host's.
+    /// </summary>
+    private static async Task<List<int>> ChildPidsAsync(HttpClient client, string buildId, string marker)
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        while (true)
+        while (!ChildPid().IsMatch(await ApiCalls.GetLogAsync(client, buildId)))
         {
-            var match = ChildPid().Match(await ApiCalls.GetLogAsync(client, buildId));
-            if (match.Success)
-            {
-                return int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
-            }
-
             await Task.Delay(100, timeout.Token);
+        }
+
+        List<int> pids = [.. Directory.EnumerateDirectories("/proc")
+            .Select(Path.GetFileName)
+            .Where(name => name!.All(char.IsAsciiDigit))
+            .Select(name => int.Parse(name!, System.Globalization.CultureInfo.InvariantCulture))
+            .Where(pid => CommandLine(pid).Contains(marker, StringComparison.Ordinal))];
+        Assert.NotEmpty(pids);
+        return pids;
+    }
+
+    private static string CommandLine(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/cmdline");
+        }
+        catch (IOException)
+        {
+            return "";
+        }
+    }
+
+    private static async Task AssertProcessesGoneAsync(List<int> pids)
+    {
+        foreach (var pid in pids)
+        {
+            await AssertProcessGoneAsync(pid);
         }
     }
 

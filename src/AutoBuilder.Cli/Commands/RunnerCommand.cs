@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
 using AutoBuilder.Runner;
+using AutoBuilder.Server.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace AutoBuilder.Cli.Commands;
@@ -49,7 +50,7 @@ internal static class RunnerCommand
                 _ = Task.Run(() => WatchParent(stdin, stop), CancellationToken.None);
             }
 
-            using var loggerFactory = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Information));
+            using var loggerFactory = LoggerFactory.Create(b => b.AddRedactingConsole().SetMinimumLevel(LogLevel.Information));
             using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(30) };
             var options = new RunnerOptions(apiUrl, parseResult.GetValue(build)!, token, parseResult.GetValue(workspace)!, parseResult.GetValue(cache));
             var runner = new BuildRunner(options, http, loggerFactory.CreateLogger<BuildRunner>());

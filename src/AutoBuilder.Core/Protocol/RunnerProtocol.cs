@@ -34,6 +34,17 @@ public sealed record RunnerSpec
     public required int TimeoutSeconds { get; init; }
     public required int MaxTimeoutSeconds { get; init; }
     public ToolchainSettings Toolchains { get; init; } = new();
+    /// <summary>Whether the build command runs sandboxed (the server's Sandbox:* decision).</summary>
+    public SandboxSettings Sandbox { get; init; } = new();
+}
+
+/// <summary>The server's sandbox decision for the build command (Sandbox:*).</summary>
+public sealed record SandboxSettings
+{
+    /// <summary>Run the command under bubblewrap; a runner that cannot do so fails the build.</summary>
+    public bool Enabled { get; init; }
+    /// <summary>Give the sandboxed command the host's network (Sandbox:Network).</summary>
+    public bool Network { get; init; }
 }
 
 /// <summary>Operator settings for toolchains, from the server's configuration (Toolchains:*).</summary>

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Text;
 using System.Threading.Channels;
+using AutoBuilder.Core;
 
 namespace AutoBuilder.Runner.Logs;
 
@@ -10,13 +11,19 @@ public delegate Task LogAppender(ReadOnlyMemory<byte> batch, CancellationToken c
 /// <summary>
 /// Ships the build log live: bytes are batched and appended when 64 KiB are pending or ~200 ms
 /// after the first pending byte, one append at a time, in order. Memory stays bounded: writers
-/// wait when too much is pending. If an append fails for good (the appender retries transient
+/// wait when too much is pending. Secrets (API keys, build tokens, URL signatures) are masked line by
+/// line with <see cref="SecretRedactor"/> before anything is queued: a partial line waits for its end
+/// (a newline or carriage return), for <see cref="MaxLineBytes"/>, or for <see cref="CompleteAsync"/>.
+/// If an append fails for good (the appender retries transient
 /// failures itself), <see cref="Failure"/> is set, <see cref="Failed"/> fires, and later bytes are dropped.
 /// </summary>
 public sealed class LogShipper : IAsyncDisposable
 {
     public const int MaxBatchBytes = 64 * 1024;
     public static readonly TimeSpan MaxBatchDelay = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>The longest line held back for redaction; a longer one is redacted and shipped in pieces.</summary>
+    public const int MaxLineBytes = 16 * 1024;
 
     private const int MaxChunkBytes = 16 * 1024;
     private const int MaxPendingChunks = 64; // ≤ 1 MiB held in memory.
@@ -34,6 +41,8 @@ public sealed class LogShipper : IAsyncDisposable
     private readonly CancellationTokenSource _abort = new();
     private readonly SemaphoreSlim _writeLock = new(1, 1);
     private readonly Task _pump;
+    private readonly byte[] _line = new byte[MaxLineBytes];
+    private int _lineLength;
 
     public LogShipper(LogAppender append, TimeProvider? timeProvider = null)
     {
@@ -51,20 +60,30 @@ public sealed class LogShipper : IAsyncDisposable
     /// <summary>Total bytes accepted.</summary>
     public long BytesWritten { get; private set; }
 
-    /// <summary>Queues raw bytes (copied; the caller may reuse its buffer).</summary>
-    public async ValueTask WriteAsync(ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken = default)
+    /// <summary>Queues raw bytes (copied; the caller may reuse its buffer), redacted line by line.</summary>
+    public ValueTask WriteAsync(ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken = default) =>
+        WriteCoreAsync(bytes, endPendingLine: false, cancellationToken);
+
+    private async ValueTask WriteCoreAsync(ReadOnlyMemory<byte> bytes, bool endPendingLine, CancellationToken cancellationToken)
     {
         await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            if (endPendingLine && _lineLength > 0)
+            {
+                await FlushLineAsync(cancellationToken).ConfigureAwait(false);
+            }
+
             while (!bytes.IsEmpty)
             {
-                var chunk = bytes[..Math.Min(bytes.Length, MaxChunkBytes)];
-                bytes = bytes[chunk.Length..];
-                BytesWritten += chunk.Length;
-                if (Failure is null)
+                var end = bytes.Span.IndexOfAny((byte)'\n', (byte)'\r');
+                var take = Math.Min(end >= 0 ? end + 1 : bytes.Length, MaxLineBytes - _lineLength);
+                bytes[..take].CopyTo(_line.AsMemory(_lineLength));
+                _lineLength += take;
+                bytes = bytes[take..];
+                if (_lineLength == MaxLineBytes || _line[_lineLength - 1] is (byte)'\n' or (byte)'\r')
                 {
-                    await _chunks.Writer.WriteAsync(chunk.ToArray(), cancellationToken).ConfigureAwait(false);
+                    await FlushLineAsync(cancellationToken).ConfigureAwait(false);
                 }
             }
         }
@@ -78,14 +97,39 @@ public sealed class LogShipper : IAsyncDisposable
         }
     }
 
+    /// <summary>Redacts the held line and queues it. Call under the write lock.</summary>
+    private async ValueTask FlushLineAsync(CancellationToken cancellationToken)
+    {
+        ReadOnlyMemory<byte> line = _line.AsMemory(0, _lineLength);
+        BytesWritten += _lineLength;
+        _lineLength = 0;
+        var text = Encoding.UTF8.GetString(line.Span);
+        var redacted = SecretRedactor.Redact(text);
+        if (!ReferenceEquals(text, redacted))
+        {
+            // Re-encoded only when a secret was masked, so other bytes (even invalid UTF-8) pass unchanged.
+            line = Encoding.UTF8.GetBytes(redacted);
+        }
+
+        while (!line.IsEmpty && Failure is null)
+        {
+            var chunk = line[..Math.Min(line.Length, MaxChunkBytes)];
+            line = line[chunk.Length..];
+            await _chunks.Writer.WriteAsync(chunk.ToArray(), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
     /// <summary>Appends one of the runner's own lines, prefixed "[autobuilder] ".</summary>
     public ValueTask WriteLineAsync(string line, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(line);
+        line = SecretRedactor.Redact(line);
         var bytes = new byte[Prefix.Length + Encoding.UTF8.GetByteCount(line) + 1];
         Prefix.CopyTo(bytes, 0);
         Encoding.UTF8.GetBytes(line, bytes.AsSpan(Prefix.Length));
         bytes[^1] = (byte)'\n';
-        return WriteAsync(bytes, cancellationToken);
+        // A partial line of the command's output is redacted on its own, not run together with this one.
+        return WriteCoreAsync(bytes, endPendingLine: true, cancellationToken);
     }
 
     /// <summary>Ships everything pending and stops. Throws if the log could not be written.</summary>
@@ -95,6 +139,18 @@ public sealed class LogShipper : IAsyncDisposable
         await _writeLock.WaitAsync().ConfigureAwait(false);
         try
         {
+            if (_lineLength > 0)
+            {
+                try
+                {
+                    await FlushLineAsync(CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (ChannelClosedException)
+                {
+                    // Disposed already.
+                }
+            }
+
             _chunks.Writer.TryComplete();
         }
         finally

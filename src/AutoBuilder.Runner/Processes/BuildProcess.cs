@@ -12,10 +12,20 @@ public sealed record BuildProcessRequest
     /// <summary>The command's whole environment: nothing of the runner's own is inherited.</summary>
     public required IReadOnlyDictionary<string, string> Environment { get; init; }
     public required TimeSpan Timeout { get; init; }
+    /// <summary>
+    /// Runs the command inside this sandbox: the bwrap executable and its options up to "--"
+    /// (<see cref="Sandbox.Arguments"/>). Null runs it directly.
+    /// </summary>
+    public IReadOnlyList<string>? Sandbox { get; init; }
+    /// <summary>Where bwrap reports its status (a file the sandbox cannot see); required with <see cref="Sandbox"/>.</summary>
+    public string? SandboxStatusFile { get; init; }
 }
 
-/// <summary>How the command ended. <see cref="ExitCode"/> is null when it was killed on timeout.</summary>
-public sealed record BuildProcessResult(int? ExitCode, bool TimedOut, TimeSpan Elapsed);
+/// <summary>
+/// How the command ended. <see cref="ExitCode"/> is null when it was killed on timeout.
+/// <see cref="SandboxFailed"/>: the sandbox never ran the command (bwrap's reason is in the output).
+/// </summary>
+public sealed record BuildProcessResult(int? ExitCode, bool TimedOut, TimeSpan Elapsed, bool SandboxFailed = false);
 
 /// <summary>
 /// Runs a build command in its own session (setsid), so the whole tree — including background
@@ -57,7 +67,28 @@ public sealed class BuildProcess(TimeProvider? timeProvider = null)
 
         startInfo.ArgumentList.Add("-c");
         // One pipe for both streams keeps their order; the newline keeps a trailing comment in the command harmless.
-        startInfo.ArgumentList.Add("exec 2>&1\n" + request.Command);
+        var script = "exec 2>&1\n" + request.Command;
+        if (request.Sandbox is { Count: > 0 } sandbox)
+        {
+            var statusFile = request.SandboxStatusFile ?? throw new ArgumentException("A sandboxed command needs a status file.", nameof(request));
+            File.Delete(statusFile);
+            // The outer shell merges bwrap's own errors into the output, opens the status file on fd 3
+            // (bwrap closes it before the command runs) and becomes bwrap, which runs the command's shell.
+            startInfo.ArgumentList.Add("exec 2>&1 3>\"$0\"\nexec \"$@\"");
+            startInfo.ArgumentList.Add(statusFile);
+            startInfo.ArgumentList.Add(sandbox[0]);
+            startInfo.ArgumentList.Add("--json-status-fd");
+            startInfo.ArgumentList.Add("3");
+            foreach (var argument in sandbox.Skip(1))
+            {
+                startInfo.ArgumentList.Add(argument);
+            }
+
+            startInfo.ArgumentList.Add("/bin/sh");
+            startInfo.ArgumentList.Add("-c");
+        }
+
+        startInfo.ArgumentList.Add(script);
 
         startInfo.Environment.Clear();
         foreach (var (name, value) in request.Environment)
@@ -106,7 +137,20 @@ public sealed class BuildProcess(TimeProvider? timeProvider = null)
         var elapsed = _timeProvider.GetElapsedTime(started);
         return timedOut
             ? new BuildProcessResult(null, true, elapsed)
-            : new BuildProcessResult(process.ExitCode, false, elapsed);
+            : new BuildProcessResult(process.ExitCode, false, elapsed, request.Sandbox is { Count: > 0 } && !SandboxRanCommand(request.SandboxStatusFile!));
+    }
+
+    /// <summary>bwrap writes {"exit-code": N} when the command it ran ended; never when setting up the sandbox failed.</summary>
+    private static bool SandboxRanCommand(string statusFile)
+    {
+        try
+        {
+            return File.Exists(statusFile) && File.ReadAllText(statusFile).Contains("\"exit-code\"", StringComparison.Ordinal);
+        }
+        catch (IOException)
+        {
+            return false;
+        }
     }
 
     private static async Task PumpAsync(Stream stdout, Func<ReadOnlyMemory<byte>, CancellationToken, ValueTask> output, CancellationToken cancellationToken)

@@ -128,7 +128,9 @@ public static class ToolchainResolver
         var command = "mvn -B";
         if (settings.MavenSettingsFile is not null)
         {
-            command += $" -s {ShellQuote(settings.MavenSettingsFile)}";
+            // The copy in the build's HOME (see HomeFiles), not the operator's file: a sandboxed
+            // command sees only its workspace, and the copy is the same settings.
+            command += $" -s {ShellQuote(Path.Combine(request.HomeDirectory, ".m2", "settings.xml"))}";
         }
 
         if (settings.MavenOffline)

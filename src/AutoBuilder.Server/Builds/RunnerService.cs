@@ -4,6 +4,7 @@ using AutoBuilder.Core.Builds;
 using AutoBuilder.Core.Protocol;
 using AutoBuilder.Core.Storage;
 using AutoBuilder.Server.Api;
+using AutoBuilder.Server.Executors.Local;
 using AutoBuilder.Server.Hosting;
 using AutoBuilder.Server.Persistence;
 using Microsoft.AspNetCore.Http;
@@ -25,6 +26,7 @@ public sealed class RunnerService(
     AutoBuilderMetrics metrics,
     IOptions<BuildOptions> buildOptions,
     IOptions<ToolchainOptions> toolchainOptions,
+    SandboxCheck sandbox,
     TimeProvider time)
 {
     /// <summary>Signed URLs given to a runner last as long as the longest build could.</summary>
@@ -48,6 +50,7 @@ public sealed class RunnerService(
             TimeoutSeconds = (int)options.DefaultTimeout.TotalSeconds,
             MaxTimeoutSeconds = (int)options.MaxTimeout.TotalSeconds,
             Toolchains = new ToolchainSettings { MavenSettingsFile = maven.SettingsFile, MavenOffline = maven.Offline },
+            Sandbox = sandbox.Settings,
         };
     }
 

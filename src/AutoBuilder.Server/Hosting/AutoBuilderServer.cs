@@ -55,11 +55,7 @@ public static class AutoBuilderServer
         });
 
         builder.Logging.ClearProviders();
-        builder.Logging.AddSimpleConsole(o =>
-        {
-            o.SingleLine = true;
-            o.TimestampFormat = "HH:mm:ss ";
-        });
+        builder.Logging.AddRedactingConsole();
         builder.Logging.AddFilter("Microsoft.EntityFrameworkCore", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
@@ -97,6 +93,8 @@ public static class AutoBuilderServer
         services.AddOptions<ToolchainOptions>().BindConfiguration(ToolchainOptions.Section)
             .Validate(o => o.Maven.SettingsFile is null || File.Exists(o.Maven.SettingsFile), "Toolchains:Maven:SettingsFile names a file that does not exist.")
             .ValidateOnStart();
+        services.AddOptions<SandboxOptions>().BindConfiguration(SandboxOptions.Section)
+            .Validate(o => Enum.IsDefined(o.Mode), "Sandbox:Mode must be Auto, Required or Off.").ValidateOnStart();
 
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton(sp =>
@@ -127,6 +125,8 @@ public static class AutoBuilderServer
         services.AddSingleton<BuildSignals>();
         services.AddSingleton<AutoBuilderMetrics>();
         services.AddSingleton<IBuildExecutor, LocalProcessExecutor>();
+        services.AddSingleton<SandboxCheck>();
+        services.AddHostedService(sp => sp.GetRequiredService<SandboxCheck>());
 
         var role = configuration.GetValue<ServerRole>($"{ServerOptions.Section}:{nameof(ServerOptions.Role)}");
         if (role is ServerRole.All or ServerRole.Dispatcher)

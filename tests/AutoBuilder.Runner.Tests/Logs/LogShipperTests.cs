@@ -50,4 +50,30 @@ public sealed class LogShipperTests
             Assert.True(shipper.Failed.IsCancellationRequested);
         }
     }
+
+    [Fact]
+    public async Task WriteAsync_SecretsSplitAcrossWrites_AreRedactedLineByLine()
+    {
+        var batches = new List<byte[]>();
+        var shipper = new LogShipper((batch, _) =>
+        {
+            batches.Add(batch.ToArray());
+            return Task.CompletedTask;
+        });
+        await using (shipper)
+        {
+            // A key and a signed URL cut in the middle by the pipe's chunking, and a last line without newline.
+            foreach (var part in new[] { "key abk_Zx9-aB3c", "D4eF5 ok\nurl http://h/b?sp=r&sig=Ab", "C123 done\r\nlast sig=XYZ" })
+            {
+                await shipper.WriteAsync(Encoding.UTF8.GetBytes(part));
+            }
+
+            await shipper.WriteLineAsync("runner line abk_secret0123");
+            await shipper.CompleteAsync();
+        }
+
+        var log = Encoding.UTF8.GetString([.. batches.SelectMany(b => b)]);
+        Assert.Equal("key abk_*** ok\nurl http://h/b?sp=r&sig=*** done\r\nlast sig=***[autobuilder] runner line abk_***\n", log);
+        Assert.DoesNotContain("Zx9", log, StringComparison.Ordinal);
+    }
 }

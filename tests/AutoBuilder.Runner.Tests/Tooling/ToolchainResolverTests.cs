@@ -51,7 +51,7 @@ public sealed class ToolchainResolverTests : IDisposable
         var resolved = ToolchainResolver.Resolve(Request(settings: new ToolchainSettings { MavenSettingsFile = settings, MavenOffline = true }));
 
         var repository = Path.Combine(_temp.Path, "cache", "maven", "repository");
-        Assert.Equal($"mvn -B -s {settings} -o -Dmaven.repo.local={repository} package", resolved.Command);
+        Assert.Equal($"mvn -B -s {_temp.Combine("home", ".m2", "settings.xml")} -o -Dmaven.repo.local={repository} package", resolved.Command);
         Assert.Equal($"-Duser.home={_temp.Combine("home")} -Dmaven.repo.local={repository}", resolved.Environment["MAVEN_OPTS"]);
         Assert.Equal(ToolchainResolver.MavenArtifacts, resolved.Artifacts);
         Assert.Equal(ToolchainResolver.MavenArtifacts, resolved.Outputs);

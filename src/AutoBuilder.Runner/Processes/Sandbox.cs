@@ -1,0 +1,140 @@
+namespace AutoBuilder.Runner.Processes;
+
+/// <summary>The folders a sandboxed command may write: its source root, HOME, TMPDIR and the cache.</summary>
+/// <param name="Writable">Bound read-write at their own paths; everything else of the host is hidden.</param>
+/// <param name="WorkingDirectory">Where the command starts (one of, or inside, the writable folders).</param>
+/// <param name="Network">Share the host's network; otherwise the command has only its own loopback.</param>
+public sealed record SandboxRequest(IReadOnlyList<string> Writable, string WorkingDirectory, bool Network);
+
+/// <summary>
+/// The bubblewrap (bwrap) command line that runs a build command in new namespaces (mount, pid, ipc,
+/// uts, cgroup, net) with no capabilities, seeing only the read-only system toolchains (/usr, /etc,
+/// /opt and the root's /bin, /lib... links) and the folders of its <see cref="SandboxRequest"/>.
+/// Not visible: the data folder (keys, database, blobs), other workspaces, the runner's files and
+/// processes (and so its token), /root, /home, /work, /srv, /var, /run, /sys.
+/// </summary>
+public static class Sandbox
+{
+    public const string ExecutableName = "bwrap";
+
+    /// <summary>Root entries that are usrmerge links or system folders; a link stays a link, a folder is bound read-only.</summary>
+    private static readonly string[] RootEntries = ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"];
+
+    /// <summary>Bound read-only when present.</summary>
+    private static readonly string[] SystemFolders = ["/usr", "/etc", "/opt"];
+
+    /// <summary>Where the masked entries are looked for: files here that other users may not read are hidden.</summary>
+    private const string MaskedTree = "/etc";
+
+    /// <summary>bwrap on PATH, or null.</summary>
+    public static string? Find(string? path = null)
+    {
+        foreach (var folder in (path ?? Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin").Split(':', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var candidate = Path.Combine(folder, ExecutableName);
+            if (File.Exists(candidate))
+            {
+                return candidate;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>bwrap's options, up to and including "--"; the command to run follows them.</summary>
+    public static List<string> Arguments(SandboxRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var args = new List<string> { "--unshare-all" };
+        if (request.Network)
+        {
+            args.Add("--share-net");
+        }
+
+        // No --new-session: the runner's setsid already leaves no controlling terminal, and the
+        // command must stay in the runner's process group so that one kill(-pgid) stops it all.
+        args.AddRange(["--die-with-parent", "--cap-drop", "ALL"]);
+        foreach (var folder in SystemFolders.Where(Directory.Exists))
+        {
+            args.AddRange(["--ro-bind", folder, folder]);
+        }
+
+        foreach (var entry in RootEntries)
+        {
+            var info = new FileInfo(entry);
+            if (info.LinkTarget is { } target)
+            {
+                args.AddRange(["--symlink", target, entry]);
+            }
+            else if (Directory.Exists(entry))
+            {
+                args.AddRange(["--ro-bind", entry, entry]);
+            }
+        }
+
+        args.AddRange(Masks());
+        args.AddRange(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/var/tmp"]);
+        foreach (var folder in request.Writable.Select(Path.GetFullPath).Distinct(StringComparer.Ordinal))
+        {
+            args.AddRange(["--bind", folder, folder]);
+        }
+
+        args.AddRange(["--chdir", request.WorkingDirectory, "--"]);
+        return args;
+    }
+
+    /// <summary>
+    /// Hides what only the host's owners may read (/etc/shadow, private keys): the command runs as
+    /// the runner's user, which may own them. Files become an unreadable /dev/null, folders empty.
+    /// </summary>
+    private static IEnumerable<string> Masks()
+    {
+        if (!Directory.Exists(MaskedTree) || OperatingSystem.IsWindows())
+        {
+            yield break;
+        }
+
+        var options = new EnumerationOptions
+        {
+            RecurseSubdirectories = true,
+            IgnoreInaccessible = true,
+            AttributesToSkip = FileAttributes.ReparsePoint,
+        };
+        var hiddenFolders = new List<string>();
+        foreach (var entry in Directory.EnumerateFileSystemEntries(MaskedTree, "*", options))
+        {
+            if (hiddenFolders.Exists(folder => entry.StartsWith(folder + "/", StringComparison.Ordinal)))
+            {
+                continue;
+            }
+
+            UnixFileMode mode;
+            try
+            {
+                mode = File.GetUnixFileMode(entry);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                continue;
+            }
+
+            if ((mode & UnixFileMode.OtherRead) != 0)
+            {
+                continue;
+            }
+
+            if (Directory.Exists(entry))
+            {
+                hiddenFolders.Add(entry);
+                yield return "--tmpfs";
+                yield return entry;
+            }
+            else if (File.Exists(entry))
+            {
+                yield return "--ro-bind";
+                yield return "/dev/null";
+                yield return entry;
+            }
+        }
+    }
+}

@@ -1,0 +1,125 @@
+using System.Diagnostics;
+using AutoBuilder.Core.Protocol;
+using AutoBuilder.Server.Hosting;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace AutoBuilder.Server.Executors.Local;
+
+/// <summary>
+/// Decides once, at start-up, whether builds run in bubblewrap: it runs a trivial sandboxed `true`.
+/// Auto without a working bwrap logs one warning line; Required without one fails start-up.
+/// The decision goes to every runner in its spec (<see cref="RunnerSpec.Sandbox"/>).
+/// </summary>
+public sealed class SandboxCheck(IOptions<SandboxOptions> options, ILogger<SandboxCheck> logger) : IHostedService
+{
+    private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(30);
+    private readonly Lazy<SandboxSettings> _settings = new(() => Decide(options.Value, logger), LazyThreadSafetyMode.ExecutionAndPublication);
+
+    /// <summary>The decision (made on first use, at the latest at start-up).</summary>
+    public SandboxSettings Settings => _settings.Value;
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        _ = Settings;
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    private static SandboxSettings Decide(SandboxOptions options, ILogger logger)
+    {
+        if (options.Mode == SandboxMode.Off)
+        {
+            logger.LogWarning("Sandbox:Mode is Off: builds run unsandboxed and can read everything this server's user can");
+            return new SandboxSettings();
+        }
+
+        var problem = Probe();
+        if (problem is null)
+        {
+            logger.LogInformation("Builds run sandboxed in bubblewrap (network {Network})", options.Network ? "shared" : "off");
+            return new SandboxSettings { Enabled = true, Network = options.Network };
+        }
+
+        if (options.Mode == SandboxMode.Required)
+        {
+            throw new InvalidOperationException(
+                $"Sandbox:Mode is Required but bubblewrap cannot sandbox builds: {problem}. Install it (apt-get install bubblewrap) or let it create namespaces here.");
+        }
+
+        logger.LogWarning(
+            "Builds run UNSANDBOXED: bubblewrap {Problem}. Fix: apt-get install bubblewrap (and allow it to create namespaces), or set Sandbox:Mode=Off to silence this, or Required to refuse to start without it",
+            problem);
+        return new SandboxSettings();
+    }
+
+    /// <summary>Null when a sandboxed `true` runs; else why not.</summary>
+    private static string? Probe()
+    {
+        var bwrap = FindOnPath("bwrap");
+        if (bwrap is null)
+        {
+            return "is not installed ('bwrap' is not on PATH)";
+        }
+
+        var startInfo = new ProcessStartInfo(bwrap)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        foreach (var argument in new[] { "--unshare-all", "--die-with-parent", "--cap-drop", "ALL", "--ro-bind", "/usr", "/usr" })
+        {
+            startInfo.ArgumentList.Add(argument);
+        }
+
+        foreach (var entry in new[] { "/bin", "/lib", "/lib64" })
+        {
+            var info = new FileInfo(entry);
+            if (info.LinkTarget is { } target)
+            {
+                startInfo.ArgumentList.Add("--symlink");
+                startInfo.ArgumentList.Add(target);
+                startInfo.ArgumentList.Add(entry);
+            }
+            else if (Directory.Exists(entry))
+            {
+                startInfo.ArgumentList.Add("--ro-bind");
+                startInfo.ArgumentList.Add(entry);
+                startInfo.ArgumentList.Add(entry);
+            }
+        }
+
+        foreach (var argument in new[] { "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--", "true" })
+        {
+            startInfo.ArgumentList.Add(argument);
+        }
+
+        try
+        {
+            using var process = Process.Start(startInfo)!;
+            process.StandardInput.Close();
+            var stderr = process.StandardError.ReadToEndAsync();
+            if (!process.WaitForExit(ProbeTimeout))
+            {
+                process.Kill(entireProcessTree: true);
+                return $"did not finish a trivial sandboxed command within {ProbeTimeout.TotalSeconds:0}s";
+            }
+
+            var message = stderr.GetAwaiter().GetResult().Trim();
+            return process.ExitCode == 0 ? null : $"does not work here (exit code {process.ExitCode}: {message})";
+        }
+        catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or IOException or InvalidOperationException)
+        {
+            return $"cannot be started ({ex.Message})";
+        }
+    }
+
+    private static string? FindOnPath(string name) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin").Split(':', StringSplitOptions.RemoveEmptyEntries)
+            .Select(folder => Path.Combine(folder, name))
+            .FirstOrDefault(File.Exists);
+}
