@@ -8,6 +8,7 @@ using AutoBuilder.Core.Protocol;
 using AutoBuilder.Core.Storage;
 using AutoBuilder.Server.Auth;
 using AutoBuilder.Server.Hosting;
+using AutoBuilder.Server.Dispatching;
 using AutoBuilder.Server.Persistence;
 using AutoBuilder.Tests.Shared;
 using Microsoft.EntityFrameworkCore;
@@ -49,18 +50,10 @@ internal static class RealServer
         var now = DateTimeOffset.UtcNow;
         await using var scope = server.Services.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<AutoBuilderDbContext>();
-        var claimed = await db.Builds.Where(b => b.Id == buildId && b.Status == BuildStatus.Queued)
-            .ExecuteUpdateAsync(s => s
-                .SetProperty(b => b.Status, BuildStatus.Running)
-                .SetProperty(b => b.Attempt, b => b.Attempt + 1)
-                .SetProperty(b => b.Phase, BuildPhase.None)
-                .SetProperty(b => b.StartedAt, now)
-                .SetProperty(b => b.HeartbeatAt, now)
-                .SetProperty(b => b.LeaseOwner, "runner-tests")
-                .SetProperty(b => b.LeaseExpiresAt, now + TimeSpan.FromHours(1)));
-        Assert.Equal(1, claimed);
-        var attempt = await db.Builds.AsNoTracking().Where(b => b.Id == buildId).Select(b => b.Attempt).SingleAsync();
-        return server.Services.GetRequiredService<BuildTokenService>().Issue(buildId, attempt);
+        var queuedAt = await db.Builds.AsNoTracking().Where(b => b.Id == buildId).Select(b => b.QueuedAt).SingleAsync();
+        var attempt = await BuildClaims.TryClaimAsync(db, buildId, "runner-tests", now, TimeSpan.FromHours(1), queuedAt);
+        Assert.NotNull(attempt);
+        return server.Services.GetRequiredService<BuildTokenService>().Issue(buildId, attempt.Value);
     }
 
     /// <summary>Hands a running build back to the queue, as the dispatcher does when a runner was lost.</summary>

@@ -243,17 +243,8 @@ public sealed class Dispatcher(
                 continue;
             }
 
-            var claimed = await db.Builds.Where(b => b.Id == candidate.Id && b.Status == BuildStatus.Queued)
-                .ExecuteUpdateAsync(s => s
-                    .SetProperty(b => b.Status, BuildStatus.Running)
-                    .SetProperty(b => b.Attempt, b => b.Attempt + 1)
-                    .SetProperty(b => b.Phase, BuildPhase.None)
-                    .SetProperty(b => b.StartedAt, now)
-                    .SetProperty(b => b.HeartbeatAt, now)
-                    .SetProperty(b => b.QueueSeconds, (now - candidate.QueuedAt).TotalSeconds)
-                    .SetProperty(b => b.LeaseOwner, InstanceId)
-                    .SetProperty(b => b.LeaseExpiresAt, now + _options.LeaseDuration), cancellationToken);
-            if (claimed == 0)
+            var claimed = await BuildClaims.TryClaimAsync(db, candidate.Id, InstanceId, now, _options.LeaseDuration, candidate.QueuedAt, cancellationToken);
+            if (claimed is not { } attempt)
             {
                 continue; // another dispatcher (or a cancel) was first
             }
@@ -261,7 +252,6 @@ public sealed class Dispatcher(
             free--;
             _lastServed[candidate.OwnerName] = now;
             runningPerOwner[candidate.OwnerName] = runningPerOwner.GetValueOrDefault(candidate.OwnerName) + 1;
-            var attempt = await db.Builds.AsNoTracking().Where(b => b.Id == candidate.Id).Select(b => b.Attempt).SingleAsync(cancellationToken);
             metrics.PhaseMeasured("queue", (now - candidate.QueuedAt).TotalSeconds);
             await StartAsync(db, Launch(candidate.Id, candidate.ProjectId, candidate.Number, attempt), now, cancellationToken);
         }
