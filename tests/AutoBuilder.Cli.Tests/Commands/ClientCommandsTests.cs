@@ -237,7 +237,9 @@ public sealed class ClientCommandsTests : IAsyncLifetime
     [Fact]
     public async Task Logs_FollowInterrupted_StopsFollowingAndTheBuildGoesOn()
     {
-        var release = _temp.Combine("release");
+        // In the server's cache folder: the one host folder outside its workspace a sandboxed build sees.
+        var cache = Directory.CreateDirectory(Path.Combine(_server.DataDirectory, "cache")).FullName;
+        var release = Path.Combine(cache, $"release-{Guid.NewGuid():N}");
         var build = await StartBuildAsync($"echo first line; while [ ! -f {release} ]; do sleep 0.1; done");
         var received = new MemoryStream();
         _rawStdout = new ProgressStream(received, _ => _interrupt.Cancel(), leaveOpen: true); // Ctrl+C once output arrives
