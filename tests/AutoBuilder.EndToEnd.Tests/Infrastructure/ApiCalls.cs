@@ -28,8 +28,29 @@ public static class ApiCalls
         return (await response.Content.ReadFromJsonAsync<BuildDto>(AutoBuilderJson.Options))!;
     }
 
-    public static async Task<BuildDto> GetBuildAsync(HttpClient client, string buildId) =>
-        (await client.GetFromJsonAsync<BuildDto>(ApiRoutes.Build(buildId), AutoBuilderJson.Options))!;
+    public static async Task<BuildDto> GetBuildAsync(HttpClient client, string buildId)
+    {
+        using var response = await GetPolitelyAsync(client, ApiRoutes.Build(buildId));
+        return (await response.Content.ReadFromJsonAsync<BuildDto>(AutoBuilderJson.Options))!;
+    }
+
+    /// <summary>A GET that, like a well-behaved client, waits out a 429's Retry-After (bounded) instead of failing.</summary>
+    public static async Task<HttpResponseMessage> GetPolitelyAsync(HttpClient client, string route)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            var response = await client.GetAsync(route);
+            if (response.StatusCode != HttpStatusCode.TooManyRequests || attempt == 20)
+            {
+                response.EnsureSuccessStatusCode();
+                return response;
+            }
+
+            var wait = response.Headers.RetryAfter?.Delta ?? TimeSpan.FromSeconds(1);
+            response.Dispose();
+            await Task.Delay(wait);
+        }
+    }
 
     /// <summary>Polls until the build is finished (bounded).</summary>
     public static async Task<BuildDto> WaitForEndAsync(HttpClient client, string buildId, TimeSpan? limit = null)
@@ -43,7 +64,7 @@ public static class ApiCalls
                 return build;
             }
 
-            await Task.Delay(200, timeout.Token);
+            await Task.Delay(500, timeout.Token);
         }
     }
 
@@ -63,7 +84,11 @@ public static class ApiCalls
         }
     }
 
-    public static async Task<string> GetLogAsync(HttpClient client, string buildId) => await client.GetStringAsync(ApiRoutes.BuildLog(buildId));
+    public static async Task<string> GetLogAsync(HttpClient client, string buildId)
+    {
+        using var response = await GetPolitelyAsync(client, ApiRoutes.BuildLog(buildId));
+        return await response.Content.ReadAsStringAsync();
+    }
 
     public static byte[] Zip(IReadOnlyDictionary<string, string> files)
     {
