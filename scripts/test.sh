@@ -21,7 +21,7 @@ dotnet build AutoBuilder.slnx -c Release -warnaserror --nologo -v quiet
 
 log=$(mktemp)
 status=0
-dotnet test AutoBuilder.slnx -c Release --no-build --nologo "$@" 2>&1 | tee "$log" || status=$?
+dotnet test AutoBuilder.slnx -c Release --no-build --nologo --blame-hang-timeout 10m "$@" 2>&1 | tee "$log" || status=$?
 
 # dotnet test prints one summary per test project; add them up into the line CI reads.
 passed=$(grep -Eo 'Passed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')

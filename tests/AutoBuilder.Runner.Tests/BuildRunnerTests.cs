@@ -204,14 +204,12 @@ public sealed class BuildRunnerTests : IAsyncLifetime
     [Fact]
     public async Task RunAsync_CancelledThroughTheApi_HeartbeatAnswers409_KillsTheBuildAndStops()
     {
-        var pidFile = _temp.Combine("pid");
-        var (build, token) = await QueueAndClaimAsync(RealServer.Zip(TestZip.File("build.sh", $"sleep 1000 & echo $! > {pidFile}; wait")));
+        // The build runs sandboxed: it can only tell the test through its log, and its pids are its own.
+        var marker = "1000." + Random.Shared.Next(100_000, 999_999).ToString(CultureInfo.InvariantCulture);
+        var (build, token) = await QueueAndClaimAsync(RealServer.Zip(TestZip.File("build.sh", $"sleep {marker} & echo started; wait")));
 
         var run = Run(build, token, heartbeat: TimeSpan.FromMilliseconds(200));
-        while (!File.Exists(pidFile) || File.ReadAllText(pidFile).Length == 0)
-        {
-            await Task.Delay(20);
-        }
+        await WaitForLogAsync(build.Id, "started");
 
         using (var cancel = await _server.Admin.PostAsync(new Uri(ApiRoutes.CancelBuild(build.Id), UriKind.Relative), null))
         {
@@ -223,22 +221,17 @@ public sealed class BuildRunnerTests : IAsyncLifetime
         var done = await _server.GetBuildAsync(build.Id);
         Assert.Equal(BuildStatus.Cancelled, done.Status);
         Assert.Null(await _server.ManifestAsync(done));
-        var pid = int.Parse(File.ReadAllText(pidFile).Trim(), CultureInfo.InvariantCulture);
-        Assert.False(File.Exists($"/proc/{pid}/stat") && !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z ", StringComparison.Ordinal));
+        Assert.Empty(await LiveProcessesWithAsync(marker));
     }
 
     [Fact]
     public async Task RunAsync_Cancelled_ReturnsCancelledWithoutCompleting()
     {
-        var started = _temp.Combine("started");
-        var (build, token) = await QueueAndClaimAsync(RealServer.Zip(TestZip.File("build.sh", $"touch {started}; sleep 1000")));
+        var (build, token) = await QueueAndClaimAsync(RealServer.Zip(TestZip.File("build.sh", "echo started; sleep 1000")));
         using var cancel = new CancellationTokenSource();
 
         var run = Run(build, token, cancellationToken: cancel.Token);
-        while (!File.Exists(started))
-        {
-            await Task.Delay(20);
-        }
+        await WaitForLogAsync(build.Id, "started");
 
         await cancel.CancelAsync();
 
@@ -265,6 +258,52 @@ public sealed class BuildRunnerTests : IAsyncLifetime
         const string token = "build-token-0123456789abcdef";
         var options = new RunnerOptions(new Uri("http://127.0.0.1:1/"), "0192f0c0c0c0c0c0c0c0c0c0c0c0c0c0", token, "/w", null);
         Assert.DoesNotContain(token, options.ToString(), StringComparison.Ordinal);
+    }
+
+    /// <summary>Bounded wait until the build's log (as the server stores it) holds <paramref name="text"/>.</summary>
+    private async Task WaitForLogAsync(string buildId, string text)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        while (!(await _server.GetLogAsync(buildId)).Contains(text, StringComparison.Ordinal))
+        {
+            await Task.Delay(50, timeout.Token);
+        }
+    }
+
+    /// <summary>Host processes (not zombies) whose command line holds <paramref name="marker"/>, after a bounded wait for them to go.</summary>
+    private static async Task<List<int>> LiveProcessesWithAsync(string marker)
+    {
+        List<int> live = [];
+        for (var i = 0; i < 100; i++)
+        {
+            live = [.. Directory.GetDirectories("/proc").Select(Path.GetFileName).Where(n => int.TryParse(n, out _)).Select(n => int.Parse(n!, CultureInfo.InvariantCulture))
+                .Where(pid => IsLiveWith(pid, marker))];
+            if (live.Count == 0)
+            {
+                break;
+            }
+
+            await Task.Delay(50);
+        }
+
+        return live;
+    }
+
+    private static bool IsLiveWith(int pid, string marker)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/cmdline").Contains(marker, StringComparison.Ordinal)
+                   && !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z ", StringComparison.Ordinal);
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return false;
+        }
     }
 
     private async Task<(BuildDto Build, string Token)> QueueAndClaimAsync(byte[] zip)
