@@ -53,7 +53,10 @@ public static class Sandbox
 
         // No --new-session: the runner's setsid already leaves no controlling terminal, and the
         // command must stay in the runner's process group so that one kill(-pgid) stops it all.
-        args.AddRange(["--die-with-parent", "--cap-drop", "ALL"]);
+        // No --die-with-parent: its PR_SET_PDEATHSIG fires when the *thread* that started bwrap ends, and
+        // .NET retires thread-pool threads, which killed healthy builds (exit 137). The group kill, and the
+        // executor's kill of the runner's whole tree, stop the sandbox instead.
+        args.AddRange(["--cap-drop", "ALL"]);
         foreach (var folder in SystemFolders.Where(Directory.Exists))
         {
             args.AddRange(["--ro-bind", folder, folder]);

@@ -71,7 +71,7 @@ public sealed class SandboxCheck(IOptions<SandboxOptions> options, ILogger<Sandb
             RedirectStandardInput = true,
             UseShellExecute = false,
         };
-        foreach (var argument in new[] { "--unshare-all", "--die-with-parent", "--cap-drop", "ALL", "--ro-bind", "/usr", "/usr" })
+        foreach (var argument in new[] { "--unshare-all", "--cap-drop", "ALL", "--ro-bind", "/usr", "/usr" })
         {
             startInfo.ArgumentList.Add(argument);
         }
