@@ -14,17 +14,11 @@ namespace AutoBuilder.EndToEnd.Tests;
 /// <summary>Signed links, users and build tokens: who may reach what.</summary>
 public sealed class AccessTests(ServerFixture fixture) : IClassFixture<ServerFixture>
 {
-    private static readonly Dictionary<string, string> QuickBuild = new()
-    {
-        ["build.sh"] = "mkdir -p out && echo hi > out/hi.txt\n",
-        ["autobuilder.yml"] = "outputs:\n  - out/**\n",
-    };
-
     [Fact]
     public async Task ResultLink_Valid_DownloadsWithoutKey_AndAnyTamperIsForbidden()
     {
         using var client = fixture.Server.CreateClient();
-        var build = await ApiCalls.StartBuildAsync(client, $"link-{Guid.NewGuid():N}"[..20], QuickBuild);
+        var build = await ApiCalls.StartBuildAsync(client, $"link-{Guid.NewGuid():N}"[..20], ApiCalls.QuickBuild);
         Assert.Equal(BuildStatus.Succeeded, (await ApiCalls.WaitForEndAsync(client, build.Id)).Status);
         var link = (await client.GetFromJsonAsync<SignedLink>(ApiRoutes.BuildResult(build.Id), AutoBuilderJson.Options))!;
         Assert.InRange(link.ExpiresAt - DateTimeOffset.UtcNow, TimeSpan.FromMinutes(55), TimeSpan.FromMinutes(61));
@@ -64,7 +58,7 @@ public sealed class AccessTests(ServerFixture fixture) : IClassFixture<ServerFix
     {
         using var admin = fixture.Server.CreateClient();
         var adminProject = $"admins-{Guid.NewGuid():N}"[..20];
-        var adminBuild = await ApiCalls.StartBuildAsync(admin, adminProject, QuickBuild);
+        var adminBuild = await ApiCalls.StartBuildAsync(admin, adminProject, ApiCalls.QuickBuild);
         using var created = await admin.PostAsync(ApiRoutes.UserKeys("alice"), null);
         Assert.Equal(HttpStatusCode.Created, created.StatusCode);
         var key = (await created.Content.ReadFromJsonAsync<ApiKeyCreated>(AutoBuilderJson.Options))!;
@@ -78,7 +72,7 @@ public sealed class AccessTests(ServerFixture fixture) : IClassFixture<ServerFix
         Assert.Equal(HttpStatusCode.Forbidden, (await alice.PostAsync(ApiRoutes.UserKeys("mallory"), null)).StatusCode);
 
         // Alice's own project works, and the admin sees it too.
-        var aliceBuild = await ApiCalls.StartBuildAsync(alice, $"alices-{Guid.NewGuid():N}"[..20], QuickBuild);
+        var aliceBuild = await ApiCalls.StartBuildAsync(alice, $"alices-{Guid.NewGuid():N}"[..20], ApiCalls.QuickBuild);
         Assert.Equal(BuildStatus.Succeeded, (await ApiCalls.WaitForEndAsync(alice, aliceBuild.Id)).Status);
         Assert.Equal(HttpStatusCode.OK, (await admin.GetAsync(ApiRoutes.Build(aliceBuild.Id))).StatusCode);
     }
@@ -117,7 +111,7 @@ public sealed class AccessTests(ServerFixture fixture) : IClassFixture<ServerFix
     public async Task Probes_AnswerWithoutKey_AndMetricsCountBuilds()
     {
         using var client = fixture.Server.CreateClient();
-        var build = await ApiCalls.StartBuildAsync(client, $"metrics-{Guid.NewGuid():N}"[..20], QuickBuild);
+        var build = await ApiCalls.StartBuildAsync(client, $"metrics-{Guid.NewGuid():N}"[..20], ApiCalls.QuickBuild);
         await ApiCalls.WaitForEndAsync(client, build.Id);
         using var anonymous = new HttpClient { BaseAddress = fixture.Server.Url };
 

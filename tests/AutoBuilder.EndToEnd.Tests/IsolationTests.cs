@@ -15,12 +15,6 @@ namespace AutoBuilder.EndToEnd.Tests;
 /// <summary>Two users, every endpoint, keys and their revocation, link lifetimes, runner tokens on the wrong blob.</summary>
 public sealed class IsolationTests(ServerFixture fixture) : IClassFixture<ServerFixture>
 {
-    private static readonly Dictionary<string, string> QuickBuild = new()
-    {
-        ["build.sh"] = "mkdir -p out && echo hi > out/hi.txt && echo art > out/app.txt\n",
-        ["autobuilder.yml"] = "outputs:\n  - out/**\nartifacts:\n  - out/app.txt\n",
-    };
-
     private static string NewProjectId(string prefix) => $"{prefix}-{Guid.NewGuid():N}"[..24];
 
     private async Task<HttpClient> NewUserAsync(string name, bool admin = false)
@@ -32,7 +26,7 @@ public sealed class IsolationTests(ServerFixture fixture) : IClassFixture<Server
         return fixture.Server.CreateClient(key.Key);
     }
 
-    private static HttpContent ZipBody() => new ByteArrayContent(ApiCalls.Zip(QuickBuild)) { Headers = { ContentType = new MediaTypeHeaderValue("application/zip") } };
+    private static HttpContent ZipBody() => new ByteArrayContent(ApiCalls.Zip(ApiCalls.QuickBuild)) { Headers = { ContentType = new MediaTypeHeaderValue("application/zip") } };
 
     private static HttpContent JsonBody(string json) => new StringContent(json, Encoding.UTF8, "application/json");
 
@@ -59,7 +53,7 @@ public sealed class IsolationTests(ServerFixture fixture) : IClassFixture<Server
         using var bob = await NewUserAsync("iso-bob");
         using var admin = fixture.Server.CreateClient();
         var aliceProject = NewProjectId("alice");
-        var build = await ApiCalls.StartBuildAsync(alice, aliceProject, QuickBuild);
+        var build = await ApiCalls.StartBuildAsync(alice, aliceProject, ApiCalls.QuickBuild);
         Assert.Equal(BuildStatus.Succeeded, (await ApiCalls.WaitForEndAsync(alice, build.Id)).Status);
         var bobProject = NewProjectId("bob");
         await ApiCalls.CreateProjectAsync(bob, bobProject);
@@ -180,7 +174,7 @@ public sealed class IsolationTests(ServerFixture fixture) : IClassFixture<Server
     public async Task LinkLifetime_CanBeAskedFor_UpToTheMaximum_AndExpires()
     {
         using var client = fixture.Server.CreateClient();
-        var build = await ApiCalls.StartBuildAsync(client, NewProjectId("life"), QuickBuild);
+        var build = await ApiCalls.StartBuildAsync(client, NewProjectId("life"), ApiCalls.QuickBuild);
         Assert.Equal(BuildStatus.Succeeded, (await ApiCalls.WaitForEndAsync(client, build.Id)).Status);
 
         var before = DateTimeOffset.UtcNow;
@@ -219,7 +213,7 @@ public sealed class IsolationTests(ServerFixture fixture) : IClassFixture<Server
     public async Task RunnerToken_AsksForAnotherBuildOrAPathOutside_IsRefused()
     {
         using var client = fixture.Server.CreateClient();
-        var finished = await ApiCalls.StartBuildAsync(client, NewProjectId("tok-a"), QuickBuild);
+        var finished = await ApiCalls.StartBuildAsync(client, NewProjectId("tok-a"), ApiCalls.QuickBuild);
         await ApiCalls.WaitForEndAsync(client, finished.Id);
         var running = await ApiCalls.StartBuildAsync(client, NewProjectId("tok-b"), new Dictionary<string, string> { ["build.sh"] = "sleep 300\n" });
         var current = await ApiCalls.WaitForAsync(client, running.Id, b => b.Phase == BuildPhase.Building);

@@ -11,6 +11,13 @@ namespace AutoBuilder.EndToEnd.Tests.Infrastructure;
 /// <summary>Plain HTTP calls to the API, for tests that check answers the CLI would hide.</summary>
 public static class ApiCalls
 {
+    /// <summary>A script build that finishes at once with one output and one artifact.</summary>
+    public static IReadOnlyDictionary<string, string> QuickBuild { get; } = new Dictionary<string, string>
+    {
+        ["build.sh"] = "mkdir -p out && echo hi > out/hi.txt && echo art > out/app.txt\n",
+        ["autobuilder.yml"] = "outputs:\n  - out/**\nartifacts:\n  - out/app.txt\n",
+    };
+
     public static async Task CreateProjectAsync(HttpClient client, string projectId)
     {
         using var response = await client.PutAsync(ApiRoutes.Project(projectId), null);
