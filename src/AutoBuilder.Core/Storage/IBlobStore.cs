@@ -40,8 +40,14 @@ public interface IBlobStore
     /// <summary>Deletes a blob; false when it did not exist.</summary>
     Task<bool> DeleteAsync(BlobRef blob, CancellationToken cancellationToken = default);
 
-    /// <summary>A URL that grants exactly <paramref name="permission"/> on exactly this blob until it expires.</summary>
-    SignedUrl GetSignedUrl(BlobRef blob, BlobPermission permission, TimeSpan lifetime);
+    /// <summary>How a client speaks to this store's signed URLs (the runner picks its transfer code by it).</summary>
+    BlobUrlProtocol UrlProtocol { get; }
+
+    /// <summary>
+    /// A URL that grants exactly <paramref name="permission"/> on exactly this blob until it expires. Asynchronous because
+    /// a store may first have to fetch a signing key (Azure user-delegation SAS).
+    /// </summary>
+    ValueTask<SignedUrl> GetSignedUrlAsync(BlobRef blob, BlobPermission permission, TimeSpan lifetime, CancellationToken cancellationToken = default);
 
     /// <summary>True when the store answers (for /readyz).</summary>
     Task<bool> IsReachableAsync(CancellationToken cancellationToken = default);
