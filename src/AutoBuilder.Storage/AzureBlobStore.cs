@@ -85,13 +85,24 @@ public sealed class AzureBlobStore : IBlobStore
         return new BlobServiceClient(uri, options.Credential ?? new DefaultAzureCredential(), clientOptions);
     }
 
+    /// <exception cref="InvalidOperationException">The account cannot be reached or refuses the credential.</exception>
     public async Task InitializeAsync(CancellationToken cancellationToken = default)
     {
         foreach (var container in _containers)
         {
-            await _service.GetBlobContainerClient(container).CreateIfNotExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await _service.GetBlobContainerClient(container).CreateIfNotExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is RequestFailedException or AuthenticationFailedException or AggregateException or HttpRequestException)
+            {
+                throw new InvalidOperationException(
+                    $"Azure Blob storage at {_service.Uri} could not create container '{container}': {FirstLine(e.Message)}", e);
+            }
         }
     }
+
+    private static string FirstLine(string message) => message.Split('\n', 2)[0].Trim();
 
     public async Task<bool> IsReachableAsync(CancellationToken cancellationToken = default)
     {

@@ -121,7 +121,8 @@ public abstract partial class BlobStoreContractTests
     [Fact]
     public async Task ListAsync_ManyNamesDifferingInCaseDigitsAndSeparators_ReturnsOrdinalOrder()
     {
-        string[] paths = ["p/b", "p/B", "p/a-b", "p/a.b", "p/a/b", "p/a0", "p/a_b", "p/10", "p/9", "p/a"];
+        // (No "p/a" next to "p/a/b": a filesystem cannot hold a file and a folder of one name.)
+        string[] paths = ["p/b", "p/B", "p/a-b", "p/a.b", "p/a/b", "p/a0", "p/a_b", "p/10", "p/9", "p/a~"];
         foreach (var path in paths)
         {
             await UploadTextAsync(Blob(path), path);
