@@ -124,7 +124,7 @@ public sealed class AzureBlobStore : IBlobStore
         }
     }
 
-    public async Task<Stream> OpenReadAsync(BlobRef blob, long offset = 0, CancellationToken cancellationToken = default)
+    private async Task<Stream> OpenReadCoreAsync(BlobRef blob, long offset, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(offset);
         var client = Client(blob);
@@ -147,7 +147,7 @@ public sealed class AzureBlobStore : IBlobStore
         }
     }
 
-    public async Task<BlobUploadResult> UploadAsync(BlobRef blob, Stream content, bool overwrite, CancellationToken cancellationToken = default)
+    private async Task<BlobUploadResult> UploadCoreAsync(BlobRef blob, Stream content, bool overwrite, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(content);
         var client = Container(blob).GetBlockBlobClient(ValidPath(blob));
@@ -189,6 +189,57 @@ public sealed class AzureBlobStore : IBlobStore
         }
 
         return await UploadBlocksAsync(blob, client, content, buffer, read, hash, conditions, overwrite, cancellationToken).ConfigureAwait(false);
+    }
+
+    public Task<Stream> OpenReadAsync(BlobRef blob, long offset = 0, CancellationToken cancellationToken = default) =>
+        Guard($"reading {blob}", () => OpenReadCoreAsync(blob, offset, cancellationToken));
+
+    public Task<BlobUploadResult> UploadAsync(BlobRef blob, Stream content, bool overwrite, CancellationToken cancellationToken = default) =>
+        Guard($"uploading {blob}", () => UploadCoreAsync(blob, content, overwrite, cancellationToken));
+
+    public Task<long> AppendAsync(BlobRef blob, Stream content, CancellationToken cancellationToken = default) =>
+        Guard($"appending to {blob}", () => AppendCoreAsync(blob, content, cancellationToken));
+
+    public Task<BlobProperties?> GetPropertiesAsync(BlobRef blob, CancellationToken cancellationToken = default) =>
+        Guard($"reading the properties of {blob}", () => GetPropertiesCoreAsync(blob, cancellationToken));
+
+    public Task CopyAsync(BlobRef source, BlobRef target, bool overwrite, CancellationToken cancellationToken = default) =>
+        Guard($"copying {source} to {target}", () => CopyCoreAsync(source, target, overwrite, cancellationToken));
+
+    public Task<bool> DeleteAsync(BlobRef blob, CancellationToken cancellationToken = default) =>
+        Guard($"deleting {blob}", () => DeleteCoreAsync(blob, cancellationToken));
+
+    public async ValueTask<SignedUrl> GetSignedUrlAsync(BlobRef blob, BlobPermission permission, TimeSpan lifetime, CancellationToken cancellationToken = default) =>
+        await Guard($"signing a link to {blob}", () => GetSignedUrlCoreAsync(blob, permission, lifetime, cancellationToken)).ConfigureAwait(false);
+
+    /// <summary>
+    /// Runs one operation; a storage failure that outlasted the SDK's retries becomes a <see cref="BlobStorageException"/>
+    /// (an <see cref="IOException"/>, as on the filesystem store) that names the storage error.
+    /// </summary>
+    private static async Task<T> Guard<T>(string what, Func<Task<T>> operation)
+    {
+        try
+        {
+            return await operation().ConfigureAwait(false);
+        }
+        catch (Exception e) when (IsStorageFailure(e))
+        {
+            throw StorageFailure(what, e);
+        }
+    }
+
+    private static bool IsStorageFailure(Exception e) =>
+        e is RequestFailedException or AggregateException or HttpRequestException or AuthenticationFailedException;
+
+    private static BlobStorageException StorageFailure(string what, Exception e)
+    {
+        var detail = e switch
+        {
+            RequestFailedException failed => $"HTTP {failed.Status} {failed.ErrorCode}".TrimEnd(),
+            AggregateException aggregate => $"{FirstLine(aggregate.InnerExceptions[^1].Message)} (after {aggregate.InnerExceptions.Count} tries)",
+            _ => FirstLine(e.Message),
+        };
+        return new BlobStorageException($"Azure Blob Storage: {what} failed: {detail}", e);
     }
 
     /// <summary>Stages the content block by block (up to <see cref="MaxBlocksInFlight"/> at once), then commits the list.</summary>
@@ -319,7 +370,7 @@ public sealed class AzureBlobStore : IBlobStore
         return result;
     }
 
-    public async Task<long> AppendAsync(BlobRef blob, Stream content, CancellationToken cancellationToken = default)
+    private async Task<long> AppendCoreAsync(BlobRef blob, Stream content, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(content);
         var client = Container(blob).GetAppendBlobClient(ValidPath(blob));
@@ -348,7 +399,7 @@ public sealed class AzureBlobStore : IBlobStore
         }
     }
 
-    public async Task<BlobProperties?> GetPropertiesAsync(BlobRef blob, CancellationToken cancellationToken = default)
+    private async Task<BlobProperties?> GetPropertiesCoreAsync(BlobRef blob, CancellationToken cancellationToken)
     {
         try
         {
@@ -373,7 +424,31 @@ public sealed class AzureBlobStore : IBlobStore
             throw new ArgumentException($"Invalid blob prefix '{prefix}': it must be relative, '/'-separated and free of backslashes and control characters.", nameof(prefix));
         }
 
-        return ListCore(client, container, prefix, cancellationToken);
+        return Guarded($"listing {container}/{prefix}", ListCore(client, container, prefix, cancellationToken), cancellationToken);
+    }
+
+    private static async IAsyncEnumerable<BlobItem> Guarded(string what, IAsyncEnumerable<BlobItem> items, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var enumerator = items.GetAsyncEnumerator(cancellationToken);
+        await using (enumerator.ConfigureAwait(false))
+        {
+            while (true)
+            {
+                try
+                {
+                    if (!await enumerator.MoveNextAsync().ConfigureAwait(false))
+                    {
+                        yield break;
+                    }
+                }
+                catch (Exception e) when (IsStorageFailure(e))
+                {
+                    throw StorageFailure(what, e);
+                }
+
+                yield return enumerator.Current;
+            }
+        }
     }
 
     private static async IAsyncEnumerable<BlobItem> ListCore(BlobContainerClient client, string container, string prefix, [EnumeratorCancellation] CancellationToken cancellationToken)
@@ -386,7 +461,7 @@ public sealed class AzureBlobStore : IBlobStore
     }
 
     /// <summary>Server-side copy (the data never leaves the storage account); waits until the copy is complete.</summary>
-    public async Task CopyAsync(BlobRef source, BlobRef target, bool overwrite, CancellationToken cancellationToken = default)
+    private async Task<bool> CopyCoreAsync(BlobRef source, BlobRef target, bool overwrite, CancellationToken cancellationToken)
     {
         var from = Client(source);
         var to = Client(target);
@@ -397,6 +472,7 @@ public sealed class AzureBlobStore : IBlobStore
                 DestinationConditions = overwrite ? null : new BlobRequestConditions { IfNoneMatch = ETag.All },
             }, cancellationToken).ConfigureAwait(false);
             await operation.WaitForCompletionAsync(cancellationToken).ConfigureAwait(false);
+            return true;
         }
         catch (RequestFailedException e) when (e.Status == 404 || e.ErrorCode is "CannotVerifyCopySource" or "BlobNotFound")
         {
@@ -408,13 +484,13 @@ public sealed class AzureBlobStore : IBlobStore
         }
     }
 
-    public async Task<bool> DeleteAsync(BlobRef blob, CancellationToken cancellationToken = default)
+    private async Task<bool> DeleteCoreAsync(BlobRef blob, CancellationToken cancellationToken)
     {
         var deleted = await Client(blob).DeleteIfExistsAsync(DeleteSnapshotsOption.IncludeSnapshots, cancellationToken: cancellationToken).ConfigureAwait(false);
         return deleted.Value;
     }
 
-    public async ValueTask<SignedUrl> GetSignedUrlAsync(BlobRef blob, BlobPermission permission, TimeSpan lifetime, CancellationToken cancellationToken = default)
+    private async Task<SignedUrl> GetSignedUrlCoreAsync(BlobRef blob, BlobPermission permission, TimeSpan lifetime, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(lifetime, TimeSpan.Zero);
         var client = Client(blob);

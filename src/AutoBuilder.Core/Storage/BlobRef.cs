@@ -51,3 +51,6 @@ public class BlobAlreadyExistsException(BlobRef blob)
 {
     public BlobRef Blob { get; } = blob;
 }
+
+/// <summary>The storage itself failed (unreachable, refused, or broken) after the store's own retries. An I/O error on every backend.</summary>
+public class BlobStorageException(string message, Exception? innerException = null) : IOException(message, innerException);

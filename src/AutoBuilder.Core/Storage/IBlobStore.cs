@@ -3,6 +3,7 @@ namespace AutoBuilder.Core.Storage;
 /// <summary>
 /// The system of record. Every operation streams: no implementation holds a whole blob in memory.
 /// Implementations: FileSystem (default) and Azure Blob; one contract test suite runs against each.
+/// A storage failure that outlasts the store's own retries is an <see cref="IOException"/> (Azure: <see cref="BlobStorageException"/>).
 /// </summary>
 public interface IBlobStore
 {
