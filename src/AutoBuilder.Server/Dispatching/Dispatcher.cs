@@ -407,7 +407,8 @@ public sealed class Dispatcher(
         Number = number,
         Attempt = attempt,
         Token = tokens.Issue(buildId, attempt),
-        ApiUrl = address.InternalUrl,
+        // A process that serves the API too hands its runners its own address; a dispatcher-only one, the configured API.
+        ApiUrl = _options.ApiUrl ?? address.InternalUrl,
         Timeout = buildOptions.Value.MaxTimeout + _options.TimeoutGrace,
     };
 
