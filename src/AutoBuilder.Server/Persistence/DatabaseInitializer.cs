@@ -1,6 +1,7 @@
 using AutoBuilder.Server.Auth;
 using AutoBuilder.Server.Hosting;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Migrations;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -30,7 +31,7 @@ public sealed class DatabaseInitializer(
         {
             await ApplyMigrationsAsync(cancellationToken);
         }
-        else if ((await db.Database.GetPendingMigrationsAsync(cancellationToken)).ToList() is { Count: > 0 } pending)
+        else if (await PendingMigrationsAsync(cancellationToken) is { Count: > 0 } pending)
         {
             throw new InvalidOperationException(
                 $"The metadata schema is not up to date ({pending.Count} migration(s) pending: {string.Join(", ", pending)}) and Metadata:MigrateOnStart is false; run `autobuilder db migrate` first.");
@@ -54,10 +55,12 @@ public sealed class DatabaseInitializer(
 
     private async Task<IReadOnlyList<string>> ApplyMigrationsAsync(CancellationToken cancellationToken)
     {
-        var pending = (await db.Database.GetPendingMigrationsAsync(cancellationToken)).ToList();
+        var pending = await PendingMigrationsAsync(cancellationToken);
         if (pending.Count > 0)
         {
             await RefuseUnversionedSchemaAsync(cancellationToken);
+            // Created up front: Npgsql's Migrate would first query the missing table and log that as an error.
+            await db.Database.ExecuteSqlRawAsync(db.GetService<IHistoryRepository>().GetCreateIfNotExistsScript(), cancellationToken);
             await db.Database.MigrateAsync(cancellationToken);
             logger.LogInformation("Applied {Count} metadata migration(s): {Migrations}", pending.Count, string.Join(", ", pending));
         }
@@ -65,20 +68,31 @@ public sealed class DatabaseInitializer(
         return pending;
     }
 
+    /// <summary>Like GetPendingMigrationsAsync, without querying a history table that does not exist yet (which logs an error on PostgreSQL).</summary>
+    private async Task<IReadOnlyList<string>> PendingMigrationsAsync(CancellationToken cancellationToken)
+    {
+        var history = db.GetService<IHistoryRepository>();
+        var applied = await TableExistsAsync(HistoryRepository.DefaultTableName, cancellationToken)
+            ? (await history.GetAppliedMigrationsAsync(cancellationToken)).Select(m => m.MigrationId).ToHashSet(StringComparer.Ordinal)
+            : [];
+        return db.Database.GetMigrations().Where(m => !applied.Contains(m)).ToList();
+    }
+
+    /// <summary>Asks the catalog: probing with a query would log an error for every missing table.</summary>
+    private async Task<bool> TableExistsAsync(string table, CancellationToken cancellationToken)
+    {
+        var count = db.Database.IsNpgsql()
+            ? db.Database.SqlQuery<int>($"SELECT count(*)::int AS \"Value\" FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = {table}")
+            : db.Database.SqlQuery<int>($"SELECT count(*) AS \"Value\" FROM sqlite_master WHERE type = 'table' AND name = {table}");
+        return (await count.ToListAsync(cancellationToken)).Single() > 0;
+    }
+
     /// <summary>A database made by EnsureCreated (before migrations) has the tables but no history: say so instead of failing on CREATE TABLE.</summary>
     private async Task RefuseUnversionedSchemaAsync(CancellationToken cancellationToken)
     {
-        if ((await db.Database.GetAppliedMigrationsAsync(cancellationToken)).Any())
+        if (await TableExistsAsync(HistoryRepository.DefaultTableName, cancellationToken) || !await TableExistsAsync("builds", cancellationToken))
         {
-            return;
-        }
-
-        var tables = db.Database.IsNpgsql()
-            ? db.Database.SqlQuery<int>($"SELECT count(*)::int AS \"Value\" FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'builds'")
-            : db.Database.SqlQuery<int>($"SELECT count(*) AS \"Value\" FROM sqlite_master WHERE type = 'table' AND name = 'builds'");
-        if ((await tables.ToListAsync(cancellationToken)).Single() == 0)
-        {
-            return; // an empty database, as expected
+            return; // versioned, or an empty database as expected
         }
 
         throw new InvalidOperationException(
