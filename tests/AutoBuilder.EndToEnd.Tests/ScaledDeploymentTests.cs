@@ -29,7 +29,7 @@ public sealed partial class ScaledDeploymentTests(ScaledDeploymentFixture deploy
             }
         }));
 
-        var ended = await Task.WhenAll(started.Select(async s => (s.i, build: await ApiCalls.WaitForEndAsync(clients[(s.i + 1) % 2], s.build.Id))));
+        var ended = await Task.WhenAll(started.Select(async s => (s.i, build: await ApiCalls.WaitForEndAsync(clients[(s.i + 1) % 2], s.build.Id, TimeSpan.FromMinutes(15)))));
 
         Assert.All(ended, e => Assert.Equal((BuildStatus.Succeeded, 1), (e.build.Status, e.build.Attempt)));
         foreach (var project in ended.GroupBy(e => e.build.ProjectId))
@@ -118,7 +118,7 @@ public sealed partial class ScaledDeploymentTests(ScaledDeploymentFixture deploy
 
     private static async Task WaitForLogAsync(HttpClient client, string buildId, string text)
     {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
         while (!(await ApiCalls.GetLogAsync(client, buildId)).Contains(text, StringComparison.Ordinal))
         {
             await Task.Delay(100, timeout.Token);

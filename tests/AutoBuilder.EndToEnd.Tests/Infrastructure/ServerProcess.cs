@@ -71,7 +71,15 @@ public sealed class ServerProcess : IAsyncDisposable
         process.BeginErrorReadLine();
         _ = process.WaitForExitAsync().ContinueWith(_ => listening.TrySetException(new InvalidOperationException($"The server exited with code {process.ExitCode}:\n{server.Output}")), TaskScheduler.Default);
 
-        server.Url = await listening.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        try
+        {
+            server.Url = await listening.Task.WaitAsync(TimeSpan.FromSeconds(120));
+        }
+        catch (TimeoutException)
+        {
+            await server.DisposeAsync();
+            throw new TimeoutException($"The server ({role}) did not say where it listens within 120 s:\n{server.Output}");
+        }
         return server;
     }
 

@@ -49,10 +49,10 @@ internal sealed class MetadataApp : IAsyncDisposable
     };
 
     /// <summary>Builds (and unless told otherwise initializes: migrate + admin) a server on the given settings.</summary>
-    public static async Task<MetadataApp> CreateAsync(IReadOnlyDictionary<string, string?> settings, string? dataDirectory = null, bool initialize = true)
+    public static async Task<MetadataApp> CreateAsync(IReadOnlyDictionary<string, string?> settings, string? dataDirectory = null, bool initialize = true, ServerRole role = ServerRole.Api)
     {
         dataDirectory ??= Directory.CreateTempSubdirectory("metadata-").FullName;
-        var app = AutoBuilderServer.Build(new ServeRequest(dataDirectory, "http://127.0.0.1:0", ServerRole.Api, Settings: settings));
+        var app = AutoBuilderServer.Build(new ServeRequest(dataDirectory, "http://127.0.0.1:0", role, Settings: settings));
         var created = new MetadataApp(app, dataDirectory);
         if (initialize)
         {
