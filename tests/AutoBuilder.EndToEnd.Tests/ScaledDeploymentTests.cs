@@ -66,7 +66,7 @@ public sealed partial class ScaledDeploymentTests(ScaledDeploymentFixture deploy
 
         using (var cancel = await canceller.PostAsync(ApiRoutes.CancelBuild(build.Id), null))
         {
-            Assert.Equal(HttpStatusCode.OK, cancel.StatusCode);
+            Assert.Equal(HttpStatusCode.Accepted, cancel.StatusCode);
         }
 
         var ended = await ApiCalls.WaitForEndAsync(submitter, build.Id);

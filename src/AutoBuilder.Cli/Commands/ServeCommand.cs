@@ -46,7 +46,10 @@ internal static class ServeCommand
                 await app.StartAsync(cancellationToken);
                 var address = app.Services.GetRequiredService<ServerAddress>();
                 var paths = app.Services.GetRequiredService<ServerPaths>();
-                Console.WriteLine($"AutoBuilder listening on {address.PublicUrl.AbsoluteUri.TrimEnd('/')} (role {request.Role.ToString().ToLowerInvariant()}, data {paths.DataDirectory}; admin key in {Path.Combine(paths.DataDirectory, "admin.key")})");
+                var adminKey = app.Services.GetRequiredService<IOptions<AuthOptions>>().Value.BootstrapAdminKey is null
+                    ? $"admin key in {Path.Combine(paths.DataDirectory, "admin.key")}"
+                    : "admin key from Auth:BootstrapAdminKey";
+                Console.WriteLine($"AutoBuilder listening on {address.PublicUrl.AbsoluteUri.TrimEnd('/')} (role {request.Role.ToString().ToLowerInvariant()}, data {paths.DataDirectory}; {adminKey})");
                 await app.WaitForShutdownAsync(cancellationToken);
             }
 

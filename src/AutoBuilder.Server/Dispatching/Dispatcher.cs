@@ -57,7 +57,7 @@ public sealed class Dispatcher(
             {
                 break;
             }
-            catch (Exception e) when (e is DbUpdateException or InvalidOperationException or IOException or Microsoft.Data.Sqlite.SqliteException)
+            catch (Exception e) when (e is DbUpdateException or InvalidOperationException or IOException or System.Data.Common.DbException or TimeoutException)
             {
                 // The store may be briefly unavailable: log and try again on the next tick.
                 logger.LogWarning(e, "Dispatch tick failed");
