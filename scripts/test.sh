@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs AutoBuilder's whole test suite on a fresh Debian 12 machine: installs what the tests need
-# (Debian's offline Maven plugins, Gradle), builds, runs every test project, and ends with
+# (Debian's offline Maven plugins, Gradle, PostgreSQL), builds, runs every test project, and ends with
 # "N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +9,8 @@ need=()
 for pkg in maven maven-debian-helper libmaven-install-plugin-java junit4 gradle default-jdk-headless bubblewrap strace zip unzip; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
+# PostgreSQL: the tests initdb throw-away clusters of their own (tests/Shared/PostgresServer.cs).
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   echo "Installing test prerequisites: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -12,11 +12,7 @@ internal static class ServeCommand
 {
     public static Command Create()
     {
-        var data = new Option<string>("--data")
-        {
-            Description = "Data folder: metadata, blobs, cache and admin.key (env AUTOBUILDER_DATA)",
-            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("AUTOBUILDER_DATA") is { Length: > 0 } d ? d : ".autobuilder",
-        };
+        var data = DataOption();
         var urls = new Option<string>("--urls")
         {
             Description = "Address(es) to listen on, ';'-separated; port 0 picks a free port (env AUTOBUILDER_URLS)",
@@ -27,7 +23,7 @@ internal static class ServeCommand
             Description = "all (default), api or dispatcher",
             DefaultValueFactory = _ => ServerRole.All,
         };
-        var config = new Option<string?>("--config") { Description = "A JSON configuration file (keys as in README: Dispatcher:MaxConcurrentBuilds, ...)" };
+        var config = ConfigOption();
 
         var command = new Command("serve", "Run the AutoBuilder server") { data, urls, role, config };
         command.SetAction(async (parseResult, cancellationToken) =>
@@ -39,7 +35,7 @@ internal static class ServeCommand
                 app = AutoBuilderServer.Build(request);
                 await app.InitializeAsync(cancellationToken);
             }
-            catch (Exception e) when (e is OptionsValidationException or InvalidOperationException or IOException or UnauthorizedAccessException)
+            catch (Exception e) when (e is OptionsValidationException or InvalidOperationException or IOException or UnauthorizedAccessException or System.Data.Common.DbException)
             {
                 await Console.Error.WriteLineAsync($"autobuilder serve: {e.Message}");
                 return 2;
@@ -50,7 +46,10 @@ internal static class ServeCommand
                 await app.StartAsync(cancellationToken);
                 var address = app.Services.GetRequiredService<ServerAddress>();
                 var paths = app.Services.GetRequiredService<ServerPaths>();
-                Console.WriteLine($"AutoBuilder listening on {address.PublicUrl.AbsoluteUri.TrimEnd('/')} (role {request.Role.ToString().ToLowerInvariant()}, data {paths.DataDirectory}; admin key in {Path.Combine(paths.DataDirectory, "admin.key")})");
+                var adminKey = app.Services.GetRequiredService<IOptions<AuthOptions>>().Value.BootstrapAdminKey is null
+                    ? $"admin key in {Path.Combine(paths.DataDirectory, "admin.key")}"
+                    : "admin key from Auth:BootstrapAdminKey";
+                Console.WriteLine($"AutoBuilder listening on {address.PublicUrl.AbsoluteUri.TrimEnd('/')} (role {request.Role.ToString().ToLowerInvariant()}, data {paths.DataDirectory}; {adminKey})");
                 await app.WaitForShutdownAsync(cancellationToken);
             }
 
@@ -58,4 +57,14 @@ internal static class ServeCommand
         });
         return command;
     }
+
+    /// <summary>--data, shared by every verb that reads the server's configuration.</summary>
+    internal static Option<string> DataOption() => new("--data")
+    {
+        Description = "Data folder: metadata, blobs, cache and admin.key (env AUTOBUILDER_DATA)",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("AUTOBUILDER_DATA") is { Length: > 0 } d ? d : ".autobuilder",
+    };
+
+    /// <summary>--config, shared by every verb that reads the server's configuration.</summary>
+    internal static Option<string?> ConfigOption() => new("--config") { Description = "A JSON configuration file (keys as in README: Dispatcher:MaxConcurrentBuilds, ...)" };
 }

@@ -17,10 +17,12 @@ public static class HealthApi
         {
             var database = await TryAsync(() => db.Database.CanConnectAsync(context.RequestAborted));
             var blobs = await TryAsync(() => store.IsReachableAsync(context.RequestAborted));
+            static string State(bool up) => up ? "ok" : "unreachable";
             return database && blobs
                 ? Results.Text("ready\n")
-                : ApiProblems.Problem(StatusCodes.Status503ServiceUnavailable, "Not ready",
-                    $"metadata store: {(database ? "ok" : "unreachable")}; blob store: {(blobs ? "ok" : "unreachable")}");
+                : Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Not ready",
+                    detail: $"metadata store: {State(database)}; blob store: {State(blobs)}",
+                    extensions: new Dictionary<string, object?> { ["metadataStore"] = State(database), ["blobStore"] = State(blobs) });
         });
 
         return app;

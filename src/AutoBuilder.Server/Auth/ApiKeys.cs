@@ -38,6 +38,59 @@ public sealed class ApiKeyService(AutoBuilderDbContext db, TimeProvider time)
         return (id, key);
     }
 
+    /// <summary>
+    /// Makes sure <paramref name="key"/> (a key chosen outside, e.g. Auth:BootstrapAdminKey) belongs to the user, creating
+    /// the user when missing. True when something was added; false when the key was there already (a no-op restart).
+    /// </summary>
+    public async Task<bool> EnsureKeyAsync(string userName, string key, bool isAdmin, CancellationToken cancellationToken = default)
+    {
+        if (!IsWellFormed(key))
+        {
+            throw new ArgumentException("The key is not a well-formed AutoBuilder API key.", nameof(key));
+        }
+
+        var hash = Hash(key);
+        var existing = await db.ApiKeys.AsNoTracking().FirstOrDefaultAsync(k => k.Hash == hash, cancellationToken);
+        if (existing is not null)
+        {
+            return existing.UserName == userName && existing.RevokedAt is null
+                ? false
+                : throw new InvalidOperationException($"The key is already recorded for user '{existing.UserName}'{(existing.RevokedAt is null ? "" : " and revoked")}; choose another.");
+        }
+
+        var now = time.GetUtcNow();
+        var user = await db.Users.FindAsync([userName], cancellationToken);
+        if (user is null)
+        {
+            db.Users.Add(new UserEntity { Name = userName, IsAdmin = isAdmin, CreatedAt = now });
+        }
+        else if (isAdmin)
+        {
+            user.IsAdmin = true;
+        }
+
+        db.ApiKeys.Add(new ApiKeyEntity { Id = Ids.NewId(), UserName = userName, Hash = hash, CreatedAt = now });
+        try
+        {
+            await db.SaveChangesAsync(cancellationToken);
+            return true;
+        }
+        catch (DbUpdateException)
+        {
+            // Another process added the same user or key at the same moment (a unique violation on either provider).
+            db.ChangeTracker.Clear();
+            return await EnsureKeyAsync(userName, key, isAdmin, cancellationToken);
+        }
+    }
+
+    /// <summary>The shape of the keys this service issues: "abk_" and 43–124 URL-safe base64 characters (≥ 256 bits).</summary>
+    public static bool IsWellFormed(string? key) =>
+        key is { Length: >= 47 and <= 128 } && key.StartsWith(Prefix, StringComparison.Ordinal)
+        && key.AsSpan(Prefix.Length).ContainsAnyExcept(Base64UrlCharacters) is false;
+
+    private static readonly System.Buffers.SearchValues<char> Base64UrlCharacters =
+        System.Buffers.SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_");
+
     /// <summary>Every key, oldest first, with its user's role; never the key or its hash.</summary>
     public async Task<IReadOnlyList<ApiKeyDto>> ListAsync(CancellationToken cancellationToken = default)
     {

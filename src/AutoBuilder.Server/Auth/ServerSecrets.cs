@@ -54,10 +54,14 @@ public sealed class ServerSecrets
 /// <summary>Writes files only their owner can read (mode 0600 from the moment they exist).</summary>
 public static class SecretFile
 {
-    /// <summary>Creates the file; if another process won the race, its file is kept.</summary>
+    /// <summary>
+    /// Creates the file; if another process won the race, its file is kept. The content is written to a temp file
+    /// first and moved into place without replacing, so a process starting at the same moment never reads a half-written key.
+    /// </summary>
     public static void WriteNew(string path, string content)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        var temp = $"{path}.{Guid.NewGuid():N}.tmp";
         var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
         if (!OperatingSystem.IsWindows())
         {
@@ -66,13 +70,21 @@ public static class SecretFile
 
         try
         {
-            using var writer = new StreamWriter(path, new UTF8Encoding(encoderShouldEmitUTF8Identifier: false), options);
-            writer.Write(content);
-            writer.Write('\n');
+            using (var writer = new StreamWriter(temp, new UTF8Encoding(encoderShouldEmitUTF8Identifier: false), options))
+            {
+                writer.Write(content);
+                writer.Write('\n');
+            }
+
+            File.Move(temp, path, overwrite: false);
         }
         catch (IOException) when (File.Exists(path))
         {
             // Created concurrently by another process: theirs stands.
+        }
+        finally
+        {
+            File.Delete(temp);
         }
     }
 }

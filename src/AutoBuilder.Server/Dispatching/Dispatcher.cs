@@ -57,7 +57,7 @@ public sealed class Dispatcher(
             {
                 break;
             }
-            catch (Exception e) when (e is DbUpdateException or InvalidOperationException or IOException or Microsoft.Data.Sqlite.SqliteException)
+            catch (Exception e) when (e is DbUpdateException or InvalidOperationException or IOException or System.Data.Common.DbException or TimeoutException)
             {
                 // The store may be briefly unavailable: log and try again on the next tick.
                 logger.LogWarning(e, "Dispatch tick failed");
@@ -409,7 +409,8 @@ public sealed class Dispatcher(
         Number = number,
         Attempt = attempt,
         Token = tokens.Issue(buildId, attempt),
-        ApiUrl = address.InternalUrl,
+        // A process that serves the API too hands its runners its own address; a dispatcher-only one, the configured API.
+        ApiUrl = _options.ApiUrl ?? address.InternalUrl,
         Timeout = buildOptions.Value.MaxTimeout + _options.TimeoutGrace,
     };
 

@@ -30,6 +30,21 @@ public sealed class ServerOptions
     public int MaxJsonBytes { get; set; } = 64 * 1024;
 }
 
+/// <summary>Section "Auth".</summary>
+public sealed class AuthOptions
+{
+    public const string Section = "Auth";
+
+    /// <summary>The user every bootstrap creates.</summary>
+    public const string AdminUser = "admin";
+
+    /// <summary>
+    /// A key ("abk_" + 43–124 URL-safe base64 characters) the admin user gets at start-up, for deployments that cannot
+    /// read {data}/admin.key. Unset: the first start writes a random admin key to {data}/admin.key.
+    /// </summary>
+    public string? BootstrapAdminKey { get; set; }
+}
+
 /// <summary>Section "Storage".</summary>
 public sealed class StorageOptions
 {
@@ -158,7 +173,10 @@ public sealed class DispatcherOptions
     [Range(typeof(TimeSpan), "00:00:00.050", "00:01:00")]
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>Names this dispatcher in leases; stable across restarts on one machine and data folder.</summary>
+    /// <summary>Where this dispatcher's runners reach the API; default: Server:PublicUrl, or this process's own address when it serves the API too.</summary>
+    public Uri? ApiUrl { get; set; }
+
+    /// <summary>Names this dispatcher in leases; default: stable across restarts on one machine, data folder (and, for --role dispatcher, listening address).</summary>
     public string? InstanceId { get; set; }
 
     /// <summary>Grace on top of a build's timeout before the executor kills a runner that did not stop itself.</summary>

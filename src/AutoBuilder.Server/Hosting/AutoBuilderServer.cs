@@ -29,6 +29,9 @@ namespace AutoBuilder.Server.Hosting;
 /// </summary>
 public sealed record ServeRequest(string DataDirectory, string Urls, ServerRole Role, string? ConfigFile = null, IReadOnlyDictionary<string, string?>? Settings = null);
 
+/// <summary>What `autobuilder db migrate` did: the migrations it applied, and how many had been applied before.</summary>
+public sealed record MigrationResult(MetadataProvider Provider, IReadOnlyList<string> Applied, int AppliedBefore);
+
 /// <summary>Builds and starts the AutoBuilder web application: API, dispatcher and local executor.</summary>
 public static class AutoBuilderServer
 {
@@ -85,9 +88,24 @@ public static class AutoBuilderServer
             .Validate(o => o.DefaultTimeout <= o.MaxTimeout, "Builds:DefaultTimeout must not exceed Builds:MaxTimeout.").ValidateOnStart();
         services.AddOptions<DispatcherOptions>().BindConfiguration(DispatcherOptions.Section).ValidateDataAnnotations().ValidateOnStart()
             .PostConfigure<IOptions<ServerOptions>>((dispatcher, server) =>
+            {
                 // Stable across restarts on one machine and data folder, so a restarted server settles its own
-                // interrupted builds at once instead of waiting for their leases to expire.
-                dispatcher.InstanceId ??= $"{Environment.MachineName}-{Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(server.Value.DataDirectory)))[..8]}");
+                // interrupted builds at once instead of waiting for their leases to expire. Dispatcher-only processes
+                // may share one data folder (the file-system blob store of a one-machine deployment), so their
+                // listening address tells them apart too.
+                var identity = server.Value.Role == ServerRole.Dispatcher ? $"{server.Value.DataDirectory}|{urls}" : server.Value.DataDirectory;
+                dispatcher.InstanceId ??= $"{Environment.MachineName}-{Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(identity)))[..8]}";
+                if (server.Value.Role == ServerRole.Dispatcher)
+                {
+                    dispatcher.ApiUrl ??= server.Value.PublicUrl;
+                }
+            })
+            .Validate<IOptions<ServerOptions>>((dispatcher, server) => server.Value.Role != ServerRole.Dispatcher || dispatcher.ApiUrl is not null,
+                "--role dispatcher needs to know where its runners reach the API: set Dispatcher:ApiUrl (or Server:PublicUrl).");
+        services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.Section)
+            .Validate(o => o.BootstrapAdminKey is null || ApiKeyService.IsWellFormed(o.BootstrapAdminKey),
+                "Auth:BootstrapAdminKey is not a valid API key: it must be 'abk_' followed by 43 to 124 URL-safe base64 characters (A-Z, a-z, 0-9, '-', '_'), 47 to 128 characters in all.")
+            .ValidateOnStart();
         services.AddOptions<ExecutorOptions>().BindConfiguration(ExecutorOptions.Section)
             .Validate(o => o.Kind == "Local", "Executor:Kind must be 'Local' (the only executor in this version).").ValidateOnStart();
         services.AddOptions<ToolchainOptions>().BindConfiguration(ToolchainOptions.Section)
@@ -110,9 +128,7 @@ public static class AutoBuilderServer
         services.AddSingleton(sp => new BlobLayout(sp.GetRequiredService<IOptions<StorageOptions>>().Value.Containers));
         AddBlobStore(services, configuration);
 
-        var connectionString = configuration.GetConnectionString("Metadata");
-        services.AddDbContext<AutoBuilderDbContext>((sp, options) => options.UseSqlite(
-            connectionString ?? $"Data Source={Path.Combine(sp.GetRequiredService<ServerPaths>().DataDirectory, "autobuilder.db")};Default Timeout=60"));
+        services.AddMetadataStore(configuration);
 
         services.AddScoped<ApiKeyService>();
         services.AddScoped<DatabaseInitializer>();
@@ -207,6 +223,17 @@ public static class AutoBuilderServer
         await app.Services.GetRequiredService<IBlobStore>().InitializeAsync(cancellationToken);
         await using var scope = app.Services.CreateAsyncScope();
         await scope.ServiceProvider.GetRequiredService<DatabaseInitializer>().InitializeAsync(paths.DataDirectory, cancellationToken);
+    }
+
+    /// <summary>`autobuilder db migrate`: applies the pending metadata migrations under the same lock start-up takes.</summary>
+    public static async Task<MigrationResult> MigrateDatabaseAsync(this WebApplication app, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        await using var scope = app.Services.CreateAsyncScope();
+        var applied = await scope.ServiceProvider.GetRequiredService<DatabaseInitializer>().MigrateAsync(cancellationToken);
+        var db = scope.ServiceProvider.GetRequiredService<AutoBuilderDbContext>();
+        var total = db.Database.GetMigrations().Count();
+        return new MigrationResult(db.Database.IsNpgsql() ? MetadataProvider.Postgres : MetadataProvider.Sqlite, applied, total - applied.Count);
     }
 
     private static void AddBlobStore(IServiceCollection services, IConfiguration configuration)

@@ -36,8 +36,8 @@ public sealed class ServerProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>Starts a server and waits until it says where it listens. Settings are configuration keys (e.g. "Dispatcher:MaxConcurrentBuilds").</summary>
-    public static async Task<ServerProcess> StartAsync(string dataDirectory, IReadOnlyDictionary<string, string>? settings = null, IReadOnlyDictionary<string, string>? environment = null)
+    /// <summary>Starts a server (role all, api or dispatcher) and waits until it says where it listens. Settings are configuration keys (e.g. "Dispatcher:MaxConcurrentBuilds").</summary>
+    public static async Task<ServerProcess> StartAsync(string dataDirectory, IReadOnlyDictionary<string, string>? settings = null, IReadOnlyDictionary<string, string>? environment = null, string role = "all")
     {
         var startInfo = new ProcessStartInfo("dotnet")
         {
@@ -45,7 +45,7 @@ public sealed class ServerProcess : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var arg in new[] { TestPaths.CliDll, "serve", "--data", dataDirectory, "--urls", "http://127.0.0.1:0" })
+        foreach (var arg in new[] { TestPaths.CliDll, "serve", "--data", dataDirectory, "--urls", "http://127.0.0.1:0", "--role", role })
         {
             startInfo.ArgumentList.Add(arg);
         }
@@ -71,7 +71,15 @@ public sealed class ServerProcess : IAsyncDisposable
         process.BeginErrorReadLine();
         _ = process.WaitForExitAsync().ContinueWith(_ => listening.TrySetException(new InvalidOperationException($"The server exited with code {process.ExitCode}:\n{server.Output}")), TaskScheduler.Default);
 
-        server.Url = await listening.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        try
+        {
+            server.Url = await listening.Task.WaitAsync(TimeSpan.FromSeconds(120));
+        }
+        catch (TimeoutException)
+        {
+            await server.DisposeAsync();
+            throw new TimeoutException($"The server ({role}) did not say where it listens within 120 s:\n{server.Output}");
+        }
         return server;
     }
 

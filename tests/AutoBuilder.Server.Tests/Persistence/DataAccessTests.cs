@@ -1,0 +1,188 @@
+using AutoBuilder.Core;
+using AutoBuilder.Core.Builds;
+using AutoBuilder.Server.Api;
+using AutoBuilder.Server.Auth;
+using AutoBuilder.Server.Builds;
+using AutoBuilder.Server.Dispatching;
+using AutoBuilder.Server.Persistence;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace AutoBuilder.Server.Tests.Persistence;
+
+/// <summary>
+/// The services' writes that must stay atomic when several processes share one database — build numbers, project
+/// creation, claims, cancel — on both providers. Each scope here is its own context and connection, as in another process.
+/// </summary>
+public sealed class DataAccessTests(PostgresFixture postgres) : IClassFixture<PostgresFixture>
+{
+    private static readonly Caller Alice = new("alice", IsAdmin: false);
+    private static readonly TimeSpan Lease = TimeSpan.FromSeconds(30);
+
+    [Theory]
+    [InlineData("Sqlite")]
+    [InlineData("Postgres")]
+    public async Task CreateBuild_Concurrently_HandsOutEveryNumberOnce(string provider)
+    {
+        await using var app = await MetadataApp.CreateAsync(await MetadataApp.ProviderSettingsAsync(provider, postgres));
+        var project = await EnsureProjectAsync(app, "numbers");
+        var source = await AddSourceAsync(app, project.Id);
+
+        var builds = await Task.WhenAll(Enumerable.Range(0, 20).Select(async _ =>
+        {
+            await using var scope = app.Services.CreateAsyncScope();
+            return await scope.ServiceProvider.GetRequiredService<BuildService>().CreateBuildAsync(project, source, null, null);
+        }));
+
+        Assert.Equal(Enumerable.Range(1, 20), builds.Select(b => b.Number).Order());
+        await using var check = app.Services.CreateAsyncScope();
+        var db = check.ServiceProvider.GetRequiredService<AutoBuilderDbContext>();
+        Assert.Equal(20, (await db.Projects.SingleAsync(p => p.Id == project.Id)).LastBuildNumber);
+    }
+
+    [Theory]
+    [InlineData("Sqlite")]
+    [InlineData("Postgres")]
+    public async Task EnsureProject_Concurrently_CreatesItOnce_AndAForeignIdConflicts(string provider)
+    {
+        await using var app = await MetadataApp.CreateAsync(await MetadataApp.ProviderSettingsAsync(provider, postgres));
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 8).Select(async _ =>
+        {
+            await using var scope = app.Services.CreateAsyncScope();
+            return await scope.ServiceProvider.GetRequiredService<BuildService>().EnsureProjectAsync(Alice, "shared");
+        }));
+
+        Assert.Equal(1, results.Count(r => r.Created));
+        Assert.All(results, r => Assert.Equal("alice", r.Project.OwnerName));
+        await using var other = app.Services.CreateAsyncScope();
+        var conflict = await Assert.ThrowsAsync<ApiException>(() => other.ServiceProvider.GetRequiredService<BuildService>().EnsureProjectAsync(new Caller("bob", false), "shared"));
+        Assert.Equal(409, conflict.Status);
+    }
+
+    [Theory]
+    [InlineData("Sqlite")]
+    [InlineData("Postgres")]
+    public async Task TryClaim_ClaimsAQueuedBuildOnce_WithANewAttemptAndLease(string provider)
+    {
+        await using var app = await MetadataApp.CreateAsync(await MetadataApp.ProviderSettingsAsync(provider, postgres));
+        var build = await CreateBuildsAsync(app, "claim", 1);
+        var now = DateTimeOffset.UtcNow;
+
+        await using var scope = app.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<AutoBuilderDbContext>();
+        var first = await BuildClaims.TryClaimAsync(db, build[0].Id, "d1", now, Lease, build[0].QueuedAt);
+        var second = await BuildClaims.TryClaimAsync(db, build[0].Id, "d2", now, Lease, build[0].QueuedAt);
+
+        Assert.Equal(1, first);
+        Assert.Null(second);
+        var row = await db.Builds.AsNoTracking().SingleAsync(b => b.Id == build[0].Id);
+        Assert.Equal(BuildStatus.Running, row.Status);
+        Assert.Equal("d1", row.LeaseOwner);
+        Assert.Equal(now + Lease, row.LeaseExpiresAt!.Value, TimeSpan.FromMilliseconds(1));
+        Assert.Equal(now, row.StartedAt!.Value, TimeSpan.FromMilliseconds(1));
+        // The recovery query compares lease times in the database.
+        Assert.Equal(0, await db.Builds.CountAsync(b => b.Status == BuildStatus.Running && b.LeaseExpiresAt < now));
+        Assert.Equal(1, await db.Builds.CountAsync(b => b.Status == BuildStatus.Running && b.LeaseExpiresAt < now + Lease + Lease));
+    }
+
+    /// <summary>The race of several dispatchers: many claimers, each on its own connection, all after the same builds.</summary>
+    [Theory]
+    [InlineData("Sqlite")]
+    [InlineData("Postgres")]
+    public async Task TryClaim_ManyConcurrentClaimers_ClaimEachBuildExactlyOnce(string provider)
+    {
+        await using var app = await MetadataApp.CreateAsync(await MetadataApp.ProviderSettingsAsync(provider, postgres));
+        var builds = await CreateBuildsAsync(app, "race", 30);
+        var now = DateTimeOffset.UtcNow;
+
+        var wins = await Task.WhenAll(Enumerable.Range(0, 12).Select(claimer => Task.Run(async () =>
+        {
+            await using var scope = app.Services.CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<AutoBuilderDbContext>();
+            var won = new List<string>();
+            // Every claimer walks the whole queue, each from a different starting point, as fair order differs per dispatcher.
+            foreach (var build in builds.Skip(claimer).Concat(builds.Take(claimer)))
+            {
+                if (await BuildClaims.TryClaimAsync(db, build.Id, $"d{claimer}", now, Lease, build.QueuedAt) is not null)
+                {
+                    won.Add(build.Id);
+                }
+            }
+
+            return won;
+        })));
+
+        var claimed = wins.SelectMany(w => w).ToList();
+        Assert.Equal(builds.Select(b => b.Id).Order(StringComparer.Ordinal), claimed.Order(StringComparer.Ordinal));
+        await using var check = app.Services.CreateAsyncScope();
+        var rows = await check.ServiceProvider.GetRequiredService<AutoBuilderDbContext>().Builds.AsNoTracking().ToListAsync();
+        Assert.All(rows, r => Assert.Equal((BuildStatus.Running, 1), (r.Status, r.Attempt)));
+        Assert.Equal(claimed.Count, rows.Select(r => (r.Id, r.LeaseOwner)).Distinct().Count());
+    }
+
+    [Theory]
+    [InlineData("Sqlite")]
+    [InlineData("Postgres")]
+    public async Task Cancel_AQueuedBuild_BeatsTheClaim_AndCancellingTwiceConflicts(string provider)
+    {
+        await using var app = await MetadataApp.CreateAsync(await MetadataApp.ProviderSettingsAsync(provider, postgres));
+        var build = (await CreateBuildsAsync(app, "cancel", 1))[0];
+
+        await using var scope = app.Services.CreateAsyncScope();
+        var service = scope.ServiceProvider.GetRequiredService<BuildService>();
+        var cancelled = await service.CancelAsync(Alice, build);
+        var db = scope.ServiceProvider.GetRequiredService<AutoBuilderDbContext>();
+
+        Assert.Equal(BuildStatus.Cancelled, cancelled.Status);
+        Assert.Null(await BuildClaims.TryClaimAsync(db, build.Id, "d1", DateTimeOffset.UtcNow, Lease, build.QueuedAt));
+        var again = await Assert.ThrowsAsync<ApiException>(() => service.CancelAsync(Alice, build));
+        Assert.Equal(409, again.Status);
+    }
+
+    [Theory]
+    [InlineData("Sqlite")]
+    [InlineData("Postgres")]
+    public async Task Queue_IsReadOldestFirst_AndLookupsAreCaseSensitive(string provider)
+    {
+        await using var app = await MetadataApp.CreateAsync(await MetadataApp.ProviderSettingsAsync(provider, postgres));
+        var builds = await CreateBuildsAsync(app, "order", 5);
+
+        await using var scope = app.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<AutoBuilderDbContext>();
+        var queue = await db.Builds.AsNoTracking().Where(b => b.Status == BuildStatus.Queued).OrderBy(b => b.QueuedAt).Select(b => b.Number).ToListAsync();
+        Assert.Equal([1, 2, 3, 4, 5], queue);
+        Assert.Null(await scope.ServiceProvider.GetRequiredService<BuildService>().FindProjectAsync(new Caller("ALICE", false), "order"));
+        Assert.Equal(0, await db.Projects.CountAsync(p => p.Id == "ORDER"));
+    }
+
+    private static async Task<ProjectEntity> EnsureProjectAsync(MetadataApp app, string projectId)
+    {
+        await using var scope = app.Services.CreateAsyncScope();
+        return (await scope.ServiceProvider.GetRequiredService<BuildService>().EnsureProjectAsync(Alice, projectId)).Project;
+    }
+
+    private static async Task<string> AddSourceAsync(MetadataApp app, string projectId)
+    {
+        await using var scope = app.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<AutoBuilderDbContext>();
+        var source = new SourceEntity { Id = Ids.NewId(), ProjectId = projectId, Size = 1, Sha256 = new string('0', 64), CreatedAt = DateTimeOffset.UtcNow };
+        db.Sources.Add(source);
+        await db.SaveChangesAsync();
+        return source.Id;
+    }
+
+    private static async Task<IReadOnlyList<BuildEntity>> CreateBuildsAsync(MetadataApp app, string projectId, int count)
+    {
+        var project = await EnsureProjectAsync(app, projectId);
+        var source = await AddSourceAsync(app, projectId);
+        var builds = new List<BuildEntity>();
+        for (var i = 0; i < count; i++)
+        {
+            await using var scope = app.Services.CreateAsyncScope();
+            builds.Add(await scope.ServiceProvider.GetRequiredService<BuildService>().CreateBuildAsync(project, source, null, null));
+        }
+
+        return builds;
+    }
+}
