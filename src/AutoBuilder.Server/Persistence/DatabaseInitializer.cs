@@ -97,7 +97,8 @@ public sealed class DatabaseInitializer(
 
         throw new InvalidOperationException(
             "The metadata database has AutoBuilder tables but no migration history (it was created before schema migrations existed); "
-            + "import it with `autobuilder migrate` into a fresh database instead.");
+            + "it cannot be upgraded in place. Move the database aside (for SQLite: {data}/autobuilder.db) and start again; "
+            + "the blobs stay where they are.");
     }
 
     /// <summary>
