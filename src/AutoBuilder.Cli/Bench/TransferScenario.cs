@@ -10,7 +10,7 @@ public sealed class TransferScenario : IBenchScenario
 {
     public string Name => "transfer";
 
-    public sealed record Row(string Direction, long Bytes, double Seconds, double MBps, double CpMBps, double RatioToCp, double? ServerMemoryGrowthMb);
+    public sealed record Row(string Direction, long Bytes, double Seconds, double MegabytesPerSecond, double CpMegabytesPerSecond, double RatioToCp, double? ServerMemoryGrowthMb);
 
     public async Task<BenchReport> RunAsync(BenchRun run, CancellationToken cancellationToken)
     {
@@ -83,7 +83,7 @@ public sealed class TransferScenario : IBenchScenario
         var rows = new List<Row> { Make("upload", size, uploadSeconds, uploadGrowth), Make("download", resultSize, downloadSeconds, downloadGrowth) };
         var targets = new List<TargetCheck>
         {
-            new($"{bytes >> 20} MiB source upload vs cp", ">= 0.80x", $"{rows[0].RatioToCp:0.00}x ({rows[0].MBps:0} vs {rows[0].CpMBps:0} MB/s)", rows[0].RatioToCp >= 0.8),
+            new($"{bytes >> 20} MiB source upload vs cp", ">= 0.80x", $"{rows[0].RatioToCp:0.00}x ({rows[0].MegabytesPerSecond:0} vs {rows[0].CpMegabytesPerSecond:0} MB/s)", rows[0].RatioToCp >= 0.8),
         };
         if (uploadGrowth is { } up)
         {
@@ -98,8 +98,8 @@ public sealed class TransferScenario : IBenchScenario
         report.WriteTable(run.Options.Output, ["direction", "bytes", "seconds", "MB/s", "cp MB/s", "vs cp", "server mem growth MB"],
             rows.Select(r => (IReadOnlyList<string>)
             [
-                r.Direction, r.Bytes.ToString(System.Globalization.CultureInfo.InvariantCulture), BenchReport.F(r.Seconds, "0.00"), BenchReport.F(r.MBps),
-                BenchReport.F(r.CpMBps), BenchReport.F(r.RatioToCp, "0.00"), BenchReport.F(r.ServerMemoryGrowthMb),
+                r.Direction, r.Bytes.ToString(System.Globalization.CultureInfo.InvariantCulture), BenchReport.F(r.Seconds, "0.00"), BenchReport.F(r.MegabytesPerSecond),
+                BenchReport.F(r.CpMegabytesPerSecond), BenchReport.F(r.RatioToCp, "0.00"), BenchReport.F(r.ServerMemoryGrowthMb),
             ]));
         return report;
     }

@@ -13,7 +13,15 @@ public sealed record CliResult(int ExitCode, IReadOnlyList<OutputLine> Stdout, s
 /// <summary>Runs the real `autobuilder` client as a child process against a server.</summary>
 public static class CliProcess
 {
-    public static async Task<CliResult> RunAsync(ServerProcess server, string workingDirectory, params string[] args)
+    public static Task<CliResult> RunAsync(ServerProcess server, string workingDirectory, params string[] args) =>
+        RunAsync(workingDirectory, new Dictionary<string, string>
+        {
+            ["AUTOBUILDER_SERVER"] = server.Url.ToString(),
+            ["AUTOBUILDER_API_KEY"] = server.AdminKey,
+        }, TimeSpan.FromMinutes(5), args);
+
+    /// <summary>Runs `autobuilder ARGS` with the environment given (on top of the test's own).</summary>
+    public static async Task<CliResult> RunAsync(string workingDirectory, IReadOnlyDictionary<string, string> environment, TimeSpan limit, params string[] args)
     {
         var startInfo = new ProcessStartInfo("dotnet")
         {
@@ -28,8 +36,10 @@ public static class CliProcess
             startInfo.ArgumentList.Add(arg);
         }
 
-        startInfo.Environment["AUTOBUILDER_SERVER"] = server.Url.ToString();
-        startInfo.Environment["AUTOBUILDER_API_KEY"] = server.AdminKey;
+        foreach (var (key, value) in environment)
+        {
+            startInfo.Environment[key] = value;
+        }
 
         using var process = Process.Start(startInfo)!;
         var stdout = new List<OutputLine>();
@@ -56,7 +66,7 @@ public static class CliProcess
         };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        using var timeout = new CancellationTokenSource(limit);
         try
         {
             await process.WaitForExitAsync(timeout.Token);
