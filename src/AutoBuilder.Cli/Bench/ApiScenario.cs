@@ -17,7 +17,7 @@ public sealed class ApiScenario : IBenchScenario
 
     public string Name => "api";
 
-    public sealed record Row(int Clients, string Request, long Requests, double RequestsPerSecond, double P50Ms, double P99Ms, long Errors, string? FirstError);
+    public sealed record Row(int Clients, string Request, long Requests, double RequestsPerSecond, double P50Ms, double P99Ms, long Errors, string? FirstError, double? ServerCpuMsPerRequest);
 
     public async Task<BenchReport> RunAsync(BenchRun run, CancellationToken cancellationToken)
     {
@@ -43,7 +43,7 @@ public sealed class ApiScenario : IBenchScenario
         {
             foreach (var clients in clientCounts)
             {
-                rows.AddRange(await MeasureAsync(target.Client, project, builds, clients, window, cancellationToken));
+                rows.AddRange(await MeasureAsync(target, project, builds, clients, window, cancellationToken));
                 run.Progress.WriteLine($"api {clients} clients: {rows[^1].RequestsPerSecond:0} req/s, p99 {rows[^1].P99Ms:0} ms, errors {rows[^1].Errors}");
             }
         }
@@ -72,25 +72,27 @@ public sealed class ApiScenario : IBenchScenario
         var report = run.Report(Name, server, load, watch, rows.Cast<object>().ToList(), targets,
         [
             $"{window.TotalSeconds:0} s per client count; each client loops status -> list -> log (whole log, not followed) without pause; latency is the client's, to the last byte.",
-            "The clients run in the bench process on the same cores as the server: client CPU is part of the latency.",
+            "The clients run in the bench process on the same cores as the server: client CPU is part of the latency. Server CPU ms/req = the server process's CPU over the window / requests answered (its runners' CPU is not in it).",
             "Any non-2xx answer (429 included) or failed connection is an error. The embedded server's rate limit is raised to 1,000,000/s (RateLimits) so the limiter is not what is measured.",
         ]);
-        report.WriteTable(run.Options.Output, ["clients", "request", "requests", "req/s", "p50 ms", "p99 ms", "errors"],
+        report.WriteTable(run.Options.Output, ["clients", "request", "requests", "req/s", "p50 ms", "p99 ms", "errors", "server CPU ms/req"],
             rows.Select(r => (IReadOnlyList<string>)
             [
                 r.Clients.ToString(CultureInfo.InvariantCulture), r.Request, r.Requests.ToString(CultureInfo.InvariantCulture),
-                BenchReport.F(r.RequestsPerSecond), BenchReport.F(r.P50Ms, "0.0"), BenchReport.F(r.P99Ms, "0.0"), r.Errors.ToString(CultureInfo.InvariantCulture),
+                BenchReport.F(r.RequestsPerSecond), BenchReport.F(r.P50Ms, "0.0"), BenchReport.F(r.P99Ms, "0.0"), r.Errors.ToString(CultureInfo.InvariantCulture), BenchReport.F(r.ServerCpuMsPerRequest, "0.00"),
             ]));
         return report;
     }
 
-    private static async Task<IEnumerable<Row>> MeasureAsync(AutoBuilderClient client, string project, string[] builds, int clients, TimeSpan window, CancellationToken cancellationToken)
+    private static async Task<IEnumerable<Row>> MeasureAsync(BenchTarget target, string project, string[] builds, int clients, TimeSpan window, CancellationToken cancellationToken)
     {
         var kinds = new[] { "status", "list", "log" };
         var latencies = kinds.ToDictionary(k => k, _ => new ConcurrentBag<double>());
         var errors = kinds.ToDictionary(k => k, _ => 0L);
         string? firstError = null;
         var errorLock = new object();
+        var client = target.Client;
+        var cpuBefore = target.CpuSeconds();
         var deadline = Stopwatch.StartNew();
 
         async Task ClientAsync(int index)
@@ -131,12 +133,15 @@ public sealed class ApiScenario : IBenchScenario
 
         await Task.WhenAll(Enumerable.Range(0, clients).Select(i => Task.Run(() => ClientAsync(i), cancellationToken)));
         var elapsed = deadline.Elapsed.TotalSeconds;
+        var cpuAfter = target.CpuSeconds();
+        var total = latencies.Values.Sum(l => l.Count);
+        double? cpuPerRequest = cpuBefore is { } a && cpuAfter is { } b && total > 0 ? Stats.Round((b.Server - a.Server) * 1000 / total, 2) : null;
 
         Row Make(string name, IEnumerable<string> of)
         {
             var values = of.SelectMany(k => latencies[k]).ToList();
             var failed = of.Sum(k => errors[k]);
-            return new Row(clients, name, values.Count + failed, Stats.Round(values.Count / elapsed), Stats.Round(Stats.Median(values), 2), Stats.Round(Stats.P99(values), 2), failed, failed > 0 ? firstError : null);
+            return new Row(clients, name, values.Count + failed, Stats.Round(values.Count / elapsed), Stats.Round(Stats.Median(values), 2), Stats.Round(Stats.P99(values), 2), failed, failed > 0 ? firstError : null, cpuPerRequest);
         }
 
         return [Make("status", ["status"]), Make("list", ["list"]), Make("log", ["log"]), Make("status+list", ["status", "list"]), Make("all", kinds)];

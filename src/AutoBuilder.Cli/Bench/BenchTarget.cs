@@ -73,6 +73,9 @@ public sealed class BenchTarget : IAsyncDisposable
 
     public void ResetPeak() => Embedded?.ResetPeak();
 
+    /// <summary>CPU seconds of the server and of its finished runners so far; null for a remote server.</summary>
+    public (double Server, double Runners)? CpuSeconds() => Embedded?.CpuSeconds();
+
     public async ValueTask DisposeAsync()
     {
         Client.Dispose();

@@ -85,6 +85,26 @@ public sealed class EmbeddedServer : IAsyncDisposable
     /// <summary>The server's peak resident memory since start or the last <see cref="ResetPeak"/>, in MB.</summary>
     public double PeakRssMb() => ReadStatusKiB("VmHWM") / 1024.0;
 
+    /// <summary>
+    /// CPU seconds (user + system) of the server itself and of its reaped children (runners and their builds), from
+    /// /proc/PID/stat. Wall time is noise on a loaded machine; CPU per build is what bounds throughput on few cores.
+    /// </summary>
+    public (double Server, double Children) CpuSeconds()
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{_process.Id}/stat");
+            // Fields after "(comm)": state is field 3; utime, stime, cutime, cstime are fields 14-17.
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            double Ticks(int field) => long.Parse(fields[field - 3], CultureInfo.InvariantCulture) / 100.0;
+            return (Ticks(14) + Ticks(15), Ticks(16) + Ticks(17));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException)
+        {
+            return (0, 0);
+        }
+    }
+
     /// <summary>Resets the peak (VmHWM) to the current RSS (Linux: "5" to /proc/PID/clear_refs), so a step's peak is its own.</summary>
     public void ResetPeak()
     {

@@ -44,7 +44,7 @@ public sealed partial class IopsScenario : IBenchScenario
         Directory.CreateDirectory(repository);
         var settings = run.Options.MavenSettings ?? throw new BenchException("The iops scenario needs samples/maven-settings-offline.xml (Maven Central is not reachable offline).");
         // The runner's own Maven command line (ToolchainResolver), without the sandbox.
-        string[] maven = ["mvn", "-B", "-q", "-s", settings, "-o", $"-Dmaven.repo.local={repository}", "package"];
+        string[] maven = ["mvn", "-B", "-q", "-s", settings, $"-Dmaven.repo.local={repository}", "package"];
 
         // The first build fills the repository (the shared cache) from the mirror; the measured ones are warm.
         var cold = await MavenAsync(run, maven, workspace, prefix: [], cancellationToken);

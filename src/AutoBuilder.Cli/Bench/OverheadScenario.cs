@@ -17,7 +17,8 @@ public sealed class OverheadScenario : IBenchScenario
     public string Name => "overhead";
 
     public sealed record Row(string Size, int Files, int Runs, double OverheadMedianMs, double ShellMedianMs, double Ratio,
-        double TotalMedianMs, double UploadMedianMs, double QueueMedianMs, double StageMedianMs, double BuildMedianMs, double PublishMedianMs, int Failures);
+        double TotalMedianMs, double UploadMedianMs, double QueueMedianMs, double StageMedianMs, double BuildMedianMs, double PublishMedianMs, int Failures,
+        double? ServerCpuMsPerBuild, double? RunnerCpuMsPerBuild);
 
     public async Task<BenchReport> RunAsync(BenchRun run, CancellationToken cancellationToken)
     {
@@ -45,6 +46,7 @@ public sealed class OverheadScenario : IBenchScenario
             var zip = SourceArchives.CreateNoop(run.SourcesDirectory, "noop-" + name, bytes, files);
             var builds = new List<BuildTiming>();
             var shell = new List<double>();
+            var cpuBefore = target.CpuSeconds();
             for (var i = 0; i < reps; i++)
             {
                 builds.Add(await BenchRun.BuildOnceAsync(target, project, zip, timeout, cancellationToken));
@@ -52,6 +54,11 @@ public sealed class OverheadScenario : IBenchScenario
                 run.Progress.WriteLine($"overhead {name} #{i + 1}: autobuilder {builds[^1].OverheadMs:0} ms overhead ({builds[^1].TotalMs:0} total), shell {shell[^1]:0} ms");
             }
 
+            // Runners are reaped as they exit; the last one is by the time the next step starts, so wait a moment for it.
+            await Task.Delay(500, cancellationToken);
+            var cpuAfter = target.CpuSeconds();
+            double? serverCpu = cpuBefore is { } a && cpuAfter is { } b ? (b.Server - a.Server) * 1000 / reps : null;
+            double? runnerCpu = cpuBefore is { } c && cpuAfter is { } d ? (d.Runners - c.Runners) * 1000 / reps : null;
             var overhead = Stats.Median(builds.Select(b => b.OverheadMs).ToList());
             var shellMedian = Stats.Median(shell);
             var row = new Row(name, files, reps, Stats.Round(overhead), Stats.Round(shellMedian), Stats.Round(overhead / shellMedian, 2),
@@ -61,10 +68,12 @@ public sealed class OverheadScenario : IBenchScenario
                 Stats.Round(Stats.Median(builds.Select(b => b.StageMs).ToList())),
                 Stats.Round(Stats.Median(builds.Select(b => b.BuildMs).ToList())),
                 Stats.Round(Stats.Median(builds.Select(b => b.PublishMs).ToList())),
-                builds.Count(b => !b.Succeeded));
+                builds.Count(b => !b.Succeeded),
+                serverCpu is { } sc ? Stats.Round(sc) : null, runnerCpu is { } rc ? Stats.Round(rc) : null);
             rows.Add(row);
             table.Add([row.Size, row.Files.ToString(System.Globalization.CultureInfo.InvariantCulture), BenchReport.F(row.OverheadMedianMs), BenchReport.F(row.ShellMedianMs), BenchReport.F(row.Ratio, "0.00"),
-                BenchReport.F(row.UploadMedianMs), BenchReport.F(row.QueueMedianMs), BenchReport.F(row.StageMedianMs), BenchReport.F(row.BuildMedianMs), BenchReport.F(row.PublishMedianMs), BenchReport.F(row.TotalMedianMs), row.Failures.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+                BenchReport.F(row.UploadMedianMs), BenchReport.F(row.QueueMedianMs), BenchReport.F(row.StageMedianMs), BenchReport.F(row.BuildMedianMs), BenchReport.F(row.PublishMedianMs), BenchReport.F(row.TotalMedianMs), row.Failures.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                BenchReport.F(row.ServerCpuMsPerBuild), BenchReport.F(row.RunnerCpuMsPerBuild)]);
         }
 
         var tenMb = rows.Cast<Row>().Single(r => r.Size == "10MB");
@@ -76,8 +85,9 @@ public sealed class OverheadScenario : IBenchScenario
         [
             $"{reps} runs per size, AutoBuilder and shell alternating; medians. Overhead = upload POST + (finished - queued) - build command.",
             "shell: " + ShellPipeline,
+            "CPU ms per build: the server's own and its reaped children's (runner, sandbox, build command), /proc/PID/stat; the bench's clients are not in it.",
         ]);
-        report.WriteTable(run.Options.Output, ["size", "files", "overhead ms", "shell ms", "ratio", "upload", "queue", "stage", "build", "publish", "total", "failed"], table);
+        report.WriteTable(run.Options.Output, ["size", "files", "overhead ms", "shell ms", "ratio", "upload", "queue", "stage", "build", "publish", "total", "failed", "server CPU ms", "runner CPU ms"], table);
         return report;
     }
 

@@ -10,7 +10,7 @@ public sealed class TransferScenario : IBenchScenario
 {
     public string Name => "transfer";
 
-    public sealed record Row(string Direction, long Bytes, double Seconds, double MegabytesPerSecond, double CpMegabytesPerSecond, double RatioToCp, double? ServerMemoryGrowthMb);
+    public sealed record Row(string Direction, long Bytes, double Seconds, double MegabytesPerSecond, double CpMegabytesPerSecond, double RatioToCp, double? ServerMemoryGrowthMb, double? ServerCpuMsPerMb);
 
     public async Task<BenchReport> RunAsync(BenchRun run, CancellationToken cancellationToken)
     {
@@ -41,6 +41,7 @@ public sealed class TransferScenario : IBenchScenario
         // Upload: POST the ZIP as a source (streamed), then build it so its result.zip can come back.
         var rssBefore = target.RssMb();
         target.ResetPeak();
+        var cpu = target.CpuSeconds();
         var upload = Stopwatch.StartNew();
         Core.Api.SourceDto source;
         await using (var input = new FileStream(zip, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan))
@@ -50,6 +51,7 @@ public sealed class TransferScenario : IBenchScenario
 
         var uploadSeconds = upload.Elapsed.TotalSeconds;
         var uploadGrowth = target.PeakRssMb() - rssBefore;
+        var uploadCpu = target.CpuSeconds()?.Server - cpu?.Server;
         run.Progress.WriteLine($"transfer: upload {size / 1e6 / uploadSeconds:0} MB/s");
 
         var build = await target.Client.CreateBuildAsync(project, new Core.Api.CreateBuildRequest(source.Id), cancellationToken);
@@ -63,6 +65,7 @@ public sealed class TransferScenario : IBenchScenario
         var downloaded = Path.Combine(copies, "result.zip");
         rssBefore = target.RssMb();
         target.ResetPeak();
+        cpu = target.CpuSeconds();
         var download = Stopwatch.StartNew();
         await using (var output = new FileStream(downloaded, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
         {
@@ -71,16 +74,18 @@ public sealed class TransferScenario : IBenchScenario
 
         var downloadSeconds = download.Elapsed.TotalSeconds;
         var downloadGrowth = target.PeakRssMb() - rssBefore;
+        var downloadCpu = target.CpuSeconds()?.Server - cpu?.Server;
         var resultSize = new FileInfo(downloaded).Length;
         File.Delete(downloaded);
 
-        Row Make(string direction, long length, double seconds, double? growth)
+        Row Make(string direction, long length, double seconds, double? growth, double? cpuSeconds)
         {
             var mbps = length / 1e6 / seconds;
-            return new Row(direction, length, Stats.Round(seconds, 2), Stats.Round(mbps), Stats.Round(cpMBps), Stats.Round(mbps / cpMBps, 2), growth is { } g ? Stats.Round(g) : null);
+            return new Row(direction, length, Stats.Round(seconds, 2), Stats.Round(mbps), Stats.Round(cpMBps), Stats.Round(mbps / cpMBps, 2), growth is { } g ? Stats.Round(g) : null,
+                cpuSeconds is { } c ? Stats.Round(c * 1000 / (length / 1e6), 2) : null);
         }
 
-        var rows = new List<Row> { Make("upload", size, uploadSeconds, uploadGrowth), Make("download", resultSize, downloadSeconds, downloadGrowth) };
+        var rows = new List<Row> { Make("upload", size, uploadSeconds, uploadGrowth, uploadCpu), Make("download", resultSize, downloadSeconds, downloadGrowth, downloadCpu) };
         var targets = new List<TargetCheck>
         {
             new($"{bytes >> 20} MiB source upload vs cp", ">= 0.80x", $"{rows[0].RatioToCp:0.00}x ({rows[0].MegabytesPerSecond:0} vs {rows[0].CpMegabytesPerSecond:0} MB/s)", rows[0].RatioToCp >= 0.8),
@@ -93,13 +98,13 @@ public sealed class TransferScenario : IBenchScenario
         var report = run.Report(Name, server, load, watch, rows.Cast<object>().ToList(), targets,
         [
             $"Source: one stored (incompressible) file of {bytes >> 20} MiB in a ZIP; upload = POST .../sources (streamed, hashed and checked by the server); download = result.zip of a no-op build publishing that file, through its signed link.",
-            "cp = median of three `cp` of the same ZIP on the same disk (page cache warm). Memory growth = the server's peak RSS during the transfer minus its RSS just before (VmHWM reset through /proc/PID/clear_refs).",
+            "cp = median of three `cp` of the same ZIP on the same disk (page cache warm). Memory growth = the server's peak RSS during the transfer minus its RSS just before (VmHWM reset through /proc/PID/clear_refs). Server CPU ms/MB = the server process's CPU during the transfer / MB moved: 1000 / it is the MB/s one core of the server could sustain.",
         ]);
-        report.WriteTable(run.Options.Output, ["direction", "bytes", "seconds", "MB/s", "cp MB/s", "vs cp", "server mem growth MB"],
+        report.WriteTable(run.Options.Output, ["direction", "bytes", "seconds", "MB/s", "cp MB/s", "vs cp", "server mem growth MB", "server CPU ms/MB"],
             rows.Select(r => (IReadOnlyList<string>)
             [
                 r.Direction, r.Bytes.ToString(System.Globalization.CultureInfo.InvariantCulture), BenchReport.F(r.Seconds, "0.00"), BenchReport.F(r.MegabytesPerSecond),
-                BenchReport.F(r.CpMegabytesPerSecond), BenchReport.F(r.RatioToCp, "0.00"), BenchReport.F(r.ServerMemoryGrowthMb),
+                BenchReport.F(r.CpMegabytesPerSecond), BenchReport.F(r.RatioToCp, "0.00"), BenchReport.F(r.ServerMemoryGrowthMb), BenchReport.F(r.ServerCpuMsPerMb, "0.00"),
             ]));
         return report;
     }
