@@ -45,7 +45,7 @@ public sealed record BenchMachine(int Cores, double MemoryGiB, string? LoadAvera
                 RedirectStandardOutput = true,
                 RedirectStandardError = true,
                 UseShellExecute = false,
-                WorkingDirectory = AppContext.BaseDirectory,
+                WorkingDirectory = Environment.CurrentDirectory,
             };
             using var git = Process.Start(startInfo);
             if (git is null)

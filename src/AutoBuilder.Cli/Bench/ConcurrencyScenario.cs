@@ -44,14 +44,15 @@ public sealed class ConcurrencyScenario : IBenchScenario
         }
 
         var servers = new List<string>();
-        foreach (var onCache in placements)
+        // Workload by workload, scratch then cache, so the side-by-side figures of the no-op come first.
+        foreach (var (workload, zip) in workloads)
         {
-            await using var target = await run.OpenTargetAsync(onCache, cancellationToken);
-            servers.Add(target.Describe());
-            var warmProject = await BenchRun.NewProjectAsync(target, "warm", cancellationToken);
-            await BenchRun.BuildOnceAsync(target, warmProject, noop, TimeSpan.FromMinutes(2), cancellationToken);
-            foreach (var (workload, zip) in workloads)
+            foreach (var onCache in placements)
             {
+                await using var target = await run.OpenTargetAsync(onCache, cancellationToken);
+                servers.Add(target.Describe());
+                var warmProject = await BenchRun.NewProjectAsync(target, "warm", cancellationToken);
+                await BenchRun.BuildOnceAsync(target, warmProject, noop, TimeSpan.FromMinutes(5), cancellationToken);
                 foreach (var n in counts)
                 {
                     if (workload == "maven" && AvailableMemoryMb() is { } available && available < n * MavenMbPerBuild)
@@ -62,7 +63,8 @@ public sealed class ConcurrencyScenario : IBenchScenario
 
                     rows.Add(await StepAsync(target, onCache ? "cache" : "scratch", workload, zip, n, cancellationToken));
                     var r = rows[^1];
-                    run.Progress.WriteLine($"concurrency {r.Workspace} {r.Workload} N={r.N}: total p50 {r.TotalP50Ms:0} p95 {r.TotalP95Ms:0} ms, overhead p50 {r.OverheadP50Ms:0} ms, failures {r.Failures}, peak RSS {BenchReport.F(r.ServerPeakRssMb)} MB");
+                    run.Progress.WriteLine($"concurrency {r.Workspace} {r.Workload} N={r.N}: total p50 {r.TotalP50Ms:0} p95 {r.TotalP95Ms:0} ms, overhead p50 {r.OverheadP50Ms:0} ms, " +
+                        $"stage p50 {r.StageP50Ms:0}, build p50 {r.BuildP50Ms:0}, publish p50 {r.PublishP50Ms:0}, queue p50 {r.QueueP50Ms:0} ms, failures {r.Failures}, peak RSS {BenchReport.F(r.ServerPeakRssMb)} MB");
                 }
             }
         }

@@ -56,7 +56,8 @@ public sealed class EmbeddedServer : IAsyncDisposable
             TaskScheduler.Default);
         try
         {
-            server.Url = await listening.Task.WaitAsync(TimeSpan.FromSeconds(60), cancellationToken);
+            // Generous: on a machine this benchmark saturates, a .NET server can take a minute to start.
+            server.Url = await listening.Task.WaitAsync(TimeSpan.FromMinutes(3), cancellationToken);
         }
         catch
         {
