@@ -137,7 +137,7 @@ public sealed partial class IopsScenario : IBenchScenario
                 continue;
             }
 
-            var path = PathOf(match.Groups["args"].Value);
+            var path = PathOf(match.Groups["call"].Value, match.Groups["args"].Value);
             if (path is null || path.StartsWith("/proc", StringComparison.Ordinal) || path.StartsWith("/sys", StringComparison.Ordinal) || path.StartsWith("/dev", StringComparison.Ordinal))
             {
                 continue; // pipes, sockets, anonymous and pseudo files: no disk behind them
@@ -150,8 +150,8 @@ public sealed partial class IopsScenario : IBenchScenario
         return (summary, byPlace);
     }
 
-    /// <summary>The file a call touches: a quoted absolute path, a path relative to a decorated dirfd, or a decorated fd.</summary>
-    internal static string? PathOf(string args)
+    /// <summary>The file a call touches: a quoted absolute path, a path relative to a decorated dirfd (the *at calls), or a decorated fd.</summary>
+    internal static string? PathOf(string call, string args)
     {
         if (args.StartsWith('"'))
         {
@@ -168,7 +168,9 @@ public sealed partial class IopsScenario : IBenchScenario
 
         var directory = fd.Groups["path"].Value;
         var rest = args[fd.Length..];
-        if (rest.StartsWith(", \"", StringComparison.Ordinal))
+        // Only the *at calls (openat, newfstatat, statx, ...) take a path after their dirfd; read/write take a buffer.
+        var takesPath = call.EndsWith("at", StringComparison.Ordinal) || call is "statx" or "openat2" or "faccessat2" or "renameat2";
+        if (takesPath && rest.StartsWith(", \"", StringComparison.Ordinal))
         {
             var end = rest.IndexOf('"', 3);
             var name = end > 0 ? rest[3..end] : "";

@@ -8,15 +8,16 @@ public sealed class IopsTraceTests : IDisposable
     private readonly string _trace = Path.Combine(Path.GetTempPath(), $"strace-{Guid.NewGuid():N}.txt");
 
     [Theory]
-    [InlineData("AT_FDCWD</ws>, \"/repo/a.jar\", O_RDONLY) = 3</repo/a.jar>", "/repo/a.jar")]
-    [InlineData("AT_FDCWD</ws>, \"pom.xml\", O_RDONLY) = 3</ws/pom.xml>", "/ws/pom.xml")]
-    [InlineData("3</ws/target/x.class>, \"\", {st_mode=S_IFREG}, AT_EMPTY_PATH) = 0", "/ws/target/x.class")]
-    [InlineData("7</usr/lib/jvm/lib/modules>, \"\\312\\376\"..., 4096) = 4096", "/usr/lib/jvm/lib/modules")]
-    [InlineData("\"/ws/target/classes\", 0777) = 0", "/ws/target/classes")]
-    [InlineData("5<pipe:[123]>, \"x\", 1) = 1", null)]
-    [InlineData("\"relative/path\", R_OK) = 0", null)]
-    public void PathOf_FindsTheFileACallTouches(string args, string? expected) =>
-        Assert.Equal(expected, IopsScenario.PathOf(args));
+    [InlineData("openat", "AT_FDCWD</ws>, \"/repo/a.jar\", O_RDONLY) = 3</repo/a.jar>", "/repo/a.jar")]
+    [InlineData("openat", "AT_FDCWD</ws>, \"pom.xml\", O_RDONLY) = 3</ws/pom.xml>", "/ws/pom.xml")]
+    [InlineData("newfstatat", "3</ws/target/x.class>, \"\", {st_mode=S_IFREG}, AT_EMPTY_PATH) = 0", "/ws/target/x.class")]
+    [InlineData("read", "7</usr/lib/jvm/lib/modules>, \"\\312\\376\"..., 4096) = 4096", "/usr/lib/jvm/lib/modules")]
+    [InlineData("write", "4</ws/out.txt>, \"hello\", 5) = 5", "/ws/out.txt")]
+    [InlineData("mkdir", "\"/ws/target/classes\", 0777) = 0", "/ws/target/classes")]
+    [InlineData("write", "5<pipe:[123]>, \"x\", 1) = 1", null)]
+    [InlineData("access", "\"relative/path\", R_OK) = 0", null)]
+    public void PathOf_FindsTheFileACallTouches(string call, string args, string? expected) =>
+        Assert.Equal(expected, IopsScenario.PathOf(call, args));
 
     [Fact]
     public void Analyse_CountsFileCallsByPlace_AndReadsTheSummary()
