@@ -5,6 +5,7 @@ var root = new RootCommand("AutoBuilder: upload a project's source, build it in 
 root.Subcommands.Add(ServeCommand.Create());
 root.Subcommands.Add(RunnerCommand.Create());
 root.Subcommands.Add(DbCommand.Create());
+root.Subcommands.Add(AutoBuilder.Cli.Bench.BenchCommand.Create());
 foreach (var command in ClientCommands.Create())
 {
     root.Subcommands.Add(command);

@@ -106,6 +106,25 @@ public sealed partial class BuildOutcomeTests(BuildOutcomeTests.Fixture fixture)
         Assert.DoesNotMatch("(?m)^(Toolchains__|Storage__|ConnectionStrings__|Dispatcher__|Executor__|AUTOBUILDER_API_KEY|AZURE_)", EnvSection(log));
     }
 
+    [Fact]
+    public async Task Build_PublishingThousandsOfFiles_Succeeds()
+    {
+        // complete lists every file of result.zip: 3,000 entries are ~400 KB of JSON, past Server:MaxJsonBytes (64 KiB).
+        using var client = fixture.Server.CreateClient();
+        var build = await ApiCalls.StartBuildAsync(client, $"many-{Guid.NewGuid():N}"[..20], new Dictionary<string, string>
+        {
+            ["build.sh"] = "mkdir -p out/a-rather-long-folder-name-for-paths && cd out/a-rather-long-folder-name-for-paths && i=0; while [ $i -lt 3000 ]; do echo $i > file-$i.txt; i=$((i+1)); done\n",
+            ["autobuilder.yml"] = "outputs: [out/**]\n",
+        });
+
+        var ended = await ApiCalls.WaitForEndAsync(client, build.Id);
+
+        Assert.True(ended.Status == BuildStatus.Succeeded, $"{ended.Status}: {ended.Error}");
+        var result = Path.Combine(fixture.Server.BlobRoot, "projects", ended.ProjectId, "builds", ended.Number.ToString(System.Globalization.CultureInfo.InvariantCulture), "result.zip");
+        using var zip = System.IO.Compression.ZipFile.OpenRead(result);
+        Assert.Equal(3000, zip.Entries.Count(e => e.FullName.StartsWith("out/", StringComparison.Ordinal)));
+    }
+
     [Theory]
     [InlineData("2.0.0", false)]
     [InlineData("2.0.0-SNAPSHOT", true)]

@@ -45,8 +45,8 @@ public static class RequestBodies
         return context.Request.Body;
     }
 
-    /// <summary>A JSON body of at most Server:MaxJsonBytes, deserialized; malformed JSON is a 400 that says where.</summary>
-    public static async Task<T> JsonAsync<T>(HttpContext context)
+    /// <summary>A JSON body of at most Server:MaxJsonBytes (or <paramref name="maxBytes"/>), deserialized; malformed JSON is a 400 that says where.</summary>
+    public static async Task<T> JsonAsync<T>(HttpContext context, long? maxBytes = null)
         where T : class
     {
         if (!IsJson(context.Request))
@@ -55,7 +55,7 @@ public static class RequestBodies
                 $"Send a JSON body with 'Content-Type: application/json' (got '{context.Request.ContentType ?? "none"}').");
         }
 
-        LimitBody(context, context.RequestServices.GetRequiredService<IOptions<ServerOptions>>().Value.MaxJsonBytes);
+        LimitBody(context, maxBytes ?? context.RequestServices.GetRequiredService<IOptions<ServerOptions>>().Value.MaxJsonBytes);
         try
         {
             return await JsonSerializer.DeserializeAsync<T>(context.Request.Body, AutoBuilderJson.Options, context.RequestAborted)

@@ -1,10 +1,12 @@
 using AutoBuilder.Core.Protocol;
 using AutoBuilder.Server.Auth;
 using AutoBuilder.Server.Builds;
+using AutoBuilder.Server.Hosting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace AutoBuilder.Server.Api;
 
@@ -39,12 +41,23 @@ public static class RunnerApi
         runner.MapPost("/complete", async (HttpContext context, RunnerService service) =>
         {
             var (buildId, attempt) = Attempt(context);
-            var request = await RequestBodies.JsonAsync<CompleteRequest>(context);
+            var request = await RequestBodies.JsonAsync<CompleteRequest>(context, CompleteBodyLimit(context));
             await service.CompleteAsync(buildId, attempt, request, context.RequestAborted);
             return Results.NoContent();
         });
 
         return api;
+    }
+
+    /// <summary>
+    /// complete lists every file of result.zip (path, size, SHA-256): a build publishing its 10,000-file source needs
+    /// about 1.3 MB, far past Server:MaxJsonBytes. Allow ~512 bytes per entry an upload may hold.
+    /// </summary>
+    private static long CompleteBodyLimit(HttpContext context)
+    {
+        var services = context.RequestServices;
+        var entries = services.GetRequiredService<IOptions<UploadOptions>>().Value.MaxEntries;
+        return Math.Max(services.GetRequiredService<IOptions<ServerOptions>>().Value.MaxJsonBytes, 512L * entries);
     }
 
     /// <summary>The token must be genuine and name the build in the route; which attempt is current is the service's check (409).</summary>

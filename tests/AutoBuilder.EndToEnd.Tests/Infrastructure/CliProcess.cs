@@ -18,10 +18,14 @@ public static class CliProcess
         {
             ["AUTOBUILDER_SERVER"] = server.Url.ToString(),
             ["AUTOBUILDER_API_KEY"] = server.AdminKey,
-        }, args);
+        }, TimeSpan.FromMinutes(5), args);
 
     /// <summary>Runs the CLI with these environment variables (e.g. server verbs: configuration keys as Section__Key).</summary>
-    public static async Task<CliResult> RunAsync(string workingDirectory, IReadOnlyDictionary<string, string> environment, params string[] args)
+    public static Task<CliResult> RunAsync(string workingDirectory, IReadOnlyDictionary<string, string> environment, params string[] args) =>
+        RunAsync(workingDirectory, environment, TimeSpan.FromMinutes(5), args);
+
+    /// <summary>Runs `autobuilder ARGS` with the environment given (on top of the test's own).</summary>
+    public static async Task<CliResult> RunAsync(string workingDirectory, IReadOnlyDictionary<string, string> environment, TimeSpan limit, params string[] args)
     {
         var startInfo = new ProcessStartInfo("dotnet")
         {
@@ -66,7 +70,7 @@ public static class CliProcess
         };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        using var timeout = new CancellationTokenSource(limit);
         try
         {
             await process.WaitForExitAsync(timeout.Token);
