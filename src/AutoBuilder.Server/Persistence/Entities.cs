@@ -69,6 +69,8 @@ public sealed class BuildEntity
     public string? LeaseOwner { get; set; }
     public DateTimeOffset? LeaseExpiresAt { get; set; }
     public DateTimeOffset? HeartbeatAt { get; set; }
+    /// <summary>True for a build brought in by `autobuilder migrate` from a legacy volume.</summary>
+    public bool Imported { get; set; }
 }
 
 public sealed class ArtifactEntity
