@@ -36,7 +36,7 @@ public static class LegacyNames
             return legacyName;
         }
 
-        var slug = Collapse(Slug(legacyName, IsAsciiFileChar, '_', 100)).TrimStart('.', '_', '-', '+');
+        var slug = Collapse(Slug(legacyName, IsAsciiFileChar, '_', 100)).Trim('.', '_', '-', '+');
         var version = $"{(slug.Length == 0 ? "v" : slug)}-{Hash(legacyName)}";
         return Ids.IsValidVersion(version) ? version : throw new InvalidOperationException($"No version could be made of '{legacyName}'.");
     }
@@ -56,7 +56,7 @@ public static class LegacyNames
             extension = "";
         }
 
-        var stem = Collapse(Slug(legacyName[..^extension.Length], IsAsciiFileChar, '_', 200)).TrimStart('.', '-', '+');
+        var stem = Collapse(Slug(legacyName[..^extension.Length], IsAsciiFileChar, '_', 200)).Trim('.', '-', '+', '_');
         var name = $"{(stem.Length == 0 ? "file" : stem)}-{Hash(legacyName)}{extension}";
         return Ids.IsValidFileName(name) ? name : throw new InvalidOperationException($"No file name could be made of '{legacyName}'.");
     }

@@ -55,7 +55,7 @@ public sealed class VolumeMigrator(IBlobStore store, BlobLayout layout, AutoBuil
         else
         {
             var owner = await db.Users.AsNoTracking().FirstOrDefaultAsync(u => u.Name == settings.Owner, cancellationToken)
-                ?? throw new MigrationException($"User '{settings.Owner}' does not exist. Create it first (autobuilder keys create {settings.Owner}) or name another with --owner.");
+                ?? throw new MigrationException($"User '{settings.Owner}' does not exist. Create it first (autobuilder keys create --user {settings.Owner}) or name another with --owner.");
             buildNumbers = await RegisterProjectsAsync(volume, owner.Name, cancellationToken);
         }
 
