@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using AutoBuilder.Core;
@@ -69,17 +68,15 @@ public static class LegacyNames
 
     private static bool IsAsciiFileChar(char c) => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '+' or '-';
 
-    /// <summary>Accents are dropped (é → e); any other character the target does not allow becomes <paramref name="replacement"/>.</summary>
+    /// <summary>
+    /// Every character the target does not allow becomes one <paramref name="replacement"/> (runs collapse). No
+    /// transliteration: the build runs with invariant globalization, and the hash suffix keeps names apart anyway.
+    /// </summary>
     private static string Slug(string value, Func<char, bool> allowed, char replacement, int maxLength)
     {
         var builder = new StringBuilder(value.Length);
-        foreach (var c in value.Normalize(NormalizationForm.FormD))
+        foreach (var c in value)
         {
-            if (CharUnicodeInfo.GetUnicodeCategory(c) == UnicodeCategory.NonSpacingMark)
-            {
-                continue;
-            }
-
             var next = allowed(c) ? c : replacement;
             if (next == replacement && builder.Length > 0 && builder[^1] == replacement)
             {
