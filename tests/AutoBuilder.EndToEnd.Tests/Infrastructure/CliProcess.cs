@@ -13,25 +13,17 @@ public sealed record CliResult(int ExitCode, IReadOnlyList<OutputLine> Stdout, s
 /// <summary>Runs the real `autobuilder` client as a child process against a server.</summary>
 public static class CliProcess
 {
-    public static async Task<CliResult> RunAsync(ServerProcess server, string workingDirectory, params string[] args)
+    public static Task<CliResult> RunAsync(ServerProcess server, string workingDirectory, params string[] args) =>
+        RunAsync(workingDirectory, new Dictionary<string, string>
+        {
+            ["AUTOBUILDER_SERVER"] = server.Url.ToString(),
+            ["AUTOBUILDER_API_KEY"] = server.AdminKey,
+        }, args);
+
+    /// <summary>Runs `autobuilder` with extra environment variables (configuration keys as Section__Key), no server involved.</summary>
+    public static async Task<CliResult> RunAsync(string workingDirectory, IReadOnlyDictionary<string, string> environment, params string[] args)
     {
-        var startInfo = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = workingDirectory,
-        };
-        startInfo.ArgumentList.Add(TestPaths.CliDll);
-        foreach (var arg in args)
-        {
-            startInfo.ArgumentList.Add(arg);
-        }
-
-        startInfo.Environment["AUTOBUILDER_SERVER"] = server.Url.ToString();
-        startInfo.Environment["AUTOBUILDER_API_KEY"] = server.AdminKey;
-
-        using var process = Process.Start(startInfo)!;
+        using var process = Start(workingDirectory, environment, args);
         var stdout = new List<OutputLine>();
         var stderr = new System.Text.StringBuilder();
         process.OutputDataReceived += (_, e) =>
@@ -72,5 +64,29 @@ public static class CliProcess
         {
             return new CliResult(process.ExitCode, stdout.ToList(), stderr.ToString());
         }
+    }
+
+    /// <summary>Starts `autobuilder` with both outputs redirected (the caller reads or ignores them).</summary>
+    public static Process Start(string workingDirectory, IReadOnlyDictionary<string, string> environment, params string[] args)
+    {
+        var startInfo = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = workingDirectory,
+        };
+        startInfo.ArgumentList.Add(TestPaths.CliDll);
+        foreach (var arg in args)
+        {
+            startInfo.ArgumentList.Add(arg);
+        }
+
+        foreach (var (key, value) in environment)
+        {
+            startInfo.Environment[key] = value;
+        }
+
+        return Process.Start(startInfo)!;
     }
 }
