@@ -64,7 +64,7 @@ public abstract class MigrateTests(LegacyVolumeFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Migrate_copies_and_verifies_everything_a_rerun_copies_nothing_and_the_api_serves_it()
+    public async Task Migrate_copies_and_verifies_everything_and_the_api_serves_it()
     {
         var data = NewDataDirectory();
         var settings = await StoreSettingsAsync(data);
@@ -84,13 +84,6 @@ public abstract class MigrateTests(LegacyVolumeFixture fixture) : IAsyncLifetime
         // Plain progress lines, since the output is not a terminal.
         Assert.Matches(@"copy: [\d,]+/[\d,]+ files, .* done in", first.Stdout);
         Assert.Equal(files.Count, await CountBlobsAsync(data));
-        Assert.Equal(before, LegacyVolumeGenerator.Snapshot(fixture.Root));
-
-        var second = await MigrateAsync(settings, data, "--include-cache");
-
-        Assert.True(second.ExitCode == 0, second.ToString());
-        Assert.Contains($"copied 0 (0 B), skipped {N(files.Count)} already identical", second.Stdout, StringComparison.Ordinal);
-        Assert.Contains("Verification clean", second.Stdout, StringComparison.Ordinal);
         Assert.Equal(before, LegacyVolumeGenerator.Snapshot(fixture.Root));
 
         await using var server = await ServerProcess.StartAsync(data, WithGenerousRateLimits(settings));
@@ -114,8 +107,11 @@ public abstract class MigrateTests(LegacyVolumeFixture fixture) : IAsyncLifetime
         Assert.Equal(log.Sha256, Convert.ToHexStringLower(SHA256.HashData(await logResponse.Content.ReadAsByteArrayAsync())));
     }
 
-    [Fact]
-    public async Task Migrate_killed_midway_finishes_on_the_next_run_with_a_clean_verify_and_no_duplicates()
+    /// <summary>
+    /// SIGKILL half-way, run again: a clean verify, every file copied or skipped exactly once, no duplicate record.
+    /// A third run then copies nothing. (A [Fact] in the filesystem class; costly on Azurite, so not repeated there.)
+    /// </summary>
+    protected async Task KilledRunResumesAndASecondRunCopiesNothingAsync()
     {
         var data = NewDataDirectory();
         var settings = await StoreSettingsAsync(data);
@@ -151,6 +147,11 @@ public abstract class MigrateTests(LegacyVolumeFixture fixture) : IAsyncLifetime
         Assert.True(skipped >= copiedBeforeKill, $"skipped {skipped}, but {copiedBeforeKill} were stored before the kill");
         Assert.Equal(total, await CountBlobsAsync(data));
 
+        var third = await MigrateAsync(settings, data, "--include-cache");
+        Assert.True(third.ExitCode == 0, third.ToString());
+        Assert.Contains($"copied 0 (0 B), skipped {N(total)} already identical", third.Stdout, StringComparison.Ordinal);
+        Assert.Contains("Verification clean", third.Stdout, StringComparison.Ordinal);
+
         await using var server = await ServerProcess.StartAsync(data, WithGenerousRateLimits(settings));
         using var client = server.CreateClient();
         await AssertImportedThroughApiAsync(client);
@@ -179,7 +180,7 @@ public abstract class MigrateTests(LegacyVolumeFixture fixture) : IAsyncLifetime
         var verify = await MigrateFromAsync(settings, data, legacy, "--verify-only");
 
         Assert.True(verify.ExitCode == 1, verify.ToString());
-        Assert.Contains($"MISMATCHED {victim.Result!.RelativePath} -> projects/{projectId}/builds/1/result.zip: SHA-256 differs", verify.Stdout, StringComparison.Ordinal);
+        Assert.Matches($@"MISMATCHED {System.Text.RegularExpressions.Regex.Escape(victim.Result!.RelativePath)} -> [a-z0-9-]*projects/{projectId}/builds/1/result\.zip: SHA-256 differs", verify.Stdout);
         Assert.Contains("mismatched 1, missing 0", verify.Stdout, StringComparison.Ordinal);
         Assert.Contains("do not delete the old volume", verify.Stdout, StringComparison.Ordinal);
         Assert.DoesNotContain("may be deleted", verify.Stdout, StringComparison.Ordinal);
@@ -287,6 +288,10 @@ public abstract class MigrateTests(LegacyVolumeFixture fixture) : IAsyncLifetime
 /// <summary>The migration into the default filesystem store ({data}/blobs).</summary>
 public sealed class FileSystemMigrateTests(LegacyVolumeFixture fixture) : MigrateTests(fixture), IClassFixture<LegacyVolumeFixture>
 {
+    [Fact]
+    public Task Migrate_killed_midway_finishes_on_the_next_run_with_a_clean_verify_no_duplicates_and_a_second_run_copies_nothing() =>
+        KilledRunResumesAndASecondRunCopiesNothingAsync();
+
     protected override Task<IReadOnlyDictionary<string, string>> StoreSettingsAsync(string dataDirectory) =>
         Task.FromResult<IReadOnlyDictionary<string, string>>(new Dictionary<string, string>());
 
