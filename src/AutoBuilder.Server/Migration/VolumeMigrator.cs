@@ -27,6 +27,12 @@ public sealed class VolumeMigrator(IBlobStore store, BlobLayout layout, AutoBuil
     private readonly List<SourceEntity> _pendingSources = [];
     private readonly List<ArtifactEntity> _pendingArtifacts = [];
 
+    /// <summary>SHA-256 of each legacy file as last verified (relative path → hash), for checking the recorded hashes.</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _fileHashes = new(StringComparer.Ordinal);
+
+    /// <summary>Files the copy phase skipped as identical (relative paths), so a repair can count them as copied instead.</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _skippedFiles = new(StringComparer.Ordinal);
+
     private enum ItemKind
     {
         Source,
@@ -70,12 +76,51 @@ public sealed class VolumeMigrator(IBlobStore store, BlobLayout layout, AutoBuil
             await Parallel.ForEachAsync(
                 items.OrderByDescending(i => i.File.Size),
                 new ParallelOptions { MaxDegreeOfParallelism = settings.Parallelism, CancellationToken = cancellationToken },
-                async (item, ct) => await CopyWithRetriesAsync(item, report, ct));
+                async (item, ct) => await CopyWithRetriesAsync(item, report, force: false, ct));
             await FlushRecordsAsync(force: true, cancellationToken);
             progress.EndPhase();
         }
 
-        await VerifyAsync(volume, items, settings.Parallelism, report, cancellationToken);
+        var outcomes = await VerifyItemsAsync("verify", items, settings.Parallelism, cancellationToken);
+        if (!settings.VerifyOnly)
+        {
+            // A blob the store vouched for (size and SHA-256 metadata) whose content differs was skipped wrongly:
+            // copy it again, unconditionally, and look once more. Artifacts are never overwritten.
+            var repair = outcomes.Where(o => o.Value is { Missing: false } && o.Key.Owned && o.Key.Target is not null).Select(o => o.Key).ToList();
+            if (repair.Count > 0)
+            {
+                progress.BeginPhase("repair", repair.Count, repair.Sum(i => i.File.Size));
+                await Parallel.ForEachAsync(
+                    repair,
+                    new ParallelOptions { MaxDegreeOfParallelism = settings.Parallelism, CancellationToken = cancellationToken },
+                    async (item, ct) => await CopyWithRetriesAsync(item, report, force: true, ct));
+                await FlushRecordsAsync(force: true, cancellationToken);
+                progress.EndPhase();
+                foreach (var (item, outcome) in await VerifyItemsAsync("verify again", repair, settings.Parallelism, cancellationToken))
+                {
+                    outcomes[item] = outcome;
+                }
+            }
+        }
+
+        foreach (var (item, outcome) in outcomes)
+        {
+            switch (outcome)
+            {
+                case null:
+                    report.Verified++;
+                    report.VerifiedBytes += item.File.Size;
+                    break;
+                case { Missing: true }:
+                    report.Missing.Add(outcome.Value.Problem);
+                    break;
+                default:
+                    report.Mismatched.Add(outcome.Value.Problem);
+                    break;
+            }
+        }
+
+        await VerifyRecordsAsync(volume, items, report, cancellationToken);
         return report;
     }
 
@@ -219,14 +264,14 @@ public sealed class VolumeMigrator(IBlobStore store, BlobLayout layout, AutoBuil
         return builds.ToDictionary(b => b.ProjectId, b => b.Number, StringComparer.Ordinal);
     }
 
-    private async Task CopyWithRetriesAsync(Item item, MigrationReport report, CancellationToken cancellationToken)
+    private async Task CopyWithRetriesAsync(Item item, MigrationReport report, bool force, CancellationToken cancellationToken)
     {
         for (var attempt = 1; ; attempt++)
         {
             var reported = new long[1];
             try
             {
-                await CopyAsync(item, report, reported, cancellationToken);
+                await CopyAsync(item, report, reported, force, cancellationToken);
                 progress.Advance(1, 0);
                 return;
             }
@@ -248,7 +293,8 @@ public sealed class VolumeMigrator(IBlobStore store, BlobLayout layout, AutoBuil
         }
     }
 
-    private async Task CopyAsync(Item item, MigrationReport report, long[] reported, CancellationToken cancellationToken)
+    /// <summary>Copies one file unless an identical blob is there; <paramref name="force"/> copies regardless (a repair).</summary>
+    private async Task CopyAsync(Item item, MigrationReport report, long[] reported, bool force, CancellationToken cancellationToken)
     {
         if (item.Target is not { } target)
         {
@@ -262,7 +308,17 @@ public sealed class VolumeMigrator(IBlobStore store, BlobLayout layout, AutoBuil
         }
 
         var existing = await store.GetPropertiesAsync(target, cancellationToken);
-        if (existing is not null && existing.Size == item.File.Size)
+        if (force && existing is not null)
+        {
+            if (_skippedFiles.TryRemove(item.File.RelativePath, out _))
+            {
+                lock (report)
+                {
+                    report.Skipped--; // counted as skipped by the copy phase: it is copied now
+                }
+            }
+        }
+        else if (existing is not null && existing.Size == item.File.Size)
         {
             var fileHash = await HashFileAsync(item.File, OnBytes, cancellationToken);
             var blobHash = existing.Sha256 ?? await HashBlobAsync(target, null, cancellationToken);
@@ -272,6 +328,8 @@ public sealed class VolumeMigrator(IBlobStore store, BlobLayout layout, AutoBuil
                 {
                     report.Skipped++;
                 }
+
+                _skippedFiles[item.File.RelativePath] = true;
 
                 await AddRecordAsync(item, fileHash, cancellationToken);
                 return;
@@ -420,41 +478,25 @@ public sealed class VolumeMigrator(IBlobStore store, BlobLayout layout, AutoBuil
         }
     }
 
-    /// <summary>Re-reads every migrated blob and its legacy file and compares their SHA-256; then checks every record.</summary>
-    private async Task VerifyAsync(LegacyVolume volume, List<Item> items, int parallelism, MigrationReport report, CancellationToken cancellationToken)
+    /// <summary>Re-reads every blob and its legacy file and compares their SHA-256: null for a match, else what is wrong.</summary>
+    private async Task<Dictionary<Item, (bool Missing, MigrationProblem Problem)?>> VerifyItemsAsync(string phase, List<Item> items, int parallelism, CancellationToken cancellationToken)
     {
-        var fileHashes = new System.Collections.Concurrent.ConcurrentDictionary<Item, string>();
-        progress.BeginPhase("verify", items.Count, items.Sum(i => i.File.Size));
+        var outcomes = new System.Collections.Concurrent.ConcurrentDictionary<Item, (bool Missing, MigrationProblem Problem)?>();
+        progress.BeginPhase(phase, items.Count, items.Sum(i => i.File.Size));
         await Parallel.ForEachAsync(
             items.OrderByDescending(i => i.File.Size),
             new ParallelOptions { MaxDegreeOfParallelism = parallelism, CancellationToken = cancellationToken },
             async (item, ct) =>
             {
-                var problem = await VerifyItemAsync(item, fileHashes, ct);
-                lock (report)
-                {
-                    switch (problem)
-                    {
-                        case null:
-                            report.Verified++;
-                            report.VerifiedBytes += item.File.Size;
-                            break;
-                        case { Missing: true }:
-                            report.Missing.Add(problem.Value.Problem);
-                            break;
-                        default:
-                            report.Mismatched.Add(problem.Value.Problem);
-                            break;
-                    }
-                }
-
-                progress.Advance(1, problem is null ? 0 : item.File.Size);
+                var outcome = await VerifyItemAsync(item, ct);
+                outcomes[item] = outcome;
+                progress.Advance(1, outcome is null ? 0 : item.File.Size);
             });
         progress.EndPhase();
-        await VerifyRecordsAsync(volume, items, fileHashes, report, cancellationToken);
+        return new Dictionary<Item, (bool Missing, MigrationProblem Problem)?>(outcomes);
     }
 
-    private async Task<(bool Missing, MigrationProblem Problem)?> VerifyItemAsync(Item item, System.Collections.Concurrent.ConcurrentDictionary<Item, string> fileHashes, CancellationToken cancellationToken)
+    private async Task<(bool Missing, MigrationProblem Problem)?> VerifyItemAsync(Item item, CancellationToken cancellationToken)
     {
         var path = item.File.RelativePath;
         if (item.Target is not { } target)
@@ -476,13 +518,13 @@ public sealed class VolumeMigrator(IBlobStore store, BlobLayout layout, AutoBuil
         var blobHash = HashBlobAsync(target, n => progress.Advance(0, n), cancellationToken);
         var fileHash = HashFileAsync(item.File, null, cancellationToken);
         await Task.WhenAll(blobHash, fileHash);
-        fileHashes[item] = await fileHash;
+        _fileHashes[item.File.RelativePath] = await fileHash;
         return string.Equals(await blobHash, await fileHash, StringComparison.Ordinal)
             ? null
             : (false, new MigrationProblem(path, item.TargetText, $"SHA-256 differs: {await blobHash} in the store, {await fileHash} on the volume"));
     }
 
-    private async Task VerifyRecordsAsync(LegacyVolume volume, List<Item> items, System.Collections.Concurrent.ConcurrentDictionary<Item, string> fileHashes, MigrationReport report, CancellationToken cancellationToken)
+    private async Task VerifyRecordsAsync(LegacyVolume volume, List<Item> items, MigrationReport report, CancellationToken cancellationToken)
     {
         var projectIds = volume.Projects.Select(p => p.ProjectId).ToList();
         var buildIds = volume.Projects.Where(p => p.HasBuild).Select(p => LegacyNames.RecordId("build", p.LegacyName)).ToList();
@@ -521,7 +563,7 @@ public sealed class VolumeMigrator(IBlobStore store, BlobLayout layout, AutoBuil
             {
                 report.Mismatched.Add(new MigrationProblem(item.File.RelativePath, item.TargetText, $"the {what} is recorded {recorded.Count} times"));
             }
-            else if (fileHashes.TryGetValue(item, out var hash) && !string.Equals(recorded[0], hash, StringComparison.Ordinal))
+            else if (_fileHashes.TryGetValue(item.File.RelativePath, out var hash) && !string.Equals(recorded[0], hash, StringComparison.Ordinal))
             {
                 report.Mismatched.Add(new MigrationProblem(item.File.RelativePath, item.TargetText, $"the {what} is recorded with SHA-256 {recorded[0]}, the file has {hash}"));
             }
