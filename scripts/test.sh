@@ -16,6 +16,12 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
+# Azurite (the Azure Blob emulator) for the Azure storage tests; .tools/ is gitignored.
+if [ ! -x .tools/node_modules/.bin/azurite-blob ]; then
+  echo "Installing azurite@3.35.0 into .tools/"
+  npm install --prefix .tools azurite@3.35.0 --no-audit --no-fund --loglevel=error >/dev/null
+fi
+
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 dotnet build AutoBuilder.slnx -c Release -warnaserror --nologo -v quiet
 

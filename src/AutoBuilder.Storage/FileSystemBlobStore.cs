@@ -289,6 +289,12 @@ public sealed class FileSystemBlobStore : IBlobStore
         return Task.FromResult(true);
     }
 
+    public BlobUrlProtocol UrlProtocol => BlobUrlProtocol.FileSystem;
+
+    public ValueTask<SignedUrl> GetSignedUrlAsync(BlobRef blob, BlobPermission permission, TimeSpan lifetime, CancellationToken cancellationToken = default) =>
+        ValueTask.FromResult(GetSignedUrl(blob, permission, lifetime));
+
+    /// <summary>The filesystem store signs locally, so it can answer synchronously.</summary>
     public SignedUrl GetSignedUrl(BlobRef blob, BlobPermission permission, TimeSpan lifetime)
     {
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(lifetime, TimeSpan.Zero);

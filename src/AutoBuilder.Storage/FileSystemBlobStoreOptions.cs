@@ -1,10 +1,9 @@
-using System.Text.RegularExpressions;
 using AutoBuilder.Core.Storage;
 
 namespace AutoBuilder.Storage;
 
 /// <summary>Settings of <see cref="FileSystemBlobStore"/>. Checked by <see cref="Validate"/> when the store is constructed.</summary>
-public sealed partial class FileSystemBlobStoreOptions
+public sealed class FileSystemBlobStoreOptions
 {
     /// <summary>Blobs live at <c>{RootPath}/{container}/{path}</c>; temp files at <c>{RootPath}/.tmp/</c>.</summary>
     public string RootPath { get; set; } = "";
@@ -56,19 +55,7 @@ public sealed partial class FileSystemBlobStoreOptions
         }
         else
         {
-            var names = Containers.All;
-            foreach (var name in names)
-            {
-                if (name is null || !ContainerNamePattern().IsMatch(name))
-                {
-                    errors.Add($"Container name '{name}' is invalid: use 3-63 lower-case letters, digits and hyphens, starting and ending with a letter or digit.");
-                }
-            }
-
-            foreach (var duplicate in names.Where(n => n is not null).GroupBy(n => n, StringComparer.Ordinal).Where(g => g.Count() > 1))
-            {
-                errors.Add($"Container name '{duplicate.Key}' is configured more than once; every container needs its own name.");
-            }
+            errors.AddRange(ContainerNameRules.Check(Containers));
         }
 
         return errors;
@@ -83,8 +70,4 @@ public sealed partial class FileSystemBlobStoreOptions
             throw new ArgumentException("Invalid file-system blob store options: " + string.Join(" ", errors));
         }
     }
-
-    // The Azure container-name rule, so a configuration works on both backends.
-    [GeneratedRegex("^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$", RegexOptions.CultureInvariant)]
-    private static partial Regex ContainerNamePattern();
 }

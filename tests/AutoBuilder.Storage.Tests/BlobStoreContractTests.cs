@@ -461,7 +461,7 @@ public abstract partial class BlobStoreContractTests : IAsyncLifetime
     protected async Task<List<string>> ListPathsAsync(string container, string prefix) =>
         [.. (await ListAsync(container, prefix)).Select(i => i.Blob.Path)];
 
-    private static async Task<(long Size, string Sha256)> MeasureAsync(Stream stream)
+    protected static async Task<(long Size, string Sha256)> MeasureAsync(Stream stream)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var buffer = new byte[1024 * 1024];

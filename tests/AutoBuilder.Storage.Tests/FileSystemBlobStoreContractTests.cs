@@ -1,3 +1,4 @@
+using System.Net;
 using AutoBuilder.Core.Storage;
 
 namespace AutoBuilder.Storage.Tests;
@@ -18,6 +19,26 @@ public sealed class FileSystemBlobStoreContractTests : BlobStoreContractTests
     {
         _folder.Dispose();
         return Task.CompletedTask;
+    }
+
+    protected override IBlobStore CreateStoreWithClock(TimeProvider time) => new FileSystemBlobStore(TempFolder.Options(_folder.Path), time);
+
+    /// <summary>What the API's /blobs endpoint does with a GET: the store's signer checks the link, then the file is served.</summary>
+    protected override async Task<(HttpStatusCode Status, byte[] Body)> GetSignedAsync(Uri url)
+    {
+        var store = (FileSystemBlobStore)Store;
+        const string prefix = "/blobs/";
+        Assert.StartsWith(prefix, url.AbsolutePath, StringComparison.Ordinal);
+        var rest = url.AbsolutePath[prefix.Length..].Split('/', 2);
+        var blob = new BlobRef(Uri.UnescapeDataString(rest[0]), string.Join('/', rest[1].Split('/').Select(Uri.UnescapeDataString)));
+        var query = System.Web.HttpUtility.ParseQueryString(url.Query);
+        var check = store.Signer.Verify(blob, query["sp"], query["exp"], query["sig"], TimeProvider.System.GetUtcNow());
+        if (check.Status != SignatureStatus.Valid || check.Permission != BlobPermission.Read)
+        {
+            return (HttpStatusCode.Forbidden, []);
+        }
+
+        return (HttpStatusCode.OK, await File.ReadAllBytesAsync(store.GetLocalPath(blob)));
     }
 }
 

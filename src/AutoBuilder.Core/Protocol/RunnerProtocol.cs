@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization;
 using AutoBuilder.Core.Builds;
+using AutoBuilder.Core.Storage;
 
 namespace AutoBuilder.Core.Protocol;
 
@@ -26,6 +27,8 @@ public sealed record RunnerSpec
     public required Uri SourceUrl { get; init; }
     /// <summary>Signed append URL of the build log.</summary>
     public required Uri LogAppendUrl { get; init; }
+    /// <summary>How to speak to every signed URL of this build (source, log, uploads); absent means the filesystem store's.</summary>
+    public BlobUrlProtocol BlobProtocol { get; init; } = BlobUrlProtocol.FileSystem;
     /// <summary>Toolchain requested with the build; null means detect (autobuilder.yml, then the files).</summary>
     public string? Toolchain { get; init; }
     /// <summary>Command requested with the build; null means autobuilder.yml's, else the toolchain's default.</summary>

@@ -16,6 +16,18 @@ public enum BlobPermission
     Append,
 }
 
+/// <summary>
+/// The wire protocol of a store's signed URLs. <see cref="FileSystem"/>: the API's <c>/blobs/...</c> endpoint (GET read,
+/// PUT write, POST append). <see cref="AzureBlob"/>: Azure Blob SAS URLs, spoken with the Azure REST protocol
+/// (block blobs staged and committed, append blobs for logs).
+/// </summary>
+[System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<BlobUrlProtocol>))]
+public enum BlobUrlProtocol
+{
+    [System.Text.Json.Serialization.JsonStringEnumMemberName("fileSystem")] FileSystem,
+    [System.Text.Json.Serialization.JsonStringEnumMemberName("azureBlob")] AzureBlob,
+}
+
 /// <summary>Size, time and (when known) content hash of a stored blob.</summary>
 public sealed record BlobProperties(long Size, DateTimeOffset LastModified, string? Sha256 = null);
 
@@ -39,3 +51,6 @@ public class BlobAlreadyExistsException(BlobRef blob)
 {
     public BlobRef Blob { get; } = blob;
 }
+
+/// <summary>The storage itself failed (unreachable, refused, or broken) after the store's own retries. An I/O error on every backend.</summary>
+public class BlobStorageException(string message, Exception? innerException = null) : IOException(message, innerException);

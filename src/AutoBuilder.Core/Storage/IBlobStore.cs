@@ -3,6 +3,7 @@ namespace AutoBuilder.Core.Storage;
 /// <summary>
 /// The system of record. Every operation streams: no implementation holds a whole blob in memory.
 /// Implementations: FileSystem (default) and Azure Blob; one contract test suite runs against each.
+/// A storage failure that outlasts the store's own retries is an <see cref="IOException"/> (Azure: <see cref="BlobStorageException"/>).
 /// </summary>
 public interface IBlobStore
 {
@@ -40,8 +41,14 @@ public interface IBlobStore
     /// <summary>Deletes a blob; false when it did not exist.</summary>
     Task<bool> DeleteAsync(BlobRef blob, CancellationToken cancellationToken = default);
 
-    /// <summary>A URL that grants exactly <paramref name="permission"/> on exactly this blob until it expires.</summary>
-    SignedUrl GetSignedUrl(BlobRef blob, BlobPermission permission, TimeSpan lifetime);
+    /// <summary>How a client speaks to this store's signed URLs (the runner picks its transfer code by it).</summary>
+    BlobUrlProtocol UrlProtocol { get; }
+
+    /// <summary>
+    /// A URL that grants exactly <paramref name="permission"/> on exactly this blob until it expires. Asynchronous because
+    /// a store may first have to fetch a signing key (Azure user-delegation SAS).
+    /// </summary>
+    ValueTask<SignedUrl> GetSignedUrlAsync(BlobRef blob, BlobPermission permission, TimeSpan lifetime, CancellationToken cancellationToken = default);
 
     /// <summary>True when the store answers (for /readyz).</summary>
     Task<bool> IsReachableAsync(CancellationToken cancellationToken = default);

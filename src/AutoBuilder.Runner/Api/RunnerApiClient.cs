@@ -4,6 +4,7 @@ using System.Net.Http.Json;
 using AutoBuilder.Core;
 using AutoBuilder.Core.Builds;
 using AutoBuilder.Core.Protocol;
+using AutoBuilder.Core.Storage;
 using Microsoft.Extensions.Logging;
 
 namespace AutoBuilder.Runner.Api;
@@ -11,7 +12,9 @@ namespace AutoBuilder.Runner.Api;
 /// <summary>
 /// The runner's side of the protocol. Control calls carry the build token; signed URLs carry
 /// nothing (the signature is the credential). Transient failures are retried with a short
-/// backoff; 409 and 401/403 stop the runner at once.
+/// backoff; 409 and 401/403 stop the runner at once. Signed URLs are spoken in the protocol the
+/// spec names (<see cref="RunnerSpec.BlobProtocol"/>): the filesystem store's (plain GET/PUT/POST,
+/// here) or Azure Blob SAS (<see cref="AzureSasTransfer"/>).
 /// </summary>
 public sealed class RunnerApiClient
 {
@@ -23,6 +26,7 @@ public sealed class RunnerApiClient
     private readonly string _token;
     private readonly ILogger _logger;
     private readonly TimeProvider _timeProvider;
+    private AzureSasTransfer? _azure;
 
     public RunnerApiClient(HttpClient http, Uri apiUrl, string buildId, string token, ILogger logger, TimeProvider? timeProvider = null)
     {
@@ -39,8 +43,11 @@ public sealed class RunnerApiClient
     public async Task<RunnerSpec> GetSpecAsync(CancellationToken cancellationToken = default)
     {
         using var response = await SendControlAsync(() => new HttpRequestMessage(HttpMethod.Get, Route(RunnerRoutes.Spec(_buildId))), "spec", cancellationToken).ConfigureAwait(false);
-        return await response.Content.ReadFromJsonAsync<RunnerSpec>(AutoBuilderJson.Options, cancellationToken).ConfigureAwait(false)
+        var spec = await response.Content.ReadFromJsonAsync<RunnerSpec>(AutoBuilderJson.Options, cancellationToken).ConfigureAwait(false)
             ?? throw new RunnerStoppedException("the API returned an empty spec");
+        // Every signed URL of this build speaks the spec's protocol.
+        _azure = spec.BlobProtocol == BlobUrlProtocol.AzureBlob ? new AzureSasTransfer() : null;
+        return spec;
     }
 
     public async Task ReportPhaseAsync(BuildPhase phase, CancellationToken cancellationToken = default)
@@ -63,6 +70,12 @@ public sealed class RunnerApiClient
     /// <summary>Streams a signed URL's blob to a file.</summary>
     public async Task DownloadAsync(Uri signedUrl, string path, CancellationToken cancellationToken = default)
     {
+        if (_azure is not null)
+        {
+            await _azure.DownloadAsync(signedUrl, path, "source download", cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
         using var response = await SendDataAsync(() => new HttpRequestMessage(HttpMethod.Get, signedUrl), "source download", HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
         var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 81920, useAsync: true);
         await using (file.ConfigureAwait(false))
@@ -74,20 +87,29 @@ public sealed class RunnerApiClient
     /// <summary>PUTs a file to a signed URL, streamed.</summary>
     public async Task UploadFileAsync(Uri signedUrl, string path, CancellationToken cancellationToken = default)
     {
+        if (_azure is not null)
+        {
+            await _azure.UploadFileAsync(signedUrl, path, $"upload of {Path.GetFileName(path)}", cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
         using var response = await SendDataAsync(() =>
         {
             var content = new StreamContent(new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 81920, useAsync: true));
             content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
-            var message = new HttpRequestMessage(HttpMethod.Put, signedUrl) { Content = content };
-            // Azure Blob SAS PUTs require it; the filesystem store ignores it.
-            message.Headers.TryAddWithoutValidation("x-ms-blob-type", "BlockBlob");
-            return message;
+            return new HttpRequestMessage(HttpMethod.Put, signedUrl) { Content = content };
         }, $"upload of {Path.GetFileName(path)}", HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Appends bytes to the build log through its signed append URL.</summary>
     public async Task AppendLogAsync(Uri signedUrl, ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken = default)
     {
+        if (_azure is not null)
+        {
+            await _azure.AppendAsync(signedUrl, bytes, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
         using var response = await SendDataAsync(() =>
         {
             var content = new ReadOnlyMemoryContent(bytes);

@@ -55,7 +55,7 @@ public static class BuildsApi
                     $"Build {build.Id} is {build.Status.ToWire()} and has no result.zip" + (build.Status.IsTerminal() ? "." : " yet."));
             }
 
-            var signed = store.GetSignedUrl(blob, BlobPermission.Read, lifetime);
+            var signed = await store.GetSignedUrlAsync(blob, BlobPermission.Read, lifetime, context.RequestAborted);
             return Results.Ok(new SignedLink(signed.Url, signed.ExpiresAt));
         });
 
@@ -69,12 +69,15 @@ public static class BuildsApi
 
             var lifetime = LinkLifetime(context.Request, links.Value);
             var artifacts = await db.Artifacts.AsNoTracking().Where(a => a.BuildId == build.Id).OrderBy(a => a.Name).ToListAsync(context.RequestAborted);
-            return Results.Ok(artifacts.Select(a =>
+            var dtos = new List<ArtifactDto>(artifacts.Count);
+            foreach (var a in artifacts)
             {
                 // The link names the promoted, versioned blob: artifacts/{project}/{version}/{file}.
-                var signed = store.GetSignedUrl(layout.Artifact(a.ProjectId, a.Version, a.Name), BlobPermission.Read, lifetime);
-                return new ArtifactDto(a.Name, a.Version, a.Size, a.Sha256, signed.Url, signed.ExpiresAt);
-            }));
+                var signed = await store.GetSignedUrlAsync(layout.Artifact(a.ProjectId, a.Version, a.Name), BlobPermission.Read, lifetime, context.RequestAborted);
+                dtos.Add(new ArtifactDto(a.Name, a.Version, a.Size, a.Sha256, signed.Url, signed.ExpiresAt));
+            }
+
+            return Results.Ok(dtos);
         });
 
         api.MapPost("/builds/{buildId}/cancel", async (string buildId, HttpContext context, BuildService builds) =>

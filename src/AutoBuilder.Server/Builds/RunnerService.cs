@@ -37,14 +37,17 @@ public sealed class RunnerService(
         var build = await RequireCurrentAsync(buildId, attempt, cancellationToken);
         var options = buildOptions.Value;
         var maven = toolchainOptions.Value.Maven;
+        var source = await store.GetSignedUrlAsync(layout.Source(build.ProjectId, build.SourceId), BlobPermission.Read, RunnerLinkLifetime, cancellationToken);
+        var log = await store.GetSignedUrlAsync(layout.BuildLog(build.ProjectId, build.Number), BlobPermission.Append, RunnerLinkLifetime, cancellationToken);
         return new RunnerSpec
         {
             BuildId = build.Id,
             ProjectId = build.ProjectId,
             Number = build.Number,
             Attempt = build.Attempt,
-            SourceUrl = store.GetSignedUrl(layout.Source(build.ProjectId, build.SourceId), BlobPermission.Read, RunnerLinkLifetime).Url,
-            LogAppendUrl = store.GetSignedUrl(layout.BuildLog(build.ProjectId, build.Number), BlobPermission.Append, RunnerLinkLifetime).Url,
+            SourceUrl = source.Url,
+            LogAppendUrl = log.Url,
+            BlobProtocol = store.UrlProtocol,
             Toolchain = build.RequestedToolchain,
             Command = build.RequestedCommand,
             TimeoutSeconds = (int)options.DefaultTimeout.TotalSeconds,
@@ -79,7 +82,7 @@ public sealed class RunnerService(
             UploadKind.Artifact => throw new ApiException(StatusCodes.Status400BadRequest, "Invalid artifact name", "An artifact name is one file name: letters, digits, '.', '_', '+', '-'."),
             _ => throw new ApiException(StatusCodes.Status400BadRequest, "Unknown upload kind"),
         };
-        var signed = store.GetSignedUrl(blob, BlobPermission.Write, RunnerLinkLifetime);
+        var signed = await store.GetSignedUrlAsync(blob, BlobPermission.Write, RunnerLinkLifetime, cancellationToken);
         return new SignedLink(signed.Url, signed.ExpiresAt);
     }
 

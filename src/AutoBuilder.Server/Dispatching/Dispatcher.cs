@@ -294,7 +294,9 @@ public sealed class Dispatcher(
         }
         finally
         {
-            _running.TryRemove(tracked.BuildId, out _);
+            // Only this attempt's entry: while a slow settle (e.g. a log append to unreachable storage) ran, the build
+            // may have been requeued and claimed again, and the next attempt's entry must stay.
+            _running.TryRemove(KeyValuePair.Create(tracked.BuildId, tracked));
             await tracked.Execution.DisposeAsync();
             metrics.SetRunning(_running.Count);
             signals.NotifyDispatcher();

@@ -184,7 +184,11 @@ public static class AutoBuilderServer
         var role = app.Services.GetRequiredService<IOptions<ServerOptions>>().Value.Role;
         if (role is ServerRole.All or ServerRole.Api)
         {
-            app.MapBlobsApi();
+            if (app.Services.GetService<FileSystemBlobStore>() is not null)
+            {
+                app.MapBlobsApi(); // the filesystem store's signed URLs; Azure's point at the storage account
+            }
+
             app.MapGroup("/api/v1").RequireAuthorization()
                 .MapProjectsApi()
                 .MapBuildsApi()
@@ -207,23 +211,58 @@ public static class AutoBuilderServer
 
     private static void AddBlobStore(IServiceCollection services, IConfiguration configuration)
     {
-        var provider = configuration[$"{StorageOptions.Section}:{nameof(StorageOptions.Provider)}"] ?? "FileSystem";
-        if (!string.Equals(provider, "FileSystem", StringComparison.OrdinalIgnoreCase))
+        var storage = configuration.GetSection(StorageOptions.Section).Get<StorageOptions>() ?? new StorageOptions();
+        if (string.Equals(storage.Provider, StorageOptions.FileSystemProvider, StringComparison.OrdinalIgnoreCase))
         {
-            throw new InvalidOperationException($"Storage:Provider '{provider}' is not supported by this version; use 'FileSystem'.");
+            services.AddSingleton(sp => new FileSystemBlobStore(
+                new FileSystemBlobStoreOptions
+                {
+                    RootPath = sp.GetRequiredService<ServerPaths>().BlobRoot,
+                    PublicBaseUrl = sp.GetRequiredService<ServerAddress>().PublicUrl,
+                    SigningKey = sp.GetRequiredService<ServerSecrets>().BlobSigningKey,
+                    Containers = sp.GetRequiredService<IOptions<StorageOptions>>().Value.Containers,
+                },
+                sp.GetRequiredService<TimeProvider>()));
+            services.AddSingleton<IBlobStore>(sp => sp.GetRequiredService<FileSystemBlobStore>());
+            return;
         }
 
-        services.AddSingleton(sp => new FileSystemBlobStore(
-            new FileSystemBlobStoreOptions
-            {
-                RootPath = sp.GetRequiredService<ServerPaths>().BlobRoot,
-                PublicBaseUrl = sp.GetRequiredService<ServerAddress>().PublicUrl,
-                SigningKey = sp.GetRequiredService<ServerSecrets>().BlobSigningKey,
-                Containers = sp.GetRequiredService<IOptions<StorageOptions>>().Value.Containers,
-            },
-            sp.GetRequiredService<TimeProvider>()));
-        services.AddSingleton<IBlobStore>(sp => sp.GetRequiredService<FileSystemBlobStore>());
+        if (!string.Equals(storage.Provider, StorageOptions.AzureBlobProvider, StringComparison.OrdinalIgnoreCase))
+        {
+            throw new InvalidOperationException($"Storage:Provider '{storage.Provider}' is not supported; use '{StorageOptions.FileSystemProvider}' or '{StorageOptions.AzureBlobProvider}'.");
+        }
+
+        var azure = AzureStoreOptions(storage, configuration);
+        // Checked here, so `autobuilder serve` stops at once with a message naming the key rather than at the first upload.
+        var errors = azure.GetValidationErrors();
+        if (errors.Count > 0)
+        {
+            throw new InvalidOperationException(string.Join(" ", errors));
+        }
+
+        services.AddSingleton(sp => new AzureBlobStore(azure, sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<IBlobStore>(sp => sp.GetRequiredService<AzureBlobStore>());
     }
+
+    /// <summary>Storage:Azure:* first, then the seed's environment variables, unchanged.</summary>
+    private static AzureBlobStoreOptions AzureStoreOptions(StorageOptions storage, IConfiguration configuration)
+    {
+        var azure = storage.Azure;
+        var connectionString = NullIfBlank(azure.ConnectionString) ?? NullIfBlank(configuration["AZURE_STORAGE_CONNECTION_STRING"]);
+        return new AzureBlobStoreOptions
+        {
+            ConnectionString = connectionString,
+            // A connection string names its account; the account name matters only without one.
+            AccountName = connectionString is null ? NullIfBlank(azure.AccountName) ?? NullIfBlank(configuration["AZURE_STORAGE_ACCOUNT_NAME"]) : null,
+            ServiceUri = connectionString is null ? azure.ServiceUri : null,
+            Containers = storage.Containers,
+            MaxRetries = azure.MaxRetries,
+            MaxRetryDelay = azure.MaxRetryDelay,
+            NetworkTimeout = azure.NetworkTimeout,
+        };
+    }
+
+    private static string? NullIfBlank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
 
     /// <summary>Replaces port 0 with a free port, so the address is known before the server starts.</summary>
     private static string ResolvePorts(string urls) => string.Join(';', urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(url =>

@@ -1,0 +1,84 @@
+using Azure;
+using Azure.Core;
+using Azure.Storage;
+using Azure.Storage.Blobs;
+using Azure.Storage.Blobs.Models;
+using Azure.Storage.Blobs.Specialized;
+
+namespace AutoBuilder.Runner.Api;
+
+/// <summary>
+/// The runner's data transfers for Azure Blob SAS URLs, through the Azure SDK: downloads and uploads in parallel blocks
+/// (an upload becomes visible only when its block list is committed), log appends as Append Block on an append blob.
+/// The SDK retries transient failures (exponential backoff, network timeout); what still fails is reported as a
+/// <see cref="RunnerStoppedException"/> naming the storage error, an infrastructure failure the dispatcher retries.
+/// </summary>
+internal sealed class AzureSasTransfer
+{
+    private const int BlockSize = 8 * 1024 * 1024;
+
+    private static readonly StorageTransferOptions Transfer = new()
+    {
+        InitialTransferSize = BlockSize,
+        MaximumTransferSize = BlockSize,
+        MaximumConcurrency = 4,
+    };
+
+    private readonly BlobClientOptions _options;
+    private AppendBlobClient? _log;
+
+    public AzureSasTransfer(BlobClientOptions? options = null)
+    {
+        _options = options ?? DefaultOptions();
+    }
+
+    /// <summary>Exponential retries of transient failures: 5 tries up to 10 s apart, 60 s network timeout.</summary>
+    public static BlobClientOptions DefaultOptions()
+    {
+        var options = new BlobClientOptions();
+        options.Retry.Mode = RetryMode.Exponential;
+        options.Retry.MaxRetries = 5;
+        options.Retry.Delay = TimeSpan.FromMilliseconds(500);
+        options.Retry.MaxDelay = TimeSpan.FromSeconds(10);
+        options.Retry.NetworkTimeout = TimeSpan.FromSeconds(60);
+        return options;
+    }
+
+    public Task DownloadAsync(Uri sasUrl, string path, string what, CancellationToken cancellationToken) =>
+        Run(what, () => new BlobClient(sasUrl, _options).DownloadToAsync(path, new BlobDownloadToOptions { TransferOptions = Transfer }, cancellationToken));
+
+    public Task UploadFileAsync(Uri sasUrl, string path, string what, CancellationToken cancellationToken) =>
+        Run(what, () => new BlobClient(sasUrl, _options).UploadAsync(path, new BlobUploadOptions { TransferOptions = Transfer }, cancellationToken));
+
+    /// <summary>Appends one batch; the append blob is created (if missing) before the first.</summary>
+    public Task AppendAsync(Uri sasUrl, ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken) =>
+        Run("log append", async () =>
+        {
+            if (_log is null || _log.Uri != sasUrl)
+            {
+                var log = new AppendBlobClient(sasUrl, _options);
+                await log.CreateIfNotExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+                _log = log;
+            }
+
+            using var content = BinaryData.FromBytes(bytes).ToStream();
+            return await _log.AppendBlockAsync(content, cancellationToken: cancellationToken).ConfigureAwait(false);
+        });
+
+    private static async Task Run<T>(string what, Func<Task<T>> transfer)
+    {
+        try
+        {
+            await transfer().ConfigureAwait(false);
+        }
+        catch (RequestFailedException e)
+        {
+            throw new RunnerStoppedException(RunnerExitCodes.InfrastructureFailure,
+                $"{what} failed: Azure Blob Storage answered HTTP {e.Status} {e.ErrorCode}".TrimEnd(), e);
+        }
+        catch (Exception e) when (e is HttpRequestException or AggregateException)
+        {
+            throw new RunnerStoppedException(RunnerExitCodes.InfrastructureFailure, $"{what} failed: Azure Blob Storage could not be reached: {e.Message}", e);
+        }
+    }
+}

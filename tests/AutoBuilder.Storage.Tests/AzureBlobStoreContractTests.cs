@@ -1,0 +1,71 @@
+using System.Net;
+using AutoBuilder.Core.Storage;
+using AutoBuilder.Tests.Shared;
+using Azure.Storage.Blobs;
+
+namespace AutoBuilder.Storage.Tests;
+
+/// <summary>One Azurite for every Azure storage test class that uses it; fails (never skips) when Azurite cannot start.</summary>
+public sealed class AzuriteFixture : IAsyncLifetime
+{
+    private AzuriteServer? _server;
+
+    internal AzuriteServer Server => _server ?? throw new InvalidOperationException("Azurite is started in InitializeAsync.");
+
+    public async Task InitializeAsync() => _server = await AzuriteServer.StartNewAsync();
+
+    public async Task DisposeAsync()
+    {
+        if (_server is not null)
+        {
+            await _server.DisposeAsync();
+        }
+    }
+}
+
+/// <summary>The shared contract, run against <see cref="AzureBlobStore"/> on a real Azurite, with fresh containers per test.</summary>
+public sealed class AzureBlobStoreContractTests(AzuriteFixture azurite) : BlobStoreContractTests, IClassFixture<AzuriteFixture>
+{
+    private static readonly HttpClient Http = new();
+    private readonly string _id = Guid.NewGuid().ToString("N")[..12];
+
+    protected override ContainerNames Containers => field ??= new ContainerNames
+    {
+        Uploads = $"uploads-{_id}",
+        Projects = $"projects-{_id}",
+        Artifacts = $"artifacts-{_id}",
+        Cache = $"cache-{_id}",
+    };
+
+    internal AzureBlobStoreOptions Options() => new()
+    {
+        ConnectionString = azurite.Server.ConnectionString,
+        Containers = Containers,
+    };
+
+    protected override async Task<IBlobStore> CreateStoreAsync()
+    {
+        var store = new AzureBlobStore(Options(), TimeProvider.System);
+        await store.InitializeAsync();
+        return store;
+    }
+
+    protected override async Task DeleteStoreAsync()
+    {
+        var service = new BlobServiceClient(azurite.Server.ConnectionString);
+        foreach (var container in Containers.All)
+        {
+            await service.GetBlobContainerClient(container).DeleteIfExistsAsync();
+        }
+    }
+
+    protected override IBlobStore CreateStoreWithClock(TimeProvider time) => new AzureBlobStore(Options(), time);
+
+    /// <summary>A plain HTTP GET against Azurite, which validates the SAS signature, permissions and expiry.</summary>
+    protected override async Task<(HttpStatusCode Status, byte[] Body)> GetSignedAsync(Uri url)
+    {
+        Assert.Equal(azurite.Server.Port, url.Port);
+        using var response = await Http.GetAsync(url);
+        return (response.StatusCode, await response.Content.ReadAsByteArrayAsync());
+    }
+}
