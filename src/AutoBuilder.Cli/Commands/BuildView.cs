@@ -31,6 +31,7 @@ internal static class BuildView
         Row(table, "toolchain", build.Toolchain);
         Row(table, "command", build.Command);
         Row(table, "version", build.Version);
+        Row(table, "imported", build.Imported ? "yes, from a legacy volume (autobuilder migrate)" : null);
         if (build.Attempt > 1)
         {
             Row(table, "attempt", build.Attempt.ToString(CultureInfo.InvariantCulture));

@@ -30,6 +30,8 @@ public sealed record BuildDto
     public DateTimeOffset? StartedAt { get; init; }
     public DateTimeOffset? FinishedAt { get; init; }
     public PhaseDurations Durations { get; init; } = new();
+    /// <summary>True for a build brought in by `autobuilder migrate` from a legacy volume (it never ran here).</summary>
+    public bool Imported { get; init; }
 }
 
 public sealed record ArtifactDto(string Name, string Version, long Size, string Sha256, Uri Url, DateTimeOffset ExpiresAt);

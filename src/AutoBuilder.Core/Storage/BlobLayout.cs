@@ -29,6 +29,10 @@ public sealed class BlobLayout(ContainerNames containers)
     /// <summary>projects/{projectId}/builds/{number}/logs/build.log — appended while the build runs.</summary>
     public BlobRef BuildLog(string projectId, int number) => new(Containers.Projects, BuildPrefix(projectId, number) + "logs/build.log");
 
+    /// <summary>projects/{projectId}/builds/{number}/logs/{file} — further logs of a build imported from a legacy volume (build.log is <see cref="BuildLog"/>).</summary>
+    public BlobRef BuildLogFile(string projectId, int number, string fileName) =>
+        new(Containers.Projects, BuildPrefix(projectId, number) + "logs/" + FileName(fileName));
+
     /// <summary>projects/{projectId}/builds/{number}/result.zip — the build's declared outputs.</summary>
     public BlobRef BuildResult(string projectId, int number) => new(Containers.Projects, BuildPrefix(projectId, number) + "result.zip");
 
@@ -46,6 +50,19 @@ public sealed class BlobLayout(ContainerNames containers)
     /// <summary>cache/{toolchain}/{key}.tar.zst — a keyed dependency-cache archive.</summary>
     public BlobRef CacheArchive(string toolchain, string key) =>
         new(Containers.Cache, $"{Project(toolchain)}/{FileName(key)}.tar.zst");
+
+    /// <summary>
+    /// cache/{path} — one file of a dependency cache kept as a tree (maven/repository/..., gradle/caches/...: the folders of the
+    /// shared cache), as `autobuilder migrate --include-cache` copies a legacy volume's .m2/repository and .gradle/caches.
+    /// </summary>
+    public BlobRef CacheTreeFile(string path) =>
+        IsSafeTreePath(path) ? new(Containers.Cache, path) : throw new ArgumentException($"Invalid cache path '{path}'.", nameof(path));
+
+    /// <summary>Relative, '/'-separated, no empty, '.' or '..' segment, no backslash or control character.</summary>
+    public static bool IsSafeTreePath(string? path) =>
+        !string.IsNullOrEmpty(path) && path.Length <= 1024
+        && !path.Contains('\\', StringComparison.Ordinal) && !path.Any(char.IsControl)
+        && path.Split('/').All(segment => segment.Length > 0 && segment is not "." and not "..");
 
     private static string Project(string projectId) =>
         Ids.IsValidProjectId(projectId) ? projectId : throw new ArgumentException($"Invalid project id '{projectId}'.", nameof(projectId));

@@ -142,6 +142,7 @@ public sealed class BuildService(AutoBuilderDbContext db, BuildSignals signals, 
         StartedAt = b.StartedAt,
         FinishedAt = b.FinishedAt,
         Durations = new PhaseDurations { Queue = b.QueueSeconds, Stage = b.StageSeconds, Build = b.BuildSeconds, Publish = b.PublishSeconds },
+        Imported = b.Imported,
     };
 
     private static string Truncate(string? value) => value is null ? "" : value.Length > 80 ? value[..80] + "…" : value;

@@ -18,34 +18,16 @@ public static class CliProcess
         {
             ["AUTOBUILDER_SERVER"] = server.Url.ToString(),
             ["AUTOBUILDER_API_KEY"] = server.AdminKey,
-        }, TimeSpan.FromMinutes(5), args);
+        }, args);
 
-    /// <summary>Runs the CLI with these environment variables (e.g. server verbs: configuration keys as Section__Key).</summary>
+    /// <summary>Runs `autobuilder` with extra environment variables (configuration keys as Section__Key), no server involved.</summary>
     public static Task<CliResult> RunAsync(string workingDirectory, IReadOnlyDictionary<string, string> environment, params string[] args) =>
         RunAsync(workingDirectory, environment, TimeSpan.FromMinutes(5), args);
 
-    /// <summary>Runs `autobuilder ARGS` with the environment given (on top of the test's own).</summary>
+    /// <summary>Runs `autobuilder ARGS` with the environment given (on top of the test's own); killed past <paramref name="limit"/> (a hang guard).</summary>
     public static async Task<CliResult> RunAsync(string workingDirectory, IReadOnlyDictionary<string, string> environment, TimeSpan limit, params string[] args)
     {
-        var startInfo = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = workingDirectory,
-        };
-        startInfo.ArgumentList.Add(TestPaths.CliDll);
-        foreach (var arg in args)
-        {
-            startInfo.ArgumentList.Add(arg);
-        }
-
-        foreach (var (key, value) in environment)
-        {
-            startInfo.Environment[key] = value;
-        }
-
-        using var process = Process.Start(startInfo)!;
+        using var process = Start(workingDirectory, environment, args);
         var stdout = new List<OutputLine>();
         var stderr = new System.Text.StringBuilder();
         process.OutputDataReceived += (_, e) =>
@@ -86,5 +68,29 @@ public static class CliProcess
         {
             return new CliResult(process.ExitCode, stdout.ToList(), stderr.ToString());
         }
+    }
+
+    /// <summary>Starts `autobuilder` with both outputs redirected (the caller reads or ignores them).</summary>
+    public static Process Start(string workingDirectory, IReadOnlyDictionary<string, string> environment, params string[] args)
+    {
+        var startInfo = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = workingDirectory,
+        };
+        startInfo.ArgumentList.Add(TestPaths.CliDll);
+        foreach (var arg in args)
+        {
+            startInfo.ArgumentList.Add(arg);
+        }
+
+        foreach (var (key, value) in environment)
+        {
+            startInfo.Environment[key] = value;
+        }
+
+        return Process.Start(startInfo)!;
     }
 }
