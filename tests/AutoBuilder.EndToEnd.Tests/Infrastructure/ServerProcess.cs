@@ -36,8 +36,11 @@ public sealed class ServerProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>Starts a server and waits until it says where it listens. Settings are configuration keys (e.g. "Dispatcher:MaxConcurrentBuilds").</summary>
-    public static async Task<ServerProcess> StartAsync(string dataDirectory, IReadOnlyDictionary<string, string>? settings = null, IReadOnlyDictionary<string, string>? environment = null)
+    /// <summary>
+    /// Starts a server and waits until it says where it listens. Settings are configuration keys (e.g. "Dispatcher:MaxConcurrentBuilds").
+    /// A restarted server that runners must find again passes its predecessor's <paramref name="urls"/>.
+    /// </summary>
+    public static async Task<ServerProcess> StartAsync(string dataDirectory, IReadOnlyDictionary<string, string>? settings = null, IReadOnlyDictionary<string, string>? environment = null, string urls = "http://127.0.0.1:0")
     {
         var startInfo = new ProcessStartInfo("dotnet")
         {
@@ -45,7 +48,7 @@ public sealed class ServerProcess : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var arg in new[] { TestPaths.CliDll, "serve", "--data", dataDirectory, "--urls", "http://127.0.0.1:0" })
+        foreach (var arg in new[] { TestPaths.CliDll, "serve", "--data", dataDirectory, "--urls", urls })
         {
             startInfo.ArgumentList.Add(arg);
         }

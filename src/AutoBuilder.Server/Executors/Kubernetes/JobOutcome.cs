@@ -22,6 +22,11 @@ public static class JobOutcome
             ? condition.Message ?? "Unschedulable"
             : null;
 
+    /// <summary>Whether Kubernetes itself has ended the attempt (the Job finished, or its pod did).</summary>
+    public static bool HasEnded(V1Job job, IReadOnlyList<V1Pod> pods) =>
+        job?.Status?.Conditions?.Any(c => c.Type is "Complete" or "Failed" && c.Status == "True") == true
+        || pods?.Any(p => p.Status?.Phase is "Succeeded" or "Failed") == true;
+
     /// <summary>The end of the attempt, or null while it goes on.</summary>
     public static ExecutionExit? Evaluate(V1Job job, IReadOnlyList<V1Pod> pods, KubernetesExecutorOptions options)
     {

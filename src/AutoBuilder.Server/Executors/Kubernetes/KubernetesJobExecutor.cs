@@ -291,6 +291,13 @@ public sealed class KubernetesJobExecutor : IBuildExecutor, IAsyncDisposable
                         var pods = (await client.CoreV1.ListNamespacedPodAsync(ns, labelSelector: podSelector, cancellationToken: _disposed.Token)).Items.ToList();
                         if (JobOutcome.Evaluate(job, pods, options) is { } exit)
                         {
+                            if (!JobOutcome.HasEnded(job, pods))
+                            {
+                                // Given up while the pod waits (image pull, configuration): nothing may start it later.
+                                _stopReason = exit.Error;
+                                await executor.DeleteJobQuietlyAsync(JobName);
+                            }
+
                             return await WithDiagnosticsAsync(exit, pods);
                         }
 
