@@ -40,7 +40,7 @@ public sealed class ServerProcess : IAsyncDisposable
     /// Starts a server and waits until it says where it listens. Settings are configuration keys (e.g. "Dispatcher:MaxConcurrentBuilds").
     /// A restarted server that runners must find again passes its predecessor's <paramref name="urls"/>.
     /// </summary>
-    public static async Task<ServerProcess> StartAsync(string dataDirectory, IReadOnlyDictionary<string, string>? settings = null, IReadOnlyDictionary<string, string>? environment = null, string urls = "http://127.0.0.1:0")
+    public static async Task<ServerProcess> StartAsync(string dataDirectory, IReadOnlyDictionary<string, string>? settings = null, IReadOnlyDictionary<string, string>? environment = null, string urls = "http://127.0.0.1:0", string role = "all")
     {
         var startInfo = new ProcessStartInfo("dotnet")
         {
@@ -48,7 +48,7 @@ public sealed class ServerProcess : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var arg in new[] { TestPaths.CliDll, "serve", "--data", dataDirectory, "--urls", urls })
+        foreach (var arg in new[] { TestPaths.CliDll, "serve", "--data", dataDirectory, "--urls", urls, "--role", role })
         {
             startInfo.ArgumentList.Add(arg);
         }

@@ -46,7 +46,8 @@ public sealed class KubernetesExecutorTests(FakeClusterFixture fixture) : IClass
         // One Job, with its token in a Secret the Job owns; the executor followed it with watches.
         var job = Assert.Single(fixture.JobsOf(build.Id));
         Assert.Equal(project, job.Metadata.Labels["autobuilder.dev/project"]);
-        Assert.Contains(job.Status.Conditions, c => c.Type == "Complete" && c.Status == "True");
+        // The runner exits right after completing the build; then its Job is Complete.
+        await WaitUntilAsync(() => fixture.JobOf(build.Id)?.Status.Conditions?.Any(c => c.Type == "Complete" && c.Status == "True") == true);
         var secret = fixture.Cluster.Get<V1Secret>("secrets", FakeClusterFixture.Namespace, $"{job.Metadata.Name}-token");
         Assert.NotNull(secret);
         Assert.Equal(job.Metadata.Uid, Assert.Single(secret.Metadata.OwnerReferences).Uid);
@@ -57,26 +58,28 @@ public sealed class KubernetesExecutorTests(FakeClusterFixture fixture) : IClass
     [Fact]
     public async Task DispatcherRestartedMidBuild_AdoptsTheRunningJob_BuildFinishesOnce()
     {
-        var client = fixture.Server.CreateClient();
+        var (api, dispatcher) = await fixture.StartSplitAsync();
+        await using var apiProcess = api;
+        using var client = api.CreateClient();
         var project = $"k8s-adopt-{Guid.NewGuid():N}"[..24];
         var build = await ApiCalls.StartBuildAsync(client, project, HeldBuild);
         await WaitForBuildingAsync(client, build.Id);
-        client.Dispose();
 
-        var server = await fixture.RestartServerAsync();
-        client = server.CreateClient();
-        await WaitUntilAsync(() => server.Output.Contains($"Adopted build {build.Id} attempt 1", StringComparison.Ordinal));
-        Assert.True(fixture.Cluster.Kubelet.IsRunning($"build-{build.Id}-1"), "the adopted pod was restarted or stopped");
+        // The dispatcher dies (SIGKILL) and a new one starts; the API and the build pod stay up, as in the cluster.
+        await dispatcher.KillAsync();
+        await dispatcher.DisposeAsync();
+        await using var restarted = await fixture.StartDispatcherAsync(api.DataDirectory, api.Url);
+        await WaitUntilAsync(() => restarted.Output.Contains($"Adopted build {build.Id} attempt 1", StringComparison.Ordinal));
+        Assert.True(fixture.Cluster.Kubelet.IsRunning($"build-{build.Id}-1"), $"the adopted pod was restarted or stopped\n{fixture.Diagnostics()}");
         await File.WriteAllTextAsync(Path.Combine(fixture.CacheVolume, $"release-{project}"), "go");
         var done = await ApiCalls.WaitForEndAsync(client, build.Id);
 
         var log = await ApiCalls.GetLogAsync(client, build.Id);
-        Assert.True(done.Status == BuildStatus.Succeeded, $"{done.Status}: {done.Error}\n{log}");
+        Assert.True(done.Status == BuildStatus.Succeeded, $"{done.Status}: {done.Error}\n{log}\n{restarted.Output}");
         Assert.Equal(1, done.Attempt);
         Assert.Single(fixture.JobsOf(build.Id));
         Assert.Equal(1, CountOf("held build started", log));
         Assert.Equal(1, CountOf("held build released", log));
-        client.Dispose();
     }
 
     [Fact]

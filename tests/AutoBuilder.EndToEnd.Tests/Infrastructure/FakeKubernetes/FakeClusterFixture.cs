@@ -61,15 +61,19 @@ public sealed class FakeClusterFixture : IAsyncLifetime
         Server = await ServerProcess.StartAsync(DataDirectory, Settings);
     }
 
-    /// <summary>Replaces the server with a new process on the same data folder and address (a restarted dispatcher).</summary>
-    public async Task<ServerProcess> RestartServerAsync()
+    /// <summary>
+    /// The deployment's shape: an API process (which stays up) and a dispatcher process on one metadata store, build
+    /// pods reaching the API at Kubernetes:ApiUrl. The caller disposes both.
+    /// </summary>
+    public async Task<(ServerProcess Api, ServerProcess Dispatcher)> StartSplitAsync()
     {
-        var url = Server.Url.ToString().TrimEnd('/');
-        await Server.KillAsync();
-        await Server.DisposeAsync();
-        Server = await ServerProcess.StartAsync(DataDirectory, Settings, urls: url);
-        return Server;
+        var data = Path.Combine(_root, $"split-{Guid.NewGuid():N}");
+        var api = await ServerProcess.StartAsync(data, Settings, role: "api");
+        return (api, await StartDispatcherAsync(data, api.Url));
     }
+
+    public Task<ServerProcess> StartDispatcherAsync(string dataDirectory, Uri apiUrl) =>
+        ServerProcess.StartAsync(dataDirectory, new Dictionary<string, string>(Settings) { ["Kubernetes:ApiUrl"] = apiUrl.ToString() }, role: "dispatcher");
 
     public V1Job? JobOf(string buildId, int attempt = 1) =>
         Cluster.Get<V1Job>("jobs", Namespace, $"build-{buildId}-{attempt}");
