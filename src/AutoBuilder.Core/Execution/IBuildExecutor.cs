@@ -43,6 +43,12 @@ public interface IBuildExecution : IAsyncDisposable
 /// <summary>Starts runners: a child process (Local) or a Kubernetes Job.</summary>
 public interface IBuildExecutor
 {
+    /// <summary>
+    /// Whether attempts run on without the dispatcher (Kubernetes Jobs): a stopping dispatcher then leaves them running
+    /// for the next one to adopt, instead of stopping and requeueing them (local child processes).
+    /// </summary>
+    bool AttemptsOutliveDispatcher => false;
+
     Task<IBuildExecution> StartAsync(BuildLaunch launch, CancellationToken cancellationToken = default);
 
     /// <summary>

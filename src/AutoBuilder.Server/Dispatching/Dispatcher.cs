@@ -77,11 +77,20 @@ public sealed class Dispatcher(
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         await base.StopAsync(cancellationToken);
-        // A graceful shutdown hands running builds back to the queue instead of failing them.
         foreach (var tracked in _running.Values)
         {
-            tracked.StopReason = StopReason.Shutdown;
-            await tracked.Execution.StopAsync("server shutting down", cancellationToken);
+            if (executor.AttemptsOutliveDispatcher)
+            {
+                // The build runs on in its Job; the next dispatcher adopts it when this one's lease lapses.
+                tracked.StopReason = StopReason.Detached;
+                await tracked.Execution.DisposeAsync();
+            }
+            else
+            {
+                // A graceful shutdown hands running builds back to the queue instead of failing them.
+                tracked.StopReason = StopReason.Shutdown;
+                await tracked.Execution.StopAsync("server shutting down", cancellationToken);
+            }
         }
 
         await Task.WhenAll(_running.Values.Select(t => t.Monitor));
@@ -312,6 +321,8 @@ public sealed class Dispatcher(
 
         switch (tracked.StopReason)
         {
+            case StopReason.Detached:
+                return;
             case StopReason.TimedOut:
                 await FinishAsync(db, tracked, BuildStatus.TimedOut, "the build exceeded its time limit and its runner was killed");
                 break;
@@ -425,6 +436,7 @@ public sealed class Dispatcher(
         TimedOut,
         Shutdown,
         Lingering,
+        Detached,
     }
 
     private sealed class Tracked(string buildId, string projectId, int number, int attempt, IBuildExecution execution, DateTimeOffset deadline)

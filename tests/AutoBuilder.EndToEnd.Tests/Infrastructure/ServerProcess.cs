@@ -95,6 +95,17 @@ public sealed class ServerProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>SIGTERM: the server shuts down as a Kubernetes rolling update asks it to.</summary>
+    public async Task StopGracefullyAsync()
+    {
+        if (!_process.HasExited)
+        {
+            using var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+            await kill.WaitForExitAsync();
+            await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(1));
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (!_process.HasExited)

@@ -55,8 +55,10 @@ public sealed class KubernetesExecutorTests(FakeClusterFixture fixture) : IClass
         Assert.Contains(fixture.Cluster.Requests, r => r.StartsWith("GET /api/v1/namespaces/auto-builder/pods?", StringComparison.Ordinal) && r.Contains("watch=true", StringComparison.Ordinal));
     }
 
-    [Fact]
-    public async Task DispatcherRestartedMidBuild_AdoptsTheRunningJob_BuildFinishesOnce()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task DispatcherRestartedMidBuild_AdoptsTheRunningJob_BuildFinishesOnce(bool graceful)
     {
         var (api, dispatcher) = await fixture.StartSplitAsync();
         await using var apiProcess = api;
@@ -65,8 +67,18 @@ public sealed class KubernetesExecutorTests(FakeClusterFixture fixture) : IClass
         var build = await ApiCalls.StartBuildAsync(client, project, HeldBuild);
         await WaitForBuildingAsync(client, build.Id);
 
-        // The dispatcher dies (SIGKILL) and a new one starts; the API and the build pod stay up, as in the cluster.
-        await dispatcher.KillAsync();
+        // The dispatcher dies (SIGKILL) or is stopped (SIGTERM, a rolling update) and a new one starts; the API and
+        // the build pod stay up, as in the cluster.
+        if (graceful)
+        {
+            await dispatcher.StopGracefullyAsync();
+            Assert.True(fixture.Cluster.Kubelet.IsRunning($"build-{build.Id}-1"), $"a stopping dispatcher stopped the build\n{dispatcher.Output}");
+        }
+        else
+        {
+            await dispatcher.KillAsync();
+        }
+
         await dispatcher.DisposeAsync();
         await using var restarted = await fixture.StartDispatcherAsync(api.DataDirectory, api.Url);
         await WaitUntilAsync(() => restarted.Output.Contains($"Adopted build {build.Id} attempt 1", StringComparison.Ordinal));

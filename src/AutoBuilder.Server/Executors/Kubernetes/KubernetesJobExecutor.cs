@@ -42,6 +42,9 @@ public sealed class KubernetesJobExecutor : IBuildExecutor, IAsyncDisposable
 
     private string Namespace => _factory.Namespace;
 
+    /// <summary>A Job runs on without its dispatcher; the next one adopts it.</summary>
+    public bool AttemptsOutliveDispatcher => true;
+
     public async Task<IBuildExecution> StartAsync(BuildLaunch launch, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(launch);
@@ -221,6 +224,7 @@ public sealed class KubernetesJobExecutor : IBuildExecutor, IAsyncDisposable
         private readonly CancellationTokenSource _disposed = new();
         private string? _stopReason;
         private DateTimeOffset? _pendingSince;
+        private int _disposing;
         private Task<ExecutionExit> _completion = null!;
 
         public string JobName { get; } = BuildJobFactory.JobName(launch.BuildId, launch.Attempt);
@@ -259,6 +263,11 @@ public sealed class KubernetesJobExecutor : IBuildExecutor, IAsyncDisposable
 
         public async ValueTask DisposeAsync()
         {
+            if (Interlocked.Exchange(ref _disposing, 1) == 1)
+            {
+                return;
+            }
+
             await _disposed.CancelAsync();
             await ((Task)_completion).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             executor._executions.TryRemove(new KeyValuePair<string, JobExecution>(JobName, this));
