@@ -7,6 +7,7 @@ root.Subcommands.Add(RunnerCommand.Create());
 root.Subcommands.Add(DbCommand.Create());
 root.Subcommands.Add(AutoBuilder.Cli.Bench.BenchCommand.Create());
 root.Subcommands.Add(MigrateCommand.Create());
+root.Subcommands.Add(KubernetesCommand.Create());
 foreach (var command in ClientCommands.Create())
 {
     root.Subcommands.Add(command);

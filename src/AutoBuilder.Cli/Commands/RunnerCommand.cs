@@ -8,8 +8,9 @@ namespace AutoBuilder.Cli.Commands;
 
 /// <summary>
 /// `autobuilder runner`: runs one build attempt. The build token is the first line of stdin — never an argument
-/// or a variable, which other processes could read. For a local runner stdin stays open as a lifeline: at its
-/// end-of-file (the server died) the build is stopped.
+/// or a variable, which other processes could read — or, in a Kubernetes Job, the file its Secret is mounted as
+/// (--token-file). For a local runner stdin stays open as a lifeline: at its end-of-file (the server died) the
+/// build is stopped; a Job's runner is --detached.
 /// </summary>
 internal static class RunnerCommand
 {
@@ -20,8 +21,9 @@ internal static class RunnerCommand
         var workspace = new Option<string>("--workspace") { Description = "An empty folder on local disk for this attempt", Required = true };
         var cache = new Option<string?>("--cache") { Description = "The shared dependency-cache folder" };
         var detached = new Option<bool>("--detached") { Description = "Do not treat end-of-file on stdin as the parent's death (Kubernetes Jobs)" };
+        var tokenFile = new Option<string?>("--token-file") { Description = "Read the build token from this file (a mounted Secret) instead of stdin" };
 
-        var command = new Command("runner", "Run one build attempt (started by AutoBuilder's executors)") { api, build, workspace, cache, detached };
+        var command = new Command("runner", "Run one build attempt (started by AutoBuilder's executors)") { api, build, workspace, cache, detached, tokenFile };
         command.SetAction(async (parseResult, cancellationToken) =>
         {
             if (!Uri.TryCreate(parseResult.GetValue(api), UriKind.Absolute, out var apiUrl))
@@ -32,11 +34,33 @@ internal static class RunnerCommand
 
             // Raw stdin: Console.In serializes reads under a lock, so a reader waiting for end-of-file would block everything.
             var stdin = Console.OpenStandardInput();
-            var token = ReadLine(stdin);
-            if (string.IsNullOrEmpty(token))
+            string? token;
+            if (parseResult.GetValue(tokenFile) is { } path)
             {
-                await Console.Error.WriteLineAsync("autobuilder runner: expected the build token on the first line of stdin.");
-                return 2;
+                try
+                {
+                    token = File.ReadLines(path).FirstOrDefault()?.Trim();
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    await Console.Error.WriteLineAsync($"autobuilder runner: cannot read the build token from {path}: {e.Message}");
+                    return 2;
+                }
+
+                if (string.IsNullOrEmpty(token))
+                {
+                    await Console.Error.WriteLineAsync($"autobuilder runner: the token file {path} is empty.");
+                    return 2;
+                }
+            }
+            else
+            {
+                token = ReadLine(stdin);
+                if (string.IsNullOrEmpty(token))
+                {
+                    await Console.Error.WriteLineAsync("autobuilder runner: expected the build token on the first line of stdin (or --token-file).");
+                    return 2;
+                }
             }
 
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);

@@ -13,10 +13,19 @@ public sealed record BuildLaunch
     public required Uri ApiUrl { get; init; }
     /// <summary>Hard limit for the whole attempt; the executor kills the runner past it.</summary>
     public required TimeSpan Timeout { get; init; }
+    /// <summary>The toolchain requested with the build, if any (a Kubernetes executor picks the runner image by it).</summary>
+    public string? Toolchain { get; init; }
 }
 
 /// <summary>How a runner process (or Job) ended, as the executor saw it.</summary>
-public sealed record ExecutionExit(int? ExitCode, string? Error, bool TimedOut = false);
+/// <param name="ExitCode">The runner's exit code, when it exited by itself.</param>
+/// <param name="Error">Why it ended, in words an operator understands (null after a clean exit).</param>
+/// <param name="TimedOut">The platform stopped it at its deadline (a Job's activeDeadlineSeconds): the build is TimedOut.</param>
+/// <param name="Retryable">
+/// False when the build itself caused the end (out of memory, over its disk limit): running it again would end the
+/// same way, so the build fails instead of being retried as an infrastructure failure.
+/// </param>
+public sealed record ExecutionExit(int? ExitCode, string? Error, bool TimedOut = false, bool Retryable = true);
 
 /// <summary>A running build attempt.</summary>
 public interface IBuildExecution : IAsyncDisposable
@@ -34,6 +43,12 @@ public interface IBuildExecution : IAsyncDisposable
 /// <summary>Starts runners: a child process (Local) or a Kubernetes Job.</summary>
 public interface IBuildExecutor
 {
+    /// <summary>
+    /// Whether attempts run on without the dispatcher (Kubernetes Jobs): a stopping dispatcher then leaves them running
+    /// for the next one to adopt, instead of stopping and requeueing them (local child processes).
+    /// </summary>
+    bool AttemptsOutliveDispatcher => false;
+
     Task<IBuildExecution> StartAsync(BuildLaunch launch, CancellationToken cancellationToken = default);
 
     /// <summary>

@@ -77,11 +77,20 @@ public sealed class Dispatcher(
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         await base.StopAsync(cancellationToken);
-        // A graceful shutdown hands running builds back to the queue instead of failing them.
         foreach (var tracked in _running.Values)
         {
-            tracked.StopReason = StopReason.Shutdown;
-            await tracked.Execution.StopAsync("server shutting down", cancellationToken);
+            if (executor.AttemptsOutliveDispatcher)
+            {
+                // The build runs on in its Job; the next dispatcher adopts it when this one's lease lapses.
+                tracked.StopReason = StopReason.Detached;
+                await tracked.Execution.DisposeAsync();
+            }
+            else
+            {
+                // A graceful shutdown hands running builds back to the queue instead of failing them.
+                tracked.StopReason = StopReason.Shutdown;
+                await tracked.Execution.StopAsync("server shutting down", cancellationToken);
+            }
         }
 
         await Task.WhenAll(_running.Values.Select(t => t.Monitor));
@@ -172,7 +181,7 @@ public sealed class Dispatcher(
     {
         var orphans = await db.Builds.AsNoTracking()
             .Where(b => b.Status == BuildStatus.Running && (b.LeaseExpiresAt < now || b.LeaseOwner == InstanceId))
-            .Select(b => new { b.Id, b.ProjectId, b.Number, b.Attempt })
+            .Select(b => new { b.Id, b.ProjectId, b.Number, b.Attempt, b.RequestedToolchain })
             .ToListAsync(cancellationToken);
         foreach (var orphan in orphans.Where(o => !_running.ContainsKey(o.Id)))
         {
@@ -186,7 +195,7 @@ public sealed class Dispatcher(
                 continue;
             }
 
-            var launch = Launch(orphan.Id, orphan.ProjectId, orphan.Number, orphan.Attempt);
+            var launch = Launch(orphan.Id, orphan.ProjectId, orphan.Number, orphan.Attempt, orphan.RequestedToolchain);
             var execution = await executor.TryAdoptAsync(launch, cancellationToken);
             if (execution is not null)
             {
@@ -206,7 +215,7 @@ public sealed class Dispatcher(
         var free = _options.MaxConcurrentBuilds - _running.Count;
         var queued = await db.Builds.AsNoTracking().Where(b => b.Status == BuildStatus.Queued)
             .OrderBy(b => b.QueuedAt).Take(500)
-            .Select(b => new { b.Id, b.OwnerName, b.ProjectId, b.Number, b.QueuedAt })
+            .Select(b => new { b.Id, b.OwnerName, b.ProjectId, b.Number, b.QueuedAt, b.RequestedToolchain })
             .ToListAsync(cancellationToken);
         metrics.SetQueueDepth(queued.Count);
         if (free <= 0 || queued.Count == 0)
@@ -253,7 +262,7 @@ public sealed class Dispatcher(
             _lastServed[candidate.OwnerName] = now;
             runningPerOwner[candidate.OwnerName] = runningPerOwner.GetValueOrDefault(candidate.OwnerName) + 1;
             metrics.PhaseMeasured("queue", (now - candidate.QueuedAt).TotalSeconds);
-            await StartAsync(db, Launch(candidate.Id, candidate.ProjectId, candidate.Number, attempt), now, cancellationToken);
+            await StartAsync(db, Launch(candidate.Id, candidate.ProjectId, candidate.Number, attempt, candidate.RequestedToolchain), now, cancellationToken);
         }
     }
 
@@ -314,15 +323,24 @@ public sealed class Dispatcher(
 
         switch (tracked.StopReason)
         {
+            case StopReason.Detached:
+                return;
             case StopReason.TimedOut:
                 await FinishAsync(db, tracked, BuildStatus.TimedOut, "the build exceeded its time limit and its runner was killed");
                 break;
             case StopReason.Shutdown:
                 await RequeueAsync(db, tracked.BuildId, tracked.Attempt, "requeued: the server shut down while the build ran");
                 break;
+            case null when exit.TimedOut:
+                await FinishAsync(db, tracked, BuildStatus.TimedOut, exit.Error ?? "the build exceeded its time limit and its runner was stopped");
+                break;
+            case null when !exit.Retryable:
+                // The build itself caused the end (out of memory, over its disk limit): another attempt would end alike.
+                await FinishAsync(db, tracked, BuildStatus.Failed, exit.Error ?? "the runner was stopped because of the build's own resource use");
+                break;
             default:
                 var reason = exit.TimedOut
-                    ? "the runner exceeded its deadline"
+                    ? exit.Error ?? "the runner exceeded its deadline"
                     : $"the runner exited with code {exit.ExitCode?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "?"} before completing the build"
                       + (exit.Error is null ? "" : $": {exit.Error}");
                 await RetryOrFailAsync(db, tracked.BuildId, tracked.ProjectId, tracked.Number, tracked.Attempt, reason, CancellationToken.None);
@@ -402,8 +420,9 @@ public sealed class Dispatcher(
         }
     }
 
-    private BuildLaunch Launch(string buildId, string projectId, int number, int attempt) => new()
+    private BuildLaunch Launch(string buildId, string projectId, int number, int attempt, string? toolchain) => new()
     {
+        Toolchain = toolchain,
         BuildId = buildId,
         ProjectId = projectId,
         Number = number,
@@ -420,6 +439,7 @@ public sealed class Dispatcher(
         TimedOut,
         Shutdown,
         Lingering,
+        Detached,
     }
 
     private sealed class Tracked(string buildId, string projectId, int number, int attempt, IBuildExecution execution, DateTimeOffset deadline)

@@ -188,8 +188,11 @@ public sealed class DispatcherOptions
 public sealed class ExecutorOptions
 {
     public const string Section = "Executor";
+    public const string Local = "Local";
+    public const string Kubernetes = "Kubernetes";
 
-    public string Kind { get; set; } = "Local";
+    /// <summary>Local (a child process per build) or Kubernetes (a Job per build; section "Kubernetes").</summary>
+    public string Kind { get; set; } = Local;
 
     /// <summary>Where local workspaces are made (fast local scratch); default: the system temp folder.</summary>
     public string? WorkspaceRoot { get; set; }

@@ -7,6 +7,7 @@ using AutoBuilder.Server.Api;
 using AutoBuilder.Server.Auth;
 using AutoBuilder.Server.Builds;
 using AutoBuilder.Server.Dispatching;
+using AutoBuilder.Server.Executors.Kubernetes;
 using AutoBuilder.Server.Executors.Local;
 using AutoBuilder.Server.Persistence;
 using AutoBuilder.Storage;
@@ -107,9 +108,11 @@ public static class AutoBuilderServer
                 "Auth:BootstrapAdminKey is not a valid API key: it must be 'abk_' followed by 43 to 124 URL-safe base64 characters (A-Z, a-z, 0-9, '-', '_'), 47 to 128 characters in all.")
             .ValidateOnStart();
         services.AddOptions<ExecutorOptions>().BindConfiguration(ExecutorOptions.Section)
-            .Validate(o => o.Kind == "Local", "Executor:Kind must be 'Local' (the only executor in this version).").ValidateOnStart();
+            .Validate(o => o.Kind is ExecutorOptions.Local or ExecutorOptions.Kubernetes, "Executor:Kind must be 'Local' or 'Kubernetes'.").ValidateOnStart();
+        var kubernetes = configuration[$"{ExecutorOptions.Section}:{nameof(ExecutorOptions.Kind)}"] == ExecutorOptions.Kubernetes;
         services.AddOptions<ToolchainOptions>().BindConfiguration(ToolchainOptions.Section)
-            .Validate(o => o.Maven.SettingsFile is null || File.Exists(o.Maven.SettingsFile), "Toolchains:Maven:SettingsFile names a file that does not exist.")
+            // Under Kubernetes the path is the build pod's (e.g. /cache/maven/settings.xml), not this process's.
+            .Validate(o => kubernetes || o.Maven.SettingsFile is null || File.Exists(o.Maven.SettingsFile), "Toolchains:Maven:SettingsFile names a file that does not exist.")
             .ValidateOnStart();
         services.AddOptions<SandboxOptions>().BindConfiguration(SandboxOptions.Section)
             .Validate(o => Enum.IsDefined(o.Mode), "Sandbox:Mode must be Auto, Required or Off.").ValidateOnStart();
@@ -140,7 +143,15 @@ public static class AutoBuilderServer
         services.AddSingleton<BuildTokenService>();
         services.AddSingleton<BuildSignals>();
         services.AddSingleton<AutoBuilderMetrics>();
-        services.AddSingleton<IBuildExecutor, LocalProcessExecutor>();
+        if (kubernetes)
+        {
+            services.AddKubernetesExecutor();
+        }
+        else
+        {
+            services.AddSingleton<IBuildExecutor, LocalProcessExecutor>();
+        }
+
         services.AddSingleton<SandboxCheck>();
         services.AddHostedService(sp => sp.GetRequiredService<SandboxCheck>());
 

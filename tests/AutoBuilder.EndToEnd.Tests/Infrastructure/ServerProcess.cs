@@ -36,8 +36,11 @@ public sealed class ServerProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>Starts a server (role all, api or dispatcher) and waits until it says where it listens. Settings are configuration keys (e.g. "Dispatcher:MaxConcurrentBuilds").</summary>
-    public static async Task<ServerProcess> StartAsync(string dataDirectory, IReadOnlyDictionary<string, string>? settings = null, IReadOnlyDictionary<string, string>? environment = null, string role = "all")
+    /// <summary>
+    /// Starts a server and waits until it says where it listens. Settings are configuration keys (e.g. "Dispatcher:MaxConcurrentBuilds").
+    /// A restarted server that runners must find again passes its predecessor's <paramref name="urls"/>.
+    /// </summary>
+    public static async Task<ServerProcess> StartAsync(string dataDirectory, IReadOnlyDictionary<string, string>? settings = null, IReadOnlyDictionary<string, string>? environment = null, string urls = "http://127.0.0.1:0", string role = "all")
     {
         var startInfo = new ProcessStartInfo("dotnet")
         {
@@ -45,7 +48,7 @@ public sealed class ServerProcess : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var arg in new[] { TestPaths.CliDll, "serve", "--data", dataDirectory, "--urls", "http://127.0.0.1:0", "--role", role })
+        foreach (var arg in new[] { TestPaths.CliDll, "serve", "--data", dataDirectory, "--urls", urls, "--role", role })
         {
             startInfo.ArgumentList.Add(arg);
         }
@@ -97,6 +100,17 @@ public sealed class ServerProcess : IAsyncDisposable
         {
             _process.Kill(entireProcessTree: false);
             await _process.WaitForExitAsync();
+        }
+    }
+
+    /// <summary>SIGTERM: the server shuts down as a Kubernetes rolling update asks it to.</summary>
+    public async Task StopGracefullyAsync()
+    {
+        if (!_process.HasExited)
+        {
+            using var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+            await kill.WaitForExitAsync();
+            await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(1));
         }
     }
 

@@ -15,7 +15,7 @@ public sealed class SandboxCheckTests
     public async Task StartAsync_BwrapWorks_EnablesTheSandboxWithTheNetworkSetting(SandboxMode mode, bool network)
     {
         var logger = new ListLogger();
-        var check = new SandboxCheck(Options.Create(new SandboxOptions { Mode = mode, Network = network }), logger);
+        var check = new SandboxCheck(Options.Create(new SandboxOptions { Mode = mode, Network = network }), Options.Create(new ExecutorOptions()), logger);
 
         await check.StartAsync(CancellationToken.None);
 
@@ -28,12 +28,36 @@ public sealed class SandboxCheckTests
     public async Task StartAsync_Off_DisablesTheSandboxAndWarnsOnce()
     {
         var logger = new ListLogger();
-        var check = new SandboxCheck(Options.Create(new SandboxOptions { Mode = SandboxMode.Off, Network = true }), logger);
+        var check = new SandboxCheck(Options.Create(new SandboxOptions { Mode = SandboxMode.Off, Network = true }), Options.Create(new ExecutorOptions()), logger);
 
         await check.StartAsync(CancellationToken.None);
 
         Assert.False(check.Settings.Enabled);
         Assert.Single(logger.Lines, line => line.StartsWith("Warning", StringComparison.Ordinal) && line.Contains("unsandboxed", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData(SandboxMode.Auto)]
+    [InlineData(SandboxMode.Off)]
+    public async Task StartAsync_KubernetesExecutor_ThePodIsTheSandbox(SandboxMode mode)
+    {
+        var logger = new ListLogger();
+        var check = new SandboxCheck(Options.Create(new SandboxOptions { Mode = mode }), Options.Create(new ExecutorOptions { Kind = ExecutorOptions.Kubernetes }), logger);
+
+        await check.StartAsync(CancellationToken.None);
+
+        Assert.False(check.Settings.Enabled);
+        Assert.Contains(logger.Lines, line => line.Contains("pods, which are their sandbox", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task StartAsync_KubernetesExecutorWithRequired_FailsNamingTheFix()
+    {
+        var check = new SandboxCheck(Options.Create(new SandboxOptions { Mode = SandboxMode.Required }), Options.Create(new ExecutorOptions { Kind = ExecutorOptions.Kubernetes }), new ListLogger());
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => check.StartAsync(CancellationToken.None));
+
+        Assert.Contains("Set Sandbox:Mode to Off", error.Message, StringComparison.Ordinal);
     }
 
     private sealed class ListLogger : ILogger<SandboxCheck>

@@ -11,11 +11,15 @@ namespace AutoBuilder.Server.Executors.Local;
 /// Decides once, at start-up, whether builds run in bubblewrap: it runs a trivial sandboxed `true`.
 /// Auto without a working bwrap logs one warning line; Required without one fails start-up.
 /// The decision goes to every runner in its spec (<see cref="RunnerSpec.Sandbox"/>).
+/// Under the Kubernetes executor the build pod is the sandbox (non-root, no capabilities, no privilege escalation,
+/// its own filesystem, no service-account token): bubblewrap cannot run there and is not asked for.
 /// </summary>
-public sealed class SandboxCheck(IOptions<SandboxOptions> options, ILogger<SandboxCheck> logger) : IHostedService
+public sealed class SandboxCheck(IOptions<SandboxOptions> options, IOptions<ExecutorOptions> executor, ILogger<SandboxCheck> logger) : IHostedService
 {
     private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(30);
-    private readonly Lazy<SandboxSettings> _settings = new(() => Decide(options.Value, logger), LazyThreadSafetyMode.ExecutionAndPublication);
+    private readonly Lazy<SandboxSettings> _settings = new(() => executor.Value.Kind == ExecutorOptions.Kubernetes
+        ? InPod(options.Value, logger)
+        : Decide(options.Value, logger), LazyThreadSafetyMode.ExecutionAndPublication);
 
     /// <summary>The decision (made on first use, at the latest at start-up).</summary>
     public SandboxSettings Settings => _settings.Value;
@@ -27,6 +31,19 @@ public sealed class SandboxCheck(IOptions<SandboxOptions> options, ILogger<Sandb
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    private static SandboxSettings InPod(SandboxOptions options, ILogger logger)
+    {
+        if (options.Mode == SandboxMode.Required)
+        {
+            throw new InvalidOperationException(
+                "Sandbox:Mode Required asks for bubblewrap, which the Kubernetes executor's build pods cannot run (non-root, no capabilities): "
+                + "there the pod is the sandbox. Set Sandbox:Mode to Off (or Auto) with Executor:Kind=Kubernetes.");
+        }
+
+        logger.LogInformation("Builds run in their own Kubernetes pods, which are their sandbox (bubblewrap is not used)");
+        return new SandboxSettings();
+    }
 
     private static SandboxSettings Decide(SandboxOptions options, ILogger logger)
     {
