@@ -16,7 +16,7 @@ internal static class KubernetesCommand
     /// <summary>Stands in for the real token, which exists only inside the dispatcher and the Job's Secret.</summary>
     public const string PlaceholderToken = "<build-token: set by the dispatcher>";
 
-    /// <summary>Where build pods reach the API when Kubernetes:ApiUrl is not configured (the base's Service).</summary>
+    /// <summary>Where build pods reach the API when Dispatcher:ApiUrl is not configured (the base's Service).</summary>
     private static readonly Uri DefaultApiUrl = new("http://autobuilder-api:8080/");
 
     public static Command Create()
@@ -83,7 +83,7 @@ internal static class KubernetesCommand
                 Number = number,
                 Attempt = parseResult.GetValue(attempt),
                 Token = PlaceholderToken,
-                ApiUrl = options.ApiUrl ?? DefaultApiUrl,
+                ApiUrl = dispatcher.ApiUrl ?? DefaultApiUrl,
                 // The same deadline the dispatcher gives every attempt.
                 Timeout = builds.MaxTimeout + dispatcher.TimeoutGrace,
                 Toolchain = parseResult.GetValue(toolchain),

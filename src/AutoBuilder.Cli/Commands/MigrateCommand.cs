@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using AutoBuilder.Core.Storage;
 using AutoBuilder.Server.Hosting;
-using AutoBuilder.Server.Migration;
+using AutoBuilder.Server.LegacyImport;
 using AutoBuilder.Server.Persistence;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;

@@ -170,7 +170,7 @@ public sealed partial class BuildJobFactory(KubernetesExecutorOptions options)
                 // detached (no parent process whose stdin it could watch) and the pod is its sandbox.
                 Args =
                 [
-                    "runner", "--api", (Options.ApiUrl ?? launch.ApiUrl).ToString(), "--build", launch.BuildId,
+                    "runner", "--api", launch.ApiUrl.ToString(), "--build", launch.BuildId,
                     "--workspace", WorkspacePath, "--cache", CachePath, "--token-file", TokenPath, "--detached",
                 ],
                 WorkingDir = WorkspacePath,

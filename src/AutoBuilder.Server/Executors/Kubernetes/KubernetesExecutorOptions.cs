@@ -16,12 +16,6 @@ public sealed class KubernetesExecutorOptions
     /// </summary>
     public Uri? ApiServer { get; set; }
 
-    /// <summary>
-    /// The API's address as build pods reach it (the API Service, e.g. http://autobuilder-api.auto-builder.svc:8080/);
-    /// default: the address the dispatcher hands out (its own).
-    /// </summary>
-    public Uri? ApiUrl { get; set; }
-
     /// <summary>The runner image for builds whose toolchain has no entry in <see cref="RunnerImages"/>.</summary>
     [Required]
     public string RunnerImage { get; set; } = "autobuilder/runner:latest";

@@ -63,7 +63,7 @@ public sealed class FakeClusterFixture : IAsyncLifetime
 
     /// <summary>
     /// The deployment's shape: an API process (which stays up) and a dispatcher process on one metadata store, build
-    /// pods reaching the API at Kubernetes:ApiUrl. The caller disposes both.
+    /// pods reaching the API at Dispatcher:ApiUrl. The caller disposes both.
     /// </summary>
     public async Task<(ServerProcess Api, ServerProcess Dispatcher)> StartSplitAsync()
     {
@@ -73,7 +73,7 @@ public sealed class FakeClusterFixture : IAsyncLifetime
     }
 
     public Task<ServerProcess> StartDispatcherAsync(string dataDirectory, Uri apiUrl) =>
-        ServerProcess.StartAsync(dataDirectory, new Dictionary<string, string>(Settings) { ["Kubernetes:ApiUrl"] = apiUrl.ToString() }, role: "dispatcher");
+        ServerProcess.StartAsync(dataDirectory, new Dictionary<string, string>(Settings) { ["Dispatcher:ApiUrl"] = apiUrl.ToString() }, role: "dispatcher");
 
     public V1Job? JobOf(string buildId, int attempt = 1) =>
         Cluster.Get<V1Job>("jobs", Namespace, $"build-{buildId}-{attempt}");

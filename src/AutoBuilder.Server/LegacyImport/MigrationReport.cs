@@ -1,4 +1,4 @@
-namespace AutoBuilder.Server.Migration;
+namespace AutoBuilder.Server.LegacyImport;
 
 /// <summary>What `autobuilder migrate` asked for.</summary>
 /// <param name="Owner">The user who owns every imported project (the legacy volume knows no users).</param>

@@ -1,6 +1,6 @@
 using AutoBuilder.Core.Storage;
 
-namespace AutoBuilder.Server.Migration;
+namespace AutoBuilder.Server.LegacyImport;
 
 /// <summary>One regular file of the legacy volume; <see cref="RelativePath"/> is '/'-separated from the volume's root.</summary>
 public sealed record LegacyFile(string RelativePath, string FullPath, long Size, DateTimeOffset LastWriteTime);

@@ -5,7 +5,7 @@ using AutoBuilder.Core.Storage;
 using AutoBuilder.Server.Persistence;
 using Microsoft.EntityFrameworkCore;
 
-namespace AutoBuilder.Server.Migration;
+namespace AutoBuilder.Server.LegacyImport;
 
 /// <summary>
 /// Copies a scanned <see cref="LegacyVolume"/> into the blob store, registers its projects, sources, builds and

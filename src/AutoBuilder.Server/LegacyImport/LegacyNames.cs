@@ -2,7 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using AutoBuilder.Core;
 
-namespace AutoBuilder.Server.Migration;
+namespace AutoBuilder.Server.LegacyImport;
 
 /// <summary>
 /// Turns the names of a legacy volume into AutoBuilder ids and file names, and derives the ids of imported records.

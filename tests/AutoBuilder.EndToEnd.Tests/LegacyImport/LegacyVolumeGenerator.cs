@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 
-namespace AutoBuilder.EndToEnd.Tests.Migration;
+namespace AutoBuilder.EndToEnd.Tests.LegacyImport;
 
 /// <summary>One file the generator wrote, with what the test expects of its migrated copy.</summary>
 public sealed record GeneratedFile(string RelativePath, long Size, DateTimeOffset LastWriteTime, string Sha256);

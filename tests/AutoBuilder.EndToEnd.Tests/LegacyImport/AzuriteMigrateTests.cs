@@ -2,7 +2,7 @@ using AutoBuilder.Tests.Shared;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
 
-namespace AutoBuilder.EndToEnd.Tests.Migration;
+namespace AutoBuilder.EndToEnd.Tests.LegacyImport;
 
 /// <summary>One real Azurite for the class; each test's data folder gets containers of its own on it.</summary>
 public sealed class AzuriteFixture : IAsyncLifetime

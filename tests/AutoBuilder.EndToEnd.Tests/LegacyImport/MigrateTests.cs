@@ -6,9 +6,9 @@ using AutoBuilder.Core.Api;
 using AutoBuilder.Core.Builds;
 using AutoBuilder.Core.Protocol;
 using AutoBuilder.EndToEnd.Tests.Infrastructure;
-using AutoBuilder.Server.Migration;
+using AutoBuilder.Server.LegacyImport;
 
-namespace AutoBuilder.EndToEnd.Tests.Migration;
+namespace AutoBuilder.EndToEnd.Tests.LegacyImport;
 
 /// <summary>The generated legacy volume, written once per test class: a few hundred projects, thousands of files, one of 200 MB.</summary>
 public sealed class LegacyVolumeFixture : IDisposable

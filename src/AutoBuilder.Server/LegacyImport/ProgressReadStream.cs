@@ -1,4 +1,4 @@
-namespace AutoBuilder.Server.Migration;
+namespace AutoBuilder.Server.LegacyImport;
 
 /// <summary>A read-only pass-through that reports every byte read (for the progress bar), holding nothing.</summary>
 internal sealed class ProgressReadStream(Stream inner, Action<long> onBytes) : Stream

@@ -1,7 +1,7 @@
 using AutoBuilder.Core;
-using AutoBuilder.Server.Migration;
+using AutoBuilder.Server.LegacyImport;
 
-namespace AutoBuilder.Server.Tests.Migration;
+namespace AutoBuilder.Server.Tests.LegacyImport;
 
 public class LegacyNamesTests
 {

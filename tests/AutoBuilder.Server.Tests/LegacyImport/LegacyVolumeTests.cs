@@ -1,6 +1,6 @@
-using AutoBuilder.Server.Migration;
+using AutoBuilder.Server.LegacyImport;
 
-namespace AutoBuilder.Server.Tests.Migration;
+namespace AutoBuilder.Server.Tests.LegacyImport;
 
 public sealed class LegacyVolumeTests : IDisposable
 {
