@@ -6,8 +6,9 @@ using AutoBuilder.EndToEnd.Tests.Infrastructure;
 
 namespace AutoBuilder.EndToEnd.Tests;
 
-/// <summary>Two API and two dispatcher processes on one PostgreSQL and one blob store (see <see cref="ScaledDeploymentFixture"/>).</summary>
-public sealed partial class ScaledDeploymentTests(ScaledDeploymentFixture deployment) : IClassFixture<ScaledDeploymentFixture>
+/// <summary>Two API and two dispatcher processes on one PostgreSQL and Azurite: the production stack (see <see cref="AzureScaledDeploymentFixture"/>).</summary>
+[Collection(ProductionStackCollection.Name)]
+public sealed partial class ScaledDeploymentTests(AzureScaledDeploymentFixture deployment)
 {
     [Fact]
     public async Task FiftyBuilds_SubmittedToBothApis_EachRunsExactlyOnce_AndSucceeds()

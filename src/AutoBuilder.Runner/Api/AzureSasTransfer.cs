@@ -50,19 +50,38 @@ internal sealed class AzureSasTransfer
     public Task UploadFileAsync(Uri sasUrl, string path, string what, CancellationToken cancellationToken) =>
         Run(what, () => new BlobClient(sasUrl, _options).UploadAsync(path, new BlobUploadOptions { TransferOptions = Transfer }, cancellationToken));
 
-    /// <summary>Appends one batch; the append blob is created (if missing) before the first.</summary>
+    /// <summary>
+    /// Appends one batch. The append blob is created only when the first append finds it missing: the link grants
+    /// create and add but not write, and create alone may not touch an existing blob — the log of an earlier attempt
+    /// of this build, or one the dispatcher started (Azure answers 403 AuthorizationPermissionMismatch).
+    /// </summary>
     public Task AppendAsync(Uri sasUrl, ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken) =>
         Run("log append", async () =>
         {
             if (_log is null || _log.Uri != sasUrl)
             {
-                var log = new AppendBlobClient(sasUrl, _options);
-                await log.CreateIfNotExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
-                _log = log;
+                _log = new AppendBlobClient(sasUrl, _options);
             }
 
             using var content = BinaryData.FromBytes(bytes).ToStream();
-            return await _log.AppendBlockAsync(content, cancellationToken: cancellationToken).ConfigureAwait(false);
+            try
+            {
+                return await _log.AppendBlockAsync(content, cancellationToken: cancellationToken).ConfigureAwait(false);
+            }
+            catch (RequestFailedException e) when (e.Status == 404)
+            {
+                try
+                {
+                    await _log.CreateAsync(new AppendBlobCreateOptions { Conditions = new AppendBlobRequestConditions { IfNoneMatch = ETag.All } }, cancellationToken).ConfigureAwait(false);
+                }
+                catch (RequestFailedException created) when (created.Status is 403 or 409 or 412)
+                {
+                    // Someone else created it in between (the refusal of create-over-existing is a 403); append to theirs.
+                }
+
+                content.Position = 0;
+                return await _log.AppendBlockAsync(content, cancellationToken: cancellationToken).ConfigureAwait(false);
+            }
         });
 
     private static async Task Run<T>(string what, Func<Task<T>> transfer)

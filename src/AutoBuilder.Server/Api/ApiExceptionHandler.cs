@@ -18,6 +18,10 @@ public sealed class ApiExceptionHandler(IProblemDetailsService problems, ILogger
                 (e.StatusCode, "Body too large", "The request body is larger than this endpoint accepts."),
             BadHttpRequestException e => (e.StatusCode, "Bad request", e.Message),
             BlobNotFoundException => (StatusCodes.Status404NotFound, "Not found", "The requested content does not exist."),
+            // Storage that stayed unreachable through the store's retries: a temporary state the client can wait out.
+            // The storage error itself (endpoint, account) goes to the log, not to the caller.
+            BlobStorageException => (StatusCodes.Status503ServiceUnavailable, "Storage unavailable",
+                "The blob storage could not be reached; try again shortly."),
             OperationCanceledException when httpContext.RequestAborted.IsCancellationRequested => (499, "Client closed request", (string?)null),
             _ => (StatusCodes.Status500InternalServerError, "Internal error", "The server failed to handle the request; see its log."),
         };
@@ -33,6 +37,11 @@ public sealed class ApiExceptionHandler(IProblemDetailsService problems, ILogger
         }
 
         httpContext.Response.StatusCode = status;
+        if (status == StatusCodes.Status503ServiceUnavailable)
+        {
+            httpContext.Response.Headers.RetryAfter = "10";
+        }
+
         return await problems.TryWriteAsync(new ProblemDetailsContext
         {
             HttpContext = httpContext,
