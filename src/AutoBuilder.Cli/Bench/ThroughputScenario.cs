@@ -37,7 +37,8 @@ public sealed class ThroughputScenario : IBenchScenario
         // A busy machine may see no build end within the window: it is then extended until 3 have (at most to 90 s
         // with --quick, 5 min without) rather than report zero; the report says how long it measured.
         var longest = run.Quick ? TimeSpan.FromSeconds(90) : TimeSpan.FromMinutes(5);
-        while (clock.Elapsed < warmup + window || (counted < 3 && clock.Elapsed < warmup + longest))
+        // The window counts from when measuring really began (the first poll past the warm-up), so it is never short.
+        while (measureStart is not { } started || clock.Elapsed - started < window || (counted < 3 && clock.Elapsed - started < longest))
         {
             // Keep the backlog full: the server must never wait for the bench.
             var missing = inFlight - pending.Count;
