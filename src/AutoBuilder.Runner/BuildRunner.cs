@@ -34,16 +34,21 @@ public sealed class BuildRunner
         _api = new RunnerApiClient(httpClient, options.ApiUrl, options.BuildId, options.Token, _logger, _timeProvider);
     }
 
-    /// <summary>0 when the build's end was reported (whatever its outcome); non-zero when the runner failed or was stopped.</summary>
-    public async Task<int> RunAsync(CancellationToken cancellationToken = default)
+    /// <summary>
+    /// For a runner that is a process of its own: the build runs under our uid, and without this it could read the
+    /// token from /proc/PID/mem. (It does not stop root or CAP_SYS_PTRACE; a separate build user is the real boundary.)
+    /// </summary>
+    public static void ProtectProcessMemory()
     {
         if (OperatingSystem.IsLinux())
         {
-            // The build runs under our uid: without this it could read the token from /proc/<runner>/mem.
-            // (It does not stop root or CAP_SYS_PTRACE; a separate build user is the real boundary.)
             _ = NativeMethods.Prctl(NativeMethods.PR_SET_DUMPABLE, 0, 0, 0, 0);
         }
+    }
 
+    /// <summary>0 when the build's end was reported (whatever its outcome); non-zero when the runner failed or was stopped.</summary>
+    public async Task<int> RunAsync(CancellationToken cancellationToken = default)
+    {
         RunnerSpec spec;
         try
         {

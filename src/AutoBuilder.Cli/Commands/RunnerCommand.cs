@@ -77,6 +77,7 @@ internal static class RunnerCommand
             using var loggerFactory = LoggerFactory.Create(b => b.AddRedactingConsole().SetMinimumLevel(LogLevel.Information));
             using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(30) };
             var options = new RunnerOptions(apiUrl, parseResult.GetValue(build)!, token, parseResult.GetValue(workspace)!, parseResult.GetValue(cache));
+            BuildRunner.ProtectProcessMemory();
             var runner = new BuildRunner(options, http, loggerFactory.CreateLogger<BuildRunner>());
             return await runner.RunAsync(stop.Token);
         });

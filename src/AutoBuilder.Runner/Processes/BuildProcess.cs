@@ -98,7 +98,8 @@ public sealed class BuildProcess(TimeProvider? timeProvider = null)
 
         var started = _timeProvider.GetTimestamp();
         using var process = new Process { StartInfo = startInfo };
-        process.Start();
+        // From the spawner thread: the sandbox's --die-with-parent then follows this process, not a pool thread.
+        await SpawnThread.StartAsync(process).ConfigureAwait(false);
         // setsid execs in place (the child is no group leader), so its pid is the new group's id.
         var processGroup = useSetsid ? process.Id : 0;
         process.StandardInput.Close(); // stdin: immediate EOF, never the runner's.

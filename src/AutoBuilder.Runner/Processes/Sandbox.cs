@@ -53,9 +53,10 @@ public static class Sandbox
 
         // No --new-session: the runner's setsid already leaves no controlling terminal, and the
         // command must stay in the runner's process group so that one kill(-pgid) stops it all.
-        // No --die-with-parent: its PR_SET_PDEATHSIG fires when the *thread* that started bwrap ends, and
-        // .NET retires thread-pool threads, which killed healthy builds (exit 137). The group kill, and the
-        // executor's kill of the runner's whole tree, stop the sandbox instead.
+        // --die-with-parent: the sandbox dies with the process that started it, even on SIGKILL. Its
+        // PR_SET_PDEATHSIG fires when the *thread* that forked bwrap ends, so BuildProcess forks from
+        // SpawnThread, which lives as long as the process.
+        args.Add("--die-with-parent");
         args.AddRange(["--cap-drop", "ALL"]);
         foreach (var folder in SystemFolders.Where(Directory.Exists))
         {

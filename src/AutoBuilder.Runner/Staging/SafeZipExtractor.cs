@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.IO.Compression;
 using System.Text;
 using System.Text.RegularExpressions;
@@ -22,6 +23,9 @@ public static partial class SafeZipExtractor
     private const int UnixSymlinkType = 0xA000;  // S_IFLNK
     private const int UnixAnyExecute = 0x49;     // 0111
     private const int MaxSymlinkTargetBytes = 4096;
+    private const int CopyBufferSize = 128 * 1024;
+    private const UnixFileMode RegularMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
+    private const UnixFileMode ExecutableMode = RegularMode | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute;
 
     public static ExtractionResult Extract(string zipPath, string targetDirectory)
     {
@@ -46,37 +50,39 @@ public static partial class SafeZipExtractor
             var plan = Plan(archive, root);
             var fileCount = 0;
             long totalBytes = 0;
-
-            foreach (var item in plan.Where(p => !p.IsSymlink))
+            // One buffer and one directory check per folder, not per file: a source has thousands of small files.
+            var buffer = ArrayPool<byte>.Shared.Rent(CopyBufferSize);
+            var created = new HashSet<string>(StringComparer.Ordinal) { root };
+            try
             {
-                try
+                foreach (var item in plan.Where(p => !p.IsSymlink))
                 {
-                    if (item.IsDirectory)
+                    try
                     {
-                        Directory.CreateDirectory(item.FullPath);
-                        continue;
-                    }
+                        if (item.IsDirectory)
+                        {
+                            CreateDirectory(item.FullPath, created);
+                            continue;
+                        }
 
-                    Directory.CreateDirectory(Path.GetDirectoryName(item.FullPath)!);
-                    using (var input = item.Entry.Open())
-                    using (var output = new FileStream(item.FullPath, FileMode.CreateNew, FileAccess.Write))
-                    {
-                        CopyDeclared(input, output, item.Entry);
-                        totalBytes += output.Length;
-                    }
+                        CreateDirectory(Path.GetDirectoryName(item.FullPath)!, created);
+                        using (var input = item.Entry.Open())
+                        using (var output = new FileStream(item.FullPath, CreateOptions(item.UnixMode)))
+                        {
+                            totalBytes += CopyDeclared(input, output, item.Entry, buffer);
+                        }
 
-                    fileCount++;
-                    if ((item.UnixMode & UnixAnyExecute) != 0 && !OperatingSystem.IsWindows())
+                        fileCount++;
+                    }
+                    catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
                     {
-                        // gradlew and build scripts must stay runnable.
-                        File.SetUnixFileMode(item.FullPath, File.GetUnixFileMode(item.FullPath)
-                            | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
+                        throw new BuildFailureException($"staging: cannot extract entry '{item.Entry.FullName}': {ex.Message}", ex);
                     }
                 }
-                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
-                {
-                    throw new BuildFailureException($"staging: cannot extract entry '{item.Entry.FullName}': {ex.Message}", ex);
-                }
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
             }
 
             // Links last: no regular entry is ever written through a link.
@@ -102,9 +108,8 @@ public static partial class SafeZipExtractor
     /// Copies an entry, refusing it when it inflates past the size the central directory declares: the API judged
     /// the upload by those sizes (Uploads:MaxUncompressedBytes, MaxCompressionRatio), so a lying header is a bomb.
     /// </summary>
-    private static void CopyDeclared(Stream input, Stream output, ZipArchiveEntry entry)
+    private static long CopyDeclared(Stream input, Stream output, ZipArchiveEntry entry, byte[] buffer)
     {
-        var buffer = new byte[81920];
         long total = 0;
         int read;
         while ((read = input.Read(buffer, 0, buffer.Length)) > 0)
@@ -117,9 +122,31 @@ public static partial class SafeZipExtractor
 
             output.Write(buffer, 0, read);
         }
+
+        return total;
     }
 
-    /// <summary>A GitHub-style archive holds one folder and no files: that folder is the project.</summary>
+    private static void CreateDirectory(string path, HashSet<string> created)
+    {
+        if (created.Add(path))
+        {
+            Directory.CreateDirectory(path);
+        }
+    }
+
+    /// <summary>Unbuffered (the copy writes whole buffers); executable entries are created executable (gradlew, build scripts).</summary>
+    private static FileStreamOptions CreateOptions(int unixMode)
+    {
+        // Share: nothing else has the new file open, and an exclusive share costs a flock(2) per file.
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.ReadWrite | FileShare.Delete, BufferSize = 0 };
+        if (!OperatingSystem.IsWindows())
+        {
+            options.UnixCreateMode = (unixMode & UnixAnyExecute) != 0 ? ExecutableMode : RegularMode;
+        }
+
+        return options;
+    }
+
     public static string FindSourceRoot(string directory)
     {
         var entries = Directory.GetFileSystemEntries(directory);

@@ -108,7 +108,8 @@ public static class AutoBuilderServer
                 "Auth:BootstrapAdminKey is not a valid API key: it must be 'abk_' followed by 43 to 124 URL-safe base64 characters (A-Z, a-z, 0-9, '-', '_'), 47 to 128 characters in all.")
             .ValidateOnStart();
         services.AddOptions<ExecutorOptions>().BindConfiguration(ExecutorOptions.Section)
-            .Validate(o => o.Kind is ExecutorOptions.Local or ExecutorOptions.Kubernetes, "Executor:Kind must be 'Local' or 'Kubernetes'.").ValidateOnStart();
+            .Validate(o => o.Kind is ExecutorOptions.Local or ExecutorOptions.Kubernetes, "Executor:Kind must be 'Local' or 'Kubernetes'.")
+            .Validate(o => o.Runner is ExecutorOptions.InProcess or ExecutorOptions.Process, "Executor:Runner must be 'InProcess' or 'Process'.").ValidateOnStart();
         var kubernetes = configuration[$"{ExecutorOptions.Section}:{nameof(ExecutorOptions.Kind)}"] == ExecutorOptions.Kubernetes;
         services.AddOptions<ToolchainOptions>().BindConfiguration(ToolchainOptions.Section)
             // Under Kubernetes the path is the build pod's (e.g. /cache/maven/settings.xml), not this process's.
@@ -149,7 +150,10 @@ public static class AutoBuilderServer
         }
         else
         {
-            services.AddSingleton<IBuildExecutor, LocalProcessExecutor>();
+            services.AddSingleton<IBuildExecutor>(sp =>
+                sp.GetRequiredService<IOptions<ExecutorOptions>>().Value.Runner == ExecutorOptions.Process
+                    ? ActivatorUtilities.CreateInstance<LocalProcessExecutor>(sp)
+                    : ActivatorUtilities.CreateInstance<InProcessRunnerExecutor>(sp));
         }
 
         services.AddSingleton<SandboxCheck>();

@@ -6,7 +6,7 @@ using Microsoft.Extensions.Logging.Console;
 namespace AutoBuilder.Server.Hosting;
 
 /// <summary>
-/// One line per entry ("HH:mm:ss info: Category[id] message exception"), with API keys, build tokens
+/// One line per entry ("HH:mm:ss.fff info: Category[id] message exception"), with API keys, build tokens
 /// and URL signatures masked by <see cref="SecretRedactor"/> — in the message and in the exception,
 /// whose text may carry a signed URL (an HttpRequestException, say).
 /// </summary>
@@ -23,7 +23,7 @@ public sealed class RedactingConsoleFormatter() : ConsoleFormatter(FormatterName
             return;
         }
 
-        var line = $"{DateTime.Now:HH:mm:ss} {Level(logEntry.LogLevel)}: {logEntry.Category}[{logEntry.EventId.Id}] {message}";
+        var line = $"{DateTime.Now:HH:mm:ss.fff} {Level(logEntry.LogLevel)}: {logEntry.Category}[{logEntry.EventId.Id}] {message}";
         if (logEntry.Exception is not null)
         {
             line += " " + logEntry.Exception;

@@ -8,7 +8,8 @@ using Microsoft.Extensions.Options;
 namespace AutoBuilder.Server.Executors.Local;
 
 /// <summary>
-/// Runs each build attempt as a child process (`autobuilder runner`) in a fresh workspace on local scratch disk.
+/// Executor:Runner=Process: runs each build attempt as a child process (`autobuilder runner`) in a fresh workspace on
+/// local scratch disk. It costs a .NET process start per build (see <see cref="InProcessRunnerExecutor"/>, the default).
 /// The build token goes down the child's stdin, never into its environment or command line; the pipe also ties
 /// the runner's life to this process: when the server dies, the runner sees end-of-file and stops its build.
 /// </summary>
@@ -19,18 +20,7 @@ public sealed class LocalProcessExecutor(ServerPaths paths, IOptions<ExecutorOpt
 
     public Task<IBuildExecution> StartAsync(BuildLaunch launch, CancellationToken cancellationToken = default)
     {
-        var workspace = Path.Combine(paths.WorkspaceRoot, $"{launch.BuildId}-{launch.Attempt}");
-        DeleteQuietly(workspace);
-        if (OperatingSystem.IsWindows())
-        {
-            Directory.CreateDirectory(workspace);
-        }
-        else
-        {
-            // Other local users must not read a build's sources.
-            Directory.CreateDirectory(workspace, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        }
-
+        var workspace = LocalWorkspace.Create(paths, launch);
         var startInfo = RunnerStartInfo();
         foreach (var argument in new[]
                  {
@@ -52,7 +42,7 @@ public sealed class LocalProcessExecutor(ServerPaths paths, IOptions<ExecutorOpt
     /// <summary>A local runner cannot outlive its server (see the class comment): nothing to adopt after a restart.</summary>
     public Task<IBuildExecution?> TryAdoptAsync(BuildLaunch launch, CancellationToken cancellationToken = default)
     {
-        DeleteQuietly(Path.Combine(paths.WorkspaceRoot, $"{launch.BuildId}-{launch.Attempt}"));
+        LocalWorkspace.DeleteQuietly(LocalWorkspace.PathOf(paths, launch));
         return Task.FromResult<IBuildExecution?>(null);
     }
 
@@ -96,21 +86,6 @@ public sealed class LocalProcessExecutor(ServerPaths paths, IOptions<ExecutorOpt
         startInfo.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
         startInfo.Environment["DOTNET_NOLOGO"] = "1";
         return startInfo;
-    }
-
-    internal static void DeleteQuietly(string directory)
-    {
-        try
-        {
-            if (Directory.Exists(directory))
-            {
-                Directory.Delete(directory, recursive: true);
-            }
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            // A workspace that cannot be removed now is left for the operator; it never fails a build.
-        }
     }
 
     private sealed class LocalExecution : IBuildExecution
@@ -177,7 +152,7 @@ public sealed class LocalProcessExecutor(ServerPaths paths, IOptions<ExecutorOpt
 
             if (!_keepWorkspace)
             {
-                DeleteQuietly(_workspace);
+                LocalWorkspace.DeleteQuietly(_workspace);
             }
 
             string? diagnostics;

@@ -1,0 +1,103 @@
+using AutoBuilder.Core.Builds;
+using AutoBuilder.EndToEnd.Tests.Infrastructure;
+
+namespace AutoBuilder.EndToEnd.Tests;
+
+/// <summary>
+/// Executor:Runner: the runner inside the server (InProcess, the default) or a child process per build (Process).
+/// Either way a build never outlives the server that started it, even one killed with SIGKILL.
+/// </summary>
+public sealed class RunnerPlacementTests
+{
+    [Theory]
+    [InlineData("InProcess")]
+    [InlineData("Process")]
+    public async Task ServerKilled_SandboxedBuildDiesWithIt(string runner)
+    {
+        var root = TestPaths.NewTempDirectory("orphan");
+        // A sleep no other process on this machine runs: its arguments are how the test finds the build on the host.
+        var seconds = 3_000 + Random.Shared.Next(100_000);
+        var settings = new Dictionary<string, string> { ["Executor:Runner"] = runner, ["Sandbox:Mode"] = "Required" };
+        await using (var server = await ServerProcess.StartAsync(Path.Combine(root, "data"), settings))
+        {
+            using var client = server.CreateClient();
+            var build = await ApiCalls.StartBuildAsync(client, "orphan", new Dictionary<string, string> { ["build.sh"] = $"echo started\nsleep {seconds}\n" });
+            await ApiCalls.WaitForAsync(client, build.Id, b => b.Phase == BuildPhase.Building);
+            Assert.True(await WaitUntilAsync(() => SleepProcesses(seconds).Count > 0), "the build's sleep never started");
+
+            await server.KillAsync();
+        }
+
+        Assert.True(await WaitUntilAsync(() => SleepProcesses(seconds).Count == 0),
+            $"the build outlived its server: pid {string.Join(", ", SleepProcesses(seconds))} still runs 'sleep {seconds}'");
+        Directory.Delete(root, recursive: true);
+    }
+
+    [Fact]
+    public async Task ProcessRunner_BuildsAndReportsLikeTheInProcessOne()
+    {
+        var root = TestPaths.NewTempDirectory("runner-process");
+        await using var server = await ServerProcess.StartAsync(Path.Combine(root, "data"), new Dictionary<string, string> { ["Executor:Runner"] = "Process" });
+        using var client = server.CreateClient();
+
+        var build = await ApiCalls.StartBuildAsync(client, "runner-process", ApiCalls.QuickBuild);
+        var ended = await ApiCalls.WaitForEndAsync(client, build.Id);
+        var log = await ApiCalls.GetLogAsync(client, build.Id);
+
+        Assert.True(ended.Status == BuildStatus.Succeeded, log);
+        Assert.Contains("outcome: succeeded", log, StringComparison.Ordinal);
+        Directory.Delete(root, recursive: true);
+    }
+
+    [Fact]
+    public async Task Serve_UnknownRunnerPlacement_FailsAtStartNamingTheKey()
+    {
+        var root = TestPaths.NewTempDirectory("runner-bad");
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() =>
+            ServerProcess.StartAsync(Path.Combine(root, "data"), new Dictionary<string, string> { ["Executor:Runner"] = "Thread" }));
+
+        Assert.Contains("Executor:Runner", error.Message, StringComparison.Ordinal);
+        Directory.Delete(root, recursive: true);
+    }
+
+    /// <summary>Host pids whose command line is exactly `sleep N` (a sandbox's processes are visible from the host).</summary>
+    private static List<int> SleepProcesses(int seconds)
+    {
+        var wanted = $"sleep\0{seconds}\0";
+        var found = new List<int>();
+        foreach (var directory in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(directory), out var pid))
+            {
+                continue;
+            }
+
+            try
+            {
+                if (File.ReadAllText(Path.Combine(directory, "cmdline")) == wanted && !File.ReadAllText(Path.Combine(directory, "stat")).Contains(") Z ", StringComparison.Ordinal))
+                {
+                    found.Add(pid);
+                }
+            }
+            catch (IOException)
+            {
+                // The process ended while we looked.
+            }
+        }
+
+        return found;
+    }
+
+    private static async Task<bool> WaitUntilAsync(Func<bool> condition)
+    {
+        for (var deadline = DateTime.UtcNow.AddSeconds(30); DateTime.UtcNow < deadline; await Task.Delay(200))
+        {
+            if (condition())
+            {
+                return true;
+            }
+        }
+
+        return condition();
+    }
+}
