@@ -73,8 +73,8 @@ public sealed class BenchTarget : IAsyncDisposable
 
     public void ResetPeak() => Embedded?.ResetPeak();
 
-    /// <summary>CPU seconds of the server and of its finished runners so far; null for a remote server.</summary>
-    public (double Server, double Runners)? CpuSeconds() => Embedded?.CpuSeconds();
+    /// <summary>CPU seconds of the server (in-process runners included) and of its reaped children (build commands) so far; null for a remote server.</summary>
+    public (double Server, double Children)? CpuSeconds() => Embedded?.CpuSeconds();
 
     public async ValueTask DisposeAsync()
     {

@@ -87,7 +87,7 @@ public sealed class EmbeddedServer : IAsyncDisposable
     public double PeakRssMb() => ReadStatusKiB("VmHWM") / 1024.0;
 
     /// <summary>
-    /// CPU seconds (user + system) of the server itself and of its reaped children (runners and their builds), from
+    /// CPU seconds (user + system) of the server itself and of its reaped children (build commands; runner processes too with Executor:Runner=Process), from
     /// /proc/PID/stat. Wall time is noise on a loaded machine; CPU per build is what bounds throughput on few cores.
     /// </summary>
     public (double Server, double Children) CpuSeconds()

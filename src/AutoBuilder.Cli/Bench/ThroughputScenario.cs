@@ -10,7 +10,7 @@ public sealed class ThroughputScenario : IBenchScenario
     public string Name => "throughput";
 
     public sealed record Row(double WindowSeconds, int InFlight, int Completed, double BuildsPerSecond, int Failures, double TotalP50Ms, double TotalP95Ms, double? ServerPeakRssMb,
-        double? ServerCpuMsPerBuild, double? RunnerCpuMsPerBuild, double? CpuBoundBuildsPerSecond);
+        double? ServerCpuMsPerBuild, double? ChildCpuMsPerBuild, double? CpuBoundBuildsPerSecond);
 
     public async Task<BenchReport> RunAsync(BenchRun run, CancellationToken cancellationToken)
     {
@@ -31,7 +31,7 @@ public sealed class ThroughputScenario : IBenchScenario
         var finished = new List<BuildTiming>();
         var clock = Stopwatch.StartNew();
         TimeSpan? measureStart = null;
-        (double Server, double Runners)? cpuStart = null;
+        (double Server, double Children)? cpuStart = null;
         var counted = 0;
         var failed = 0;
         // A busy machine may see no build end within the window: it is then extended until 3 have (at most to 90 s
@@ -74,8 +74,8 @@ public sealed class ThroughputScenario : IBenchScenario
         var peak = target.PeakRssMb();
         var cpuEnd = target.CpuSeconds();
         double? serverCpu = cpuStart is { } a && cpuEnd is { } b && counted > 0 ? (b.Server - a.Server) * 1000 / counted : null;
-        double? runnerCpu = cpuStart is { } c && cpuEnd is { } d && counted > 0 ? (d.Runners - c.Runners) * 1000 / counted : null;
-        double? bound = serverCpu + runnerCpu is { } perBuild && perBuild > 0 ? Environment.ProcessorCount * 1000 / perBuild : null;
+        double? childCpu = cpuStart is { } c && cpuEnd is { } d && counted > 0 ? (d.Children - c.Children) * 1000 / counted : null;
+        double? bound = serverCpu + childCpu is { } perBuild && perBuild > 0 ? Environment.ProcessorCount * 1000 / perBuild : null;
         foreach (var id in pending.Keys)
         {
             await CancelQuietlyAsync(target, id);
@@ -83,7 +83,7 @@ public sealed class ThroughputScenario : IBenchScenario
 
         var totals = finished.Select(t => t.TotalMs).ToList();
         var row = new Row(Stats.Round(seconds), inFlight, counted, Stats.Round(counted / seconds, 2), failed, Stats.Round(Stats.Median(totals)), Stats.Round(Stats.P95(totals)), peak is { } p ? Stats.Round(p) : null,
-            serverCpu is { } sc ? Stats.Round(sc) : null, runnerCpu is { } rc ? Stats.Round(rc) : null, bound is { } bd ? Stats.Round(bd, 2) : null);
+            serverCpu is { } sc ? Stats.Round(sc) : null, childCpu is { } rc ? Stats.Round(rc) : null, bound is { } bd ? Stats.Round(bd, 2) : null);
         var report = run.Report(Name, server, load, watch, [row],
         [
             new("no-op builds completed per second, sustained", ">= 5/s", $"{row.BuildsPerSecond:0.00}/s over {row.WindowSeconds:0} s", row.BuildsPerSecond >= 5),
@@ -91,14 +91,14 @@ public sealed class ThroughputScenario : IBenchScenario
         ],
         [
             $"A tiny no-op source (autobuilder.yml only); {inFlight} builds kept submitted at all times; {warmup.TotalSeconds:0} s warm-up not counted; window {window.TotalSeconds:0} s, extended (to {longest.TotalSeconds:0} s at most) until 3 builds have ended; completions counted as the client sees them (poll 100 ms).",
-            "CPU per build = the server's own CPU and its reaped children's (runners, sandbox, build) over the window / builds completed (/proc/PID/stat); cores / CPU per build = the most this machine could complete per second.",
+            "CPU per build = the server's own CPU (in-process runners included) and its reaped children's (sandbox, build command) over the window / builds completed (/proc/PID/stat); cores / CPU per build = the most this machine could complete per second.",
         ]);
-        report.WriteTable(run.Options.Output, ["window s", "in flight", "completed", "builds/s", "failed", "total p50 ms", "total p95 ms", "peak RSS MB", "server CPU ms/build", "runner CPU ms/build", "CPU-bound builds/s"],
+        report.WriteTable(run.Options.Output, ["window s", "in flight", "completed", "builds/s", "failed", "total p50 ms", "total p95 ms", "peak RSS MB", "server CPU ms/build", "child CPU ms/build", "CPU-bound builds/s"],
         [
             [
                 BenchReport.F(row.WindowSeconds), row.InFlight.ToString(CultureInfo.InvariantCulture), row.Completed.ToString(CultureInfo.InvariantCulture),
                 BenchReport.F(row.BuildsPerSecond, "0.00"), row.Failures.ToString(CultureInfo.InvariantCulture), BenchReport.F(row.TotalP50Ms), BenchReport.F(row.TotalP95Ms), BenchReport.F(row.ServerPeakRssMb),
-                BenchReport.F(row.ServerCpuMsPerBuild), BenchReport.F(row.RunnerCpuMsPerBuild), BenchReport.F(row.CpuBoundBuildsPerSecond, "0.00"),
+                BenchReport.F(row.ServerCpuMsPerBuild), BenchReport.F(row.ChildCpuMsPerBuild), BenchReport.F(row.CpuBoundBuildsPerSecond, "0.00"),
             ],
         ]);
         return report;

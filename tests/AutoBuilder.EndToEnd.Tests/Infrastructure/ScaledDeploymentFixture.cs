@@ -49,6 +49,8 @@ public class ScaledDeploymentFixture : IAsyncLifetime
             ["Dispatcher:MaxConcurrentBuilds"] = "3",
             ["RateLimits:PermitsPerSecond"] = "10000",
             ["RateLimits:Burst"] = "10000",
+            // A runner process per build, as a Kubernetes deployment has (a Job each): a test can kill one runner alone.
+            ["Executor:Runner"] = "Process",
         };
         foreach (var (key, value) in StorageSettings)
         {
