@@ -56,7 +56,11 @@ public sealed class BenchTests
         var report = await RunAsync("api");
 
         var rows = Rows(report);
-        Assert.Equal(["status", "list", "log", "status+list", "all"], rows.Select(r => r.GetProperty("request").GetString()));
+        string[] requests = ["status", "list", "log", "status+list", "all"];
+        Assert.Equal([.. requests.Select(r => "polling " + r), .. requests.Select(r => "saturation " + r)],
+            rows.Select(r => $"{r.GetProperty("mode").GetString()} {r.GetProperty("request").GetString()}"));
+        // Polling clients send one request a second each; saturating ones, back to back, many more.
+        Assert.True(rows[9].GetProperty("requests").GetInt64() > rows[4].GetProperty("requests").GetInt64(), $"{rows[4]} vs {rows[9]}");
         foreach (var row in rows)
         {
             Assert.Equal(20, row.GetProperty("clients").GetInt32());
