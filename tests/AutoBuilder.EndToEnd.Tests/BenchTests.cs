@@ -85,15 +85,18 @@ public sealed class BenchTests
             Assert.True(row.GetProperty("megabytesPerSecond").GetDouble() > 0, row.ToString());
             Assert.True(row.GetProperty("cpMegabytesPerSecond").GetDouble() > 0, row.ToString());
             Assert.True(row.GetProperty("ratioToCp").GetDouble() > 0, row.ToString());
+            Assert.True(row.GetProperty("ratioToDurableCp").GetDouble() > 0, row.ToString());
             Assert.Equal(JsonValueKind.Number, row.GetProperty("serverMemoryGrowthMb").ValueKind);
         }
     }
 
     [Fact]
-    public async Task Throughput_Quick_CountsCompletedBuilds()
+    public async Task Throughput_Quick_WithARunnerProcessPerBuild_CountsCompletedBuilds()
     {
-        var report = await RunAsync("throughput");
+        // --set reconfigures the embedded server: here the runner placement the in-process default replaced.
+        var report = await RunAsync("throughput", "--set", "Executor:Runner=Process");
 
+        Assert.EndsWith("with Executor:Runner=Process", report.GetProperty("server").GetString(), StringComparison.Ordinal);
         var row = Assert.Single(Rows(report));
         Assert.Equal(0, row.GetProperty("failures").GetInt32());
         Assert.True(row.GetProperty("completed").GetInt32() > 0, row.ToString());
@@ -123,6 +126,27 @@ public sealed class BenchTests
         Assert.Contains(rows, r => r.TryGetProperty("syscall", out var name) && name.GetString() == "openat");
     }
 
+    [Theory]
+    [InlineData("Executor:Runner", "--set expects KEY=VALUE")]
+    [InlineData("=Process", "--set expects KEY=VALUE")]
+    public async Task Set_NotKeyEqualsValue_IsAUsageError(string set, string message)
+    {
+        var result = await CliProcess.RunAsync(TestPaths.RepoRoot, new Dictionary<string, string>(), TimeSpan.FromMinutes(1), "bench", "overhead", "--quick", "--set", set);
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains(message, result.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Set_WithARemoteServer_IsAUsageError()
+    {
+        var result = await CliProcess.RunAsync(TestPaths.RepoRoot, new Dictionary<string, string> { ["AUTOBUILDER_API_KEY"] = "abk_x" }, TimeSpan.FromMinutes(1),
+            "bench", "api", "--server", "http://127.0.0.1:9", "--set", "Executor:Runner=Process");
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("cannot change a --server deployment", result.Stderr, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task UnknownScenario_IsAUsageError()
     {
@@ -133,10 +157,10 @@ public sealed class BenchTests
     }
 
     /// <summary>Runs a scenario with --quick; 10 minutes is a hang guard for a saturated machine, not a timing threshold.</summary>
-    private static async Task<JsonElement> RunAsync(string scenario)
+    private static async Task<JsonElement> RunAsync(string scenario, params string[] extra)
     {
         var json = Path.Combine(TestPaths.NewTempDirectory("bench"), scenario + ".json");
-        var result = await CliProcess.RunAsync(TestPaths.RepoRoot, new Dictionary<string, string>(), TimeSpan.FromMinutes(10), "bench", scenario, "--quick", "--json", json);
+        var result = await CliProcess.RunAsync(TestPaths.RepoRoot, new Dictionary<string, string>(), TimeSpan.FromMinutes(10), ["bench", scenario, "--quick", "--json", json, .. extra]);
 
         Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}\n{result.StdoutText}\n{result.Stderr}");
         Assert.Contains($"== {scenario} (--quick)", result.StdoutText, StringComparison.Ordinal);

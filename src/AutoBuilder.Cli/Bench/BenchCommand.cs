@@ -34,17 +34,43 @@ public static class BenchCommand
         var json = new Option<string?>("--json") { Description = "Also write the figures to this JSON file", HelpName = "FILE" };
         var samples = new Option<string?>("--samples") { Description = "The repository's samples folder (default: found above the current folder or the executable)", HelpName = "DIR" };
 
+        var set = new Option<string[]>("--set")
+        {
+            Description = "Configuration for the embedded server, over the bench's own (repeatable), e.g. --set Executor:Runner=Process",
+            HelpName = "KEY=VALUE",
+            AllowMultipleArgumentsPerToken = false,
+        };
         var command = new Command("bench", "Measure AutoBuilder's speed and scale against the targets of DESIGN.md: overhead, concurrency, api, transfer, throughput, iops")
         {
-            scenario, server, data, quick, json, samples,
+            scenario, server, data, quick, json, samples, set,
         };
         command.SetAction(async (parseResult, cancellationToken) =>
         {
+            var serverSettings = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+            foreach (var pair in parseResult.GetValue(set) ?? [])
+            {
+                var equals = pair.IndexOf('=', StringComparison.Ordinal);
+                if (equals <= 0)
+                {
+                    await Console.Error.WriteLineAsync($"autobuilder bench: --set expects KEY=VALUE (e.g. Executor:Runner=Process), got '{pair}'.");
+                    return ExitCodes.Error;
+                }
+
+                serverSettings[pair[..equals].Trim()] = pair[(equals + 1)..].Trim();
+            }
+
+            if (serverSettings.Count > 0 && parseResult.GetValue(server) is not null)
+            {
+                await Console.Error.WriteLineAsync("autobuilder bench: --set configures the embedded server; it cannot change a --server deployment.");
+                return ExitCodes.Error;
+            }
+
             var samplesDirectory = parseResult.GetValue(samples) is { } s ? Path.GetFullPath(s) : FindSamples();
             var tempRoot = Path.Combine(Path.GetTempPath(), "autobuilder-bench-" + Guid.NewGuid().ToString("N")[..8]);
             var options = new BenchOptions
             {
                 Quick = parseResult.GetValue(quick),
+                ServerSettings = serverSettings,
                 TempRoot = tempRoot,
                 SamplesDirectory = samplesDirectory,
                 MavenSettings = samplesDirectory is null ? null : Path.Combine(samplesDirectory, "maven-settings-offline.xml") is var m && File.Exists(m) ? m : null,

@@ -15,6 +15,9 @@ public sealed record BenchOptions
     /// <summary>The settings.xml Maven builds use (offline mirror); given to the embedded server.</summary>
     public string? MavenSettings { get; init; }
 
+    /// <summary>--set KEY=VALUE: configuration for the embedded server, over the bench's own settings.</summary>
+    public IReadOnlyDictionary<string, string> ServerSettings { get; init; } = new Dictionary<string, string>();
+
     /// <summary>Progress lines go here (stderr), tables to stdout.</summary>
     public TextWriter Progress { get; init; } = TextWriter.Null;
 

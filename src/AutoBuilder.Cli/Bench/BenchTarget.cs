@@ -34,7 +34,10 @@ public sealed class BenchTarget : IAsyncDisposable
     /// <summary>Shared by all of a scenario's requests (thread-safe, one connection pool).</summary>
     public AutoBuilderClient Client { get; }
 
-    public string Describe() => Embedded is null ? Server.AbsoluteUri : $"embedded server (pid {Embedded.ProcessId}) at {Server.AbsoluteUri}";
+    /// <summary>The --set overrides the embedded server runs with, as the report should name them ("" when none).</summary>
+    public string Overrides { get; private init; } = "";
+
+    public string Describe() => Embedded is null ? Server.AbsoluteUri : $"embedded server (pid {Embedded.ProcessId}) at {Server.AbsoluteUri}{Overrides}";
 
     /// <summary>Settings of the bench's embedded server; see docs/BENCHMARKS.md for why each differs from the defaults.</summary>
     public static Dictionary<string, string> EmbeddedSettings(BenchOptions options, string root, bool workspaceOnCache)
@@ -54,6 +57,12 @@ public sealed class BenchTarget : IAsyncDisposable
             settings["Toolchains:Maven:SettingsFile"] = options.MavenSettings;
         }
 
+        // --set last: an operator comparing configurations (e.g. Executor:Runner=Process) overrides any of the above.
+        foreach (var (key, value) in options.ServerSettings)
+        {
+            settings[key] = value;
+        }
+
         return settings;
     }
 
@@ -61,7 +70,10 @@ public sealed class BenchTarget : IAsyncDisposable
     {
         var root = Path.Combine(options.TempRoot, "server-" + Guid.NewGuid().ToString("N")[..8]);
         var server = await EmbeddedServer.StartAsync(root, EmbeddedSettings(options, root, workspaceOnCache), cancellationToken);
-        return new BenchTarget(server.Url, server.AdminKey, server);
+        return new BenchTarget(server.Url, server.AdminKey, server)
+        {
+            Overrides = options.ServerSettings.Count == 0 ? "" : " with " + string.Join(", ", options.ServerSettings.Select(kv => $"{kv.Key}={kv.Value}")),
+        };
     }
 
     public static BenchTarget Remote(ClientSettings settings) => new(settings.Server, settings.ApiKey, embedded: null);

@@ -1,5 +1,5 @@
+using System.Buffers;
 using System.IO.Compression;
-using System.Security.Cryptography;
 using AutoBuilder.Core;
 using AutoBuilder.Core.Archives;
 using AutoBuilder.Core.Storage;
@@ -26,21 +26,26 @@ public sealed class SourceService(AutoBuilderDbContext db, IBlobStore store, Blo
         var spool = Path.Combine(paths.TempDirectory, $"upload-{sourceId}.zip");
         try
         {
+            // Spooled with plain buffered writes: the store's import hashes the file (its SHA-256 is the one recorded),
+            // so hashing here as well would be a second pass over every byte of a large upload.
             long size;
-            string sha256;
-            await using (var file = new FileStream(spool, FileMode.CreateNew, FileAccess.Write, FileShare.None, BufferSize, FileOptions.Asynchronous))
-            using (var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256))
+            using (var file = new FileStream(spool, FileMode.CreateNew, FileAccess.Write, FileShare.None, BufferSize))
             {
-                var buffer = new byte[BufferSize];
-                int read;
-                while ((read = await body.ReadAsync(buffer, cancellationToken)) > 0)
+                var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
+                try
                 {
-                    hash.AppendData(buffer, 0, read);
-                    await file.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
+                    int read;
+                    while ((read = await body.ReadAsync(buffer, cancellationToken)) > 0)
+                    {
+                        file.Write(buffer, 0, read);
+                    }
+                }
+                finally
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
                 }
 
                 size = file.Length;
-                sha256 = Convert.ToHexStringLower(hash.GetHashAndReset());
             }
 
             if (size == 0)
@@ -49,7 +54,8 @@ public sealed class SourceService(AutoBuilderDbContext db, IBlobStore store, Blo
             }
 
             CheckArchive(spool, size);
-            await store.ImportFileAsync(layout.Source(projectId, sourceId), spool, overwrite: false, cancellationToken);
+            var stored = await store.ImportFileAsync(layout.Source(projectId, sourceId), spool, overwrite: false, cancellationToken);
+            var sha256 = stored.Sha256;
 
             var source = new SourceEntity { Id = sourceId, ProjectId = projectId, Size = size, Sha256 = sha256, CreatedAt = time.GetUtcNow() };
             db.Sources.Add(source);
