@@ -80,25 +80,11 @@ public sealed class AzureBlobStoreOptions
             errors.Add($"{nameof(MaxRetries)} must be between 0 and 20; it is {MaxRetries}.");
         }
 
-        if (Containers is null)
-        {
-            errors.Add($"{nameof(Containers)} is required.");
-        }
-        else
-        {
-            errors.AddRange(ContainerNameRules.Check(Containers));
-        }
+        errors.AddRange(ContainerNameRules.Check(Containers));
 
         return errors;
     }
 
     /// <summary>Throws <see cref="ArgumentException"/> listing every problem when the options are invalid.</summary>
-    public void Validate()
-    {
-        var errors = GetValidationErrors();
-        if (errors.Count > 0)
-        {
-            throw new ArgumentException("Invalid Azure Blob storage options: " + string.Join(" ", errors));
-        }
-    }
+    public void Validate() => ContainerNameRules.ThrowIfAny(GetValidationErrors(), "Azure Blob storage");
 }

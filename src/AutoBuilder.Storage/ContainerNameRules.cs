@@ -6,8 +6,14 @@ namespace AutoBuilder.Storage;
 /// <summary>The Azure container-name rule, applied by every backend so a configuration works on both.</summary>
 internal static partial class ContainerNameRules
 {
-    public static IEnumerable<string> Check(ContainerNames containers)
+    public static IEnumerable<string> Check(ContainerNames? containers)
     {
+        if (containers is null)
+        {
+            yield return "Containers is required.";
+            yield break;
+        }
+
         var names = containers.All;
         foreach (var name in names)
         {
@@ -20,6 +26,15 @@ internal static partial class ContainerNameRules
         foreach (var duplicate in names.Where(n => n is not null).GroupBy(n => n, StringComparer.Ordinal).Where(g => g.Count() > 1))
         {
             yield return $"Container name '{duplicate.Key}' is configured more than once; every container needs its own name.";
+        }
+    }
+
+    /// <summary>What every store's options Validate() does: throw <see cref="ArgumentException"/> listing every problem.</summary>
+    public static void ThrowIfAny(IReadOnlyCollection<string> errors, string store)
+    {
+        if (errors.Count > 0)
+        {
+            throw new ArgumentException($"Invalid {store} options: " + string.Join(" ", errors));
         }
     }
 

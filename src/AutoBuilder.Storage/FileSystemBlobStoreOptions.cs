@@ -49,25 +49,11 @@ public sealed class FileSystemBlobStoreOptions
             errors.Add($"{nameof(SigningKey)} must be at least {BlobUrlSigner.MinimumKeyLength} bytes; it is {SigningKey?.Length ?? 0}.");
         }
 
-        if (Containers is null)
-        {
-            errors.Add($"{nameof(Containers)} is required.");
-        }
-        else
-        {
-            errors.AddRange(ContainerNameRules.Check(Containers));
-        }
+        errors.AddRange(ContainerNameRules.Check(Containers));
 
         return errors;
     }
 
     /// <summary>Throws <see cref="ArgumentException"/> listing every problem when the options are invalid.</summary>
-    public void Validate()
-    {
-        var errors = GetValidationErrors();
-        if (errors.Count > 0)
-        {
-            throw new ArgumentException("Invalid file-system blob store options: " + string.Join(" ", errors));
-        }
-    }
+    public void Validate() => ContainerNameRules.ThrowIfAny(GetValidationErrors(), "file-system blob store");
 }

@@ -21,6 +21,7 @@ public sealed class FileSystemBlobStoreOptionsTests
         { "bad container", o => o.Containers = new ContainerNames { Cache = "../cache" }, "'../cache'" },
         { "dot container", o => o.Containers = new ContainerNames { Cache = ".tmp" }, "'.tmp'" },
         { "duplicate container", o => o.Containers = new ContainerNames { Cache = "uploads" }, "more than once" },
+        { "no containers", o => o.Containers = null!, "Containers is required" },
     };
 
     [Theory]

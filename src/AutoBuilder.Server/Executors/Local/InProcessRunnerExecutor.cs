@@ -133,9 +133,7 @@ public sealed class InProcessRunnerExecutor(ServerPaths paths, IOptions<Executor
             var level = logLevel >= LogLevel.Warning ? logLevel : LogLevel.Debug;
             if (inner.IsEnabled(level))
             {
-#pragma warning disable CA2254 // The line is the runner's own, already formatted; the build id is the structured part.
                 inner.Log(level, eventId, exception, "runner {BuildId}: {Line}", buildId, line);
-#pragma warning restore CA2254
             }
         }
 
