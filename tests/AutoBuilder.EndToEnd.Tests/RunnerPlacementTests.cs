@@ -1,5 +1,6 @@
 using AutoBuilder.Core.Builds;
 using AutoBuilder.EndToEnd.Tests.Infrastructure;
+using AutoBuilder.Tests.Shared;
 
 namespace AutoBuilder.EndToEnd.Tests;
 
@@ -41,6 +42,37 @@ public sealed class RunnerPlacementTests
         using var client = server.CreateClient();
 
         var build = await ApiCalls.StartBuildAsync(client, "runner-process", ApiCalls.QuickBuild);
+        var ended = await ApiCalls.WaitForEndAsync(client, build.Id);
+        var log = await ApiCalls.GetLogAsync(client, build.Id);
+
+        Assert.True(ended.Status == BuildStatus.Succeeded, log);
+        Assert.Contains("outcome: succeeded", log, StringComparison.Ordinal);
+        Directory.Delete(root, recursive: true);
+    }
+
+    /// <summary>
+    /// Split roles with the default placement: the runner lives in the dispatcher process and reaches the API process
+    /// over HTTP (Dispatcher:ApiUrl), as a runner process or a Kubernetes Job would.
+    /// </summary>
+    [Fact]
+    public async Task SplitRoles_RunnerInsideTheDispatcher_BuildsThroughTheApiProcess()
+    {
+        var root = TestPaths.NewTempDirectory("runner-split");
+        var data = Path.Combine(root, "data");
+        await using var postgres = await PostgresServer.StartAsync();
+        var shared = new Dictionary<string, string>
+        {
+            ["Metadata:Provider"] = "Postgres",
+            ["ConnectionStrings:Metadata"] = await postgres.CreateDatabaseAsync("split"),
+            ["Auth:BootstrapAdminKey"] = ScaledDeploymentFixture.AdminKey,
+            ["Storage:SigningKey"] = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)),
+            ["Dispatcher:PollInterval"] = "00:00:00.200",
+        };
+        await using var api = await ServerProcess.StartAsync(data, shared, role: "api");
+        await using var dispatcher = await ServerProcess.StartAsync(data, new Dictionary<string, string>(shared) { ["Dispatcher:ApiUrl"] = api.Url.ToString() }, role: "dispatcher");
+        using var client = api.CreateClient(ScaledDeploymentFixture.AdminKey);
+
+        var build = await ApiCalls.StartBuildAsync(client, "runner-split", ApiCalls.QuickBuild);
         var ended = await ApiCalls.WaitForEndAsync(client, build.Id);
         var log = await ApiCalls.GetLogAsync(client, build.Id);
 
