@@ -41,12 +41,7 @@ public sealed class RunnerPlacementTests
         await using var server = await ServerProcess.StartAsync(Path.Combine(root, "data"), new Dictionary<string, string> { ["Executor:Runner"] = "Process" });
         using var client = server.CreateClient();
 
-        var build = await ApiCalls.StartBuildAsync(client, "runner-process", ApiCalls.QuickBuild);
-        var ended = await ApiCalls.WaitForEndAsync(client, build.Id);
-        var log = await ApiCalls.GetLogAsync(client, build.Id);
-
-        Assert.True(ended.Status == BuildStatus.Succeeded, log);
-        Assert.Contains("outcome: succeeded", log, StringComparison.Ordinal);
+        await QuickBuildSucceedsAsync(client, "runner-process");
         Directory.Delete(root, recursive: true);
     }
 
@@ -72,12 +67,7 @@ public sealed class RunnerPlacementTests
         await using var dispatcher = await ServerProcess.StartAsync(data, new Dictionary<string, string>(shared) { ["Dispatcher:ApiUrl"] = api.Url.ToString() }, role: "dispatcher");
         using var client = api.CreateClient(ScaledDeploymentFixture.AdminKey);
 
-        var build = await ApiCalls.StartBuildAsync(client, "runner-split", ApiCalls.QuickBuild);
-        var ended = await ApiCalls.WaitForEndAsync(client, build.Id);
-        var log = await ApiCalls.GetLogAsync(client, build.Id);
-
-        Assert.True(ended.Status == BuildStatus.Succeeded, log);
-        Assert.Contains("outcome: succeeded", log, StringComparison.Ordinal);
+        await QuickBuildSucceedsAsync(client, "runner-split");
         Directory.Delete(root, recursive: true);
     }
 
@@ -90,6 +80,16 @@ public sealed class RunnerPlacementTests
 
         Assert.Contains("Executor:Runner", error.Message, StringComparison.Ordinal);
         Directory.Delete(root, recursive: true);
+    }
+
+    private static async Task QuickBuildSucceedsAsync(HttpClient client, string project)
+    {
+        var build = await ApiCalls.StartBuildAsync(client, project, ApiCalls.QuickBuild);
+        var ended = await ApiCalls.WaitForEndAsync(client, build.Id);
+        var log = await ApiCalls.GetLogAsync(client, build.Id);
+
+        Assert.True(ended.Status == BuildStatus.Succeeded, log);
+        Assert.Contains("outcome: succeeded", log, StringComparison.Ordinal);
     }
 
     /// <summary>Host pids whose command line is exactly `sleep N` (a sandbox's processes are visible from the host).</summary>
