@@ -68,9 +68,7 @@ public sealed class AzureStorageTests(AzureServerFixture fixture) : IClassFixtur
         var project = $"script-{Guid.NewGuid():N}"[..20];
         var output = TestPaths.NewTempDirectory("out");
 
-        var result = await CliProcess.RunAsync(server, TestPaths.RepoRoot, "build", Path.Combine(TestPaths.Samples, "script-hello"), "--project", project, "--out", output);
-
-        Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}\n{result.StdoutText}\n{result.Stderr}\n{server.Output}");
+        await CliProcess.BuildSampleAsync(server, "script-hello", project, output);
         using var client = server.CreateClient();
         var build = (await client.GetFromJsonAsync<BuildDto[]>(ApiRoutes.ProjectBuilds(project), AutoBuilderJson.Options))!.Single();
         Assert.Equal(BuildStatus.Succeeded, build.Status);
@@ -137,9 +135,7 @@ public sealed class AzureStorageTests(AzureServerFixture fixture) : IClassFixtur
         var project = $"maven-{Guid.NewGuid():N}"[..20];
         var output = TestPaths.NewTempDirectory("out");
 
-        var result = await CliProcess.RunAsync(server, TestPaths.RepoRoot, "build", Path.Combine(TestPaths.Samples, "maven-hello"), "--project", project, "--out", output);
-
-        Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}\n{result.StdoutText}\n{result.Stderr}");
+        await CliProcess.BuildSampleAsync(server, "maven-hello", project, output);
         var jar = fixture.Blobs.GetBlobContainerClient("artifacts").GetBlobClient($"{project}/1.0.0-SNAPSHOT/maven-hello-1.0.0-SNAPSHOT.jar");
         Assert.True(await jar.ExistsAsync());
         using (var zip = ZipFile.OpenRead(Path.Combine(output, "result.zip")))

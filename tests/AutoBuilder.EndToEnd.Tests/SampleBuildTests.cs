@@ -21,9 +21,7 @@ public sealed class SampleBuildTests(ServerFixture fixture) : IClassFixture<Serv
         var project = $"{sample}-{Guid.NewGuid():N}"[..30];
         var output = TestPaths.NewTempDirectory("out");
 
-        var result = await CliProcess.RunAsync(server, TestPaths.RepoRoot, "build", Path.Combine(TestPaths.Samples, sample), "--project", project, "--out", output);
-
-        Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}\n{result.StdoutText}\n{result.Stderr}");
+        var result = await CliProcess.BuildSampleAsync(server, sample, project, output);
         using var client = server.CreateClient();
         var build = (await client.GetFromJsonAsync<BuildDto[]>(ApiRoutes.ProjectBuilds(project), AutoBuilderJson.Options))!.Single();
         Assert.Equal(BuildStatus.Succeeded, build.Status);
@@ -59,9 +57,7 @@ public sealed class SampleBuildTests(ServerFixture fixture) : IClassFixture<Serv
         var project = $"script-{Guid.NewGuid():N}"[..20];
         var output = TestPaths.NewTempDirectory("out");
 
-        var result = await CliProcess.RunAsync(server, TestPaths.RepoRoot, "build", Path.Combine(TestPaths.Samples, "script-hello"), "--project", project, "--out", output);
-
-        Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}\n{result.StdoutText}\n{result.Stderr}");
+        await CliProcess.BuildSampleAsync(server, "script-hello", project, output);
         using var client = server.CreateClient();
         var build = (await client.GetFromJsonAsync<BuildDto[]>(ApiRoutes.ProjectBuilds(project), AutoBuilderJson.Options))!.Single();
         Assert.Equal(BuildStatus.Succeeded, build.Status);

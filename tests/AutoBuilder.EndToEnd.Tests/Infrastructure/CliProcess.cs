@@ -20,6 +20,14 @@ public static class CliProcess
             ["AUTOBUILDER_API_KEY"] = server.AdminKey,
         }, args);
 
+    /// <summary>`autobuilder build samples/SAMPLE --project P --out DIR` against the server; asserts it exited 0, saying why not.</summary>
+    public static async Task<CliResult> BuildSampleAsync(ServerProcess server, string sample, string project, string output)
+    {
+        var result = await RunAsync(server, TestPaths.RepoRoot, "build", Path.Combine(TestPaths.Samples, sample), "--project", project, "--out", output);
+        Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}\n{result.StdoutText}\n{result.Stderr}\n{server.Output}");
+        return result;
+    }
+
     /// <summary>Runs `autobuilder` with extra environment variables (configuration keys as Section__Key), no server involved.</summary>
     public static Task<CliResult> RunAsync(string workingDirectory, IReadOnlyDictionary<string, string> environment, params string[] args) =>
         RunAsync(workingDirectory, environment, TimeSpan.FromMinutes(5), args);
