@@ -118,7 +118,20 @@ public sealed class BuildRunner
     {
         /// <summary>bwrap and its options, when the command runs sandboxed.</summary>
         public IReadOnlyList<string>? Sandbox { get; init; }
+        /// <summary>The unprivileged user the command runs as, when the runner is root.</summary>
+        public BuildUser? RunAs { get; init; }
     }
+
+    private static readonly TimeSpan MinimumTransferLimit = TimeSpan.FromMinutes(5);
+
+    /// <summary>{cache}/projects/{projectId}: each project's own dependency caches.</summary>
+    public const string ProjectCacheFolder = "projects";
+
+    /// <summary>The build user, when the spec names one and this runner is root (only root can change users).</summary>
+    private static BuildUser? BuildUserOf(SandboxSettings sandbox) =>
+        Environment.IsPrivilegedProcess && sandbox.BuildUid is > 0 and var uid
+            ? new BuildUser((uint)uid, (uint)(sandbox.BuildGid ?? uid))
+            : null;
 
     /// <summary>The mutable state of one attempt, in one place.</summary>
     private sealed class Attempt(BuildRunner runner, RunnerSpec spec, LogShipper shipper)
@@ -146,14 +159,23 @@ public sealed class BuildRunner
 
             var started = Time.GetTimestamp();
             Prepared? prepared = null;
-            try
+            var defaultLimit = PhaseLimit(TimeSpan.FromSeconds(spec.TimeoutSeconds));
+            using (var staging = Bounded(defaultLimit, cancellationToken))
             {
-                prepared = await StageAsync(cancellationToken).ConfigureAwait(false);
-            }
-            catch (BuildFailureException ex)
-            {
-                Fail(ex.Message);
-                await LogAsync($"staging failed: {ex.Message}", cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    prepared = await StageAsync(staging.Token).ConfigureAwait(false);
+                }
+                catch (BuildFailureException ex)
+                {
+                    Fail(ex.Message);
+                    await LogAsync($"staging failed: {ex.Message}", cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    TimeOut($"staging did not finish within {BuildProcess.Describe(defaultLimit)}");
+                    await LogAsync(_error!, cancellationToken).ConfigureAwait(false);
+                }
             }
 
             _stage = Seconds(Time.GetElapsedTime(started));
@@ -173,7 +195,19 @@ public sealed class BuildRunner
             var publisher = new OutputPublisher(Api, _workspace, line => LogAsync(line, cancellationToken));
             if (prepared is not null)
             {
-                await PublishOutputsAsync(publisher, prepared, cancellationToken).ConfigureAwait(false);
+                var publishLimit = PhaseLimit(prepared.Timeout);
+                using var publishing = Bounded(publishLimit, cancellationToken);
+                try
+                {
+                    await PublishOutputsAsync(publisher, prepared, publishing.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    TimeOut($"publishing did not finish within {BuildProcess.Describe(publishLimit)}");
+                    _files = [];
+                    _artifacts = [];
+                    await LogAsync(_error!, cancellationToken).ConfigureAwait(false);
+                }
             }
 
             var publish = Seconds(Time.GetElapsedTime(started));
@@ -237,7 +271,8 @@ public sealed class BuildRunner
             }
 
             var config = BuildConfigLoader.LoadFrom(extracted.SourceRoot);
-            var cache = await PrepareCacheAsync(cancellationToken).ConfigureAwait(false);
+            var user = BuildUserOf(spec.Sandbox);
+            var cache = await PrepareCacheAsync(user, cancellationToken).ConfigureAwait(false);
             var home = Path.Combine(_workspace, "home");
             var temp = Path.Combine(_workspace, "tmp");
             var toolchain = ToolchainResolver.Resolve(new ToolchainRequest(extracted.SourceRoot, config, spec.Toolchain, spec.Command, spec.Toolchains, cache, home));
@@ -276,7 +311,12 @@ public sealed class BuildRunner
                 await File.WriteAllTextAsync(path, content, cancellationToken).ConfigureAwait(false);
             }
 
-            var environment = BuildEnvironment.Create(new BuildEnvironmentRequest(home, temp, spec.Number, spec.ProjectId, toolchain.Environment, config.Env));
+            if (user is not null && !OperatingSystem.IsWindows())
+            {
+                HandOver(user, cache.StartsWith(_workspace + "/", StringComparison.Ordinal) ? [sourceDirectory, home, temp, cache] : [sourceDirectory, home, temp]);
+            }
+
+            var environment = BuildEnvironment.Create(new BuildEnvironmentRequest(home, temp, spec.Number, spec.ProjectId, toolchain.Environment, config.Env) { CacheDirectory = cache });
             IReadOnlyList<string>? sandbox = null;
             if (spec.Sandbox.Enabled)
             {
@@ -290,29 +330,74 @@ public sealed class BuildRunner
                 await LogAsync("sandbox: off (the server's Sandbox:Mode)", cancellationToken).ConfigureAwait(false);
             }
 
-            return new Prepared(extracted.SourceRoot, toolchain, config, version.Version, timeout, environment) { Sandbox = sandbox };
+            if (user is not null)
+            {
+                await LogAsync(string.Create(CultureInfo.InvariantCulture, $"build user: uid {user.Uid}, gid {user.Gid} (the runner is root; Sandbox:BuildUid)"), cancellationToken).ConfigureAwait(false);
+            }
+
+            return new Prepared(extracted.SourceRoot, toolchain, config, version.Version, timeout, environment) { Sandbox = sandbox, RunAs = user };
         }
 
-        /// <summary>The shared cache if usable, else one inside the workspace: a cache problem never fails a build.</summary>
-        private async Task<string> PrepareCacheAsync(CancellationToken cancellationToken)
+        /// <summary>
+        /// The project's own folder of the shared cache if usable, else one inside the workspace: a cache problem never
+        /// fails a build. Per project, so that no build can write into a cache another user's build reads.
+        /// </summary>
+        private async Task<string> PrepareCacheAsync(BuildUser? user, CancellationToken cancellationToken)
         {
             var local = Path.Combine(_workspace, "cache");
             var shared = runner._options.CacheDirectory;
             if (shared is not null)
             {
+                var project = Path.GetFullPath(Path.Combine(shared, ProjectCacheFolder, spec.ProjectId));
                 try
                 {
-                    Directory.CreateDirectory(shared);
-                    return Path.GetFullPath(shared);
+                    Directory.CreateDirectory(project);
+                    if (user is null)
+                    {
+                        return project;
+                    }
+
+                    // bubblewrap binds the folder as the build user: every folder above it must let that user pass.
+                    if (BuildUserAccess.Blocking(Path.GetDirectoryName(project)!, user) is { } blocked)
+                    {
+                        await LogAsync(string.Create(CultureInfo.InvariantCulture,
+                            $"cache: the build user (uid {user.Uid}) cannot pass '{blocked}' (chmod o+x it to share the cache); using a private cache"), cancellationToken).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        if (FileKinds.Stat(project)?.Uid != user.Uid)
+                        {
+                            BuildUserAccess.GiveTo(project, user); // first use, or the build user changed.
+                        }
+
+                        return project;
+                    }
                 }
                 catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
                 {
-                    await LogAsync($"cache folder '{shared}' is not usable ({ex.Message}); using a private cache", cancellationToken).ConfigureAwait(false);
+                    await LogAsync($"cache folder '{project}' is not usable ({ex.Message}); using a private cache", cancellationToken).ConfigureAwait(false);
                 }
             }
 
             Directory.CreateDirectory(local);
             return local;
+        }
+
+        /// <summary>Gives the build's own folders to the build user, who may only pass through the workspace to reach them.</summary>
+        [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+        private void HandOver(BuildUser user, IReadOnlyList<string> folders)
+        {
+            File.SetUnixFileMode(_workspace, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
+            if (BuildUserAccess.Blocking(_workspace, user) is { } blocked)
+            {
+                throw new BuildFailureException(string.Create(CultureInfo.InvariantCulture,
+                    $"the build user (uid {user.Uid}) cannot reach its workspace: '{blocked}' does not let other users pass. Give that folder search permission (chmod o+x) or move Executor:WorkspaceRoot"));
+            }
+
+            foreach (var folder in folders)
+            {
+                BuildUserAccess.GiveTo(folder, user);
+            }
         }
 
         private async Task BuildAsync(Prepared prepared, CancellationToken cancellationToken)
@@ -337,6 +422,7 @@ public sealed class BuildRunner
                         Timeout = prepared.Timeout,
                         Sandbox = prepared.Sandbox,
                         SandboxStatusFile = Path.Combine(_workspace, "sandbox-status.json"),
+                        RunAs = prepared.RunAs,
                     },
                     (bytes, ct) => shipper.WriteAsync(bytes, ct),
                     stop.Token).ConfigureAwait(false);
@@ -408,6 +494,11 @@ public sealed class BuildRunner
             var root = prepared.SourceRoot;
             var skipped = new List<string>();
             var outputs = OutputMatcher.Match(root, prepared.Toolchain.Outputs, skipped.Add);
+            foreach (var line in skipped.Distinct())
+            {
+                await LogAsync($"publishing: {line}", cancellationToken).ConfigureAwait(false);
+            }
+
             // On failure result.zip is still useful when the build left outputs (test reports, partial builds).
             if (_outcome == BuildOutcome.Succeeded || outputs.Count > 0)
             {
@@ -421,8 +512,9 @@ public sealed class BuildRunner
 
             try
             {
-                var artifacts = OutputPublisher.NameArtifacts(OutputMatcher.Match(root, prepared.Toolchain.Artifacts, skipped.Add));
-                foreach (var line in skipped.Distinct())
+                var skippedArtifacts = new List<string>();
+                var artifacts = OutputPublisher.NameArtifacts(OutputMatcher.Match(root, prepared.Toolchain.Artifacts, skippedArtifacts.Add));
+                foreach (var line in skippedArtifacts.Distinct().Except(skipped))
                 {
                     await LogAsync($"publishing: {line}", cancellationToken).ConfigureAwait(false);
                 }
@@ -439,6 +531,22 @@ public sealed class BuildRunner
                 Fail(ex.Message);
                 await LogAsync($"publishing failed: {ex.Message}", cancellationToken).ConfigureAwait(false);
             }
+        }
+
+        /// <summary>Staging and publishing are each bounded like the build: by its timeout, and never less than 5 minutes for transfers.</summary>
+        private static TimeSpan PhaseLimit(TimeSpan buildTimeout) => buildTimeout > MinimumTransferLimit ? buildTimeout : MinimumTransferLimit;
+
+        private static CancellationTokenSource Bounded(TimeSpan limit, CancellationToken cancellationToken)
+        {
+            var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            bounded.CancelAfter(limit);
+            return bounded;
+        }
+
+        private void TimeOut(string error)
+        {
+            _outcome = BuildOutcome.TimedOut;
+            _error ??= error;
         }
 
         private void Fail(string error)

@@ -48,6 +48,12 @@ public sealed record SandboxSettings
     public bool Enabled { get; init; }
     /// <summary>Give the sandboxed command the host's network (Sandbox:Network).</summary>
     public bool Network { get; init; }
+    /// <summary>
+    /// The unprivileged user a runner that runs as root starts the build command as (Sandbox:BuildUid/BuildGid), sandboxed
+    /// or not; null keeps the runner's own user. A runner that is not root cannot change users and ignores it.
+    /// </summary>
+    public int? BuildUid { get; init; }
+    public int? BuildGid { get; init; }
 }
 
 /// <summary>Operator settings for toolchains, from the server's configuration (Toolchains:*).</summary>

@@ -158,9 +158,20 @@ public static partial class BuildConfigLoader
                 throw Fail($"'env' name '{name}' is not a valid environment variable name");
             }
 
+            if (IsReservedEnvName(name))
+            {
+                throw Fail($"'env' may not set {name}: variables that configure the dynamic loader, the shell or the C library "
+                    + $"({string.Join(", ", ReservedEnvNames)}, LD_*) or that AutoBuilder sets itself ({string.Join(", ", BuildOwnedEnvNames)}) are refused");
+            }
+
             if (valueNode is not YamlScalarNode scalar)
             {
                 throw Fail($"'env.{name}' must be a string, number or boolean");
+            }
+
+            if (scalar.Value?.Contains('\0', StringComparison.Ordinal) == true)
+            {
+                throw Fail($"'env.{name}' contains a NUL character");
             }
 
             env[name] = scalar.Value ?? string.Empty;
@@ -169,6 +180,25 @@ public static partial class BuildConfigLoader
         return env;
     }
 
+    /// <summary>
+    /// Refused in env even though the user's variables reach only the sandboxed command (docs/SECURITY.md): they change
+    /// how every program loads, what a shell runs first, or where the C library reads code and data from — glibc's own
+    /// list of variables it drops for set-user-ID programs, plus the shells' start-up variables.
+    /// </summary>
+    public static readonly IReadOnlyList<string> ReservedEnvNames =
+    [
+        "BASH_ENV", "ENV", "SHELLOPTS", "BASHOPTS", "PS4", "IFS", "GCONV_PATH", "GETCONF_DIR", "HOSTALIASES", "LOCALDOMAIN",
+        "LOCPATH", "MALLOC_TRACE", "NIS_PATH", "NLSPATH", "RESOLV_HOST_CONF", "RES_OPTIONS", "TZDIR", "GLIBC_TUNABLES",
+    ];
+
+    /// <summary>Set by AutoBuilder for every build: the workspace's HOME and TMPDIR (counted against its disk limit).</summary>
+    public static readonly IReadOnlyList<string> BuildOwnedEnvNames = ["HOME", "TMPDIR"];
+
+    public static bool IsReservedEnvName(string name) =>
+        name.StartsWith("LD_", StringComparison.Ordinal)
+        || ReservedEnvNames.Contains(name, StringComparer.Ordinal)
+        || BuildOwnedEnvNames.Contains(name, StringComparer.Ordinal);
+
     private static string RequireScalar(string key, YamlNode value) =>
         value is YamlScalarNode { Value: { Length: > 0 } text } && !string.IsNullOrWhiteSpace(text)
             ? text
@@ -176,9 +206,9 @@ public static partial class BuildConfigLoader
 
     private static BuildFailureException Fail(string message) => new($"{FileName}: {message}");
 
-    [GeneratedRegex(@"^([0-9]{1,9})([smh]?)$")]
+    [GeneratedRegex(@"\A([0-9]{1,9})([smh]?)\z")]
     private static partial Regex TimeoutPattern();
 
-    [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*$")]
+    [GeneratedRegex(@"\A[A-Za-z_][A-Za-z0-9_]*\z")]
     private static partial Regex EnvNamePattern();
 }

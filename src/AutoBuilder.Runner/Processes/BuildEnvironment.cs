@@ -13,7 +13,11 @@ public sealed record BuildEnvironmentRequest(
     int BuildNumber,
     string ProjectId,
     IReadOnlyDictionary<string, string> Toolchain,
-    IReadOnlyDictionary<string, string>? User);
+    IReadOnlyDictionary<string, string>? User)
+{
+    /// <summary>AUTOBUILDER_CACHE: the project's dependency cache folder, for scripts that cache what they download.</summary>
+    public string? CacheDirectory { get; init; }
+}
 
 /// <summary>
 /// Builds a command's environment from an allow-list. Nothing else of the runner's environment
@@ -42,6 +46,11 @@ public static class BuildEnvironment
             ["AUTOBUILDER_BUILD_NUMBER"] = request.BuildNumber.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["AUTOBUILDER_PROJECT"] = request.ProjectId,
         };
+        if (request.CacheDirectory is not null)
+        {
+            env["AUTOBUILDER_CACHE"] = request.CacheDirectory;
+        }
+
         foreach (var name in new[] { "TZ", "JAVA_HOME" })
         {
             if (NonEmpty(read(name)) is { } value)

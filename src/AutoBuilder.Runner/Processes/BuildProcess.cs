@@ -19,7 +19,12 @@ public sealed record BuildProcessRequest
     public IReadOnlyList<string>? Sandbox { get; init; }
     /// <summary>Where bwrap reports its status (a file the sandbox cannot see); required with <see cref="Sandbox"/>.</summary>
     public string? SandboxStatusFile { get; init; }
+    /// <summary>Run the command as this user (the launcher drops to it with setpriv); null keeps the runner's user.</summary>
+    public BuildUser? RunAs { get; init; }
 }
+
+/// <summary>The unprivileged user a build runs as when the runner is root (Sandbox:BuildUser).</summary>
+public sealed record BuildUser(uint Uid, uint Gid);
 
 /// <summary>
 /// How the command ended. <see cref="ExitCode"/> is null when it was killed on timeout.
@@ -35,7 +40,9 @@ public sealed record BuildProcessResult(int? ExitCode, bool TimedOut, TimeSpan E
 public sealed class BuildProcess(TimeProvider? timeProvider = null)
 {
     private const string SetsidPath = "/usr/bin/setsid";
+    private const string SetprivPath = "/usr/bin/setpriv";
     private const int ReadBufferSize = 16 * 1024;
+    private static readonly TimeSpan OutputDrainLimit = TimeSpan.FromSeconds(5);
 
     private readonly TimeProvider _timeProvider = timeProvider ?? TimeProvider.System;
 
@@ -51,49 +58,32 @@ public sealed class BuildProcess(TimeProvider? timeProvider = null)
         cancellationToken.ThrowIfCancellationRequested();
 
         var useSetsid = File.Exists(SetsidPath);
+        var sandboxed = request.Sandbox is { Count: > 0 };
         var startInfo = new ProcessStartInfo
         {
             FileName = useSetsid ? SetsidPath : "/bin/sh",
-            WorkingDirectory = request.WorkingDirectory,
+            // Host-side launch processes (setsid, sh, setpriv, bwrap) run outside the sandbox: they start in a neutral
+            // folder with a fixed environment, and nothing the user controls reaches them (docs/SECURITY.md).
+            WorkingDirectory = sandboxed ? "/" : request.WorkingDirectory,
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
             RedirectStandardError = false,
             UseShellExecute = false,
         };
-        if (useSetsid)
-        {
-            startInfo.ArgumentList.Add("/bin/sh");
-        }
-
-        startInfo.ArgumentList.Add("-c");
-        // One pipe for both streams keeps their order; the newline keeps a trailing comment in the command harmless.
-        var script = "exec 2>&1\n" + request.Command;
-        if (request.Sandbox is { Count: > 0 } sandbox)
-        {
-            var statusFile = request.SandboxStatusFile ?? throw new ArgumentException("A sandboxed command needs a status file.", nameof(request));
-            File.Delete(statusFile);
-            // The outer shell merges bwrap's own errors into the output, opens the status file on fd 3
-            // (bwrap closes it before the command runs) and becomes bwrap, which runs the command's shell.
-            startInfo.ArgumentList.Add("exec 2>&1 3>\"$0\"\nexec \"$@\"");
-            startInfo.ArgumentList.Add(statusFile);
-            startInfo.ArgumentList.Add(sandbox[0]);
-            startInfo.ArgumentList.Add("--json-status-fd");
-            startInfo.ArgumentList.Add("3");
-            foreach (var argument in sandbox.Skip(1))
-            {
-                startInfo.ArgumentList.Add(argument);
-            }
-
-            startInfo.ArgumentList.Add("/bin/sh");
-            startInfo.ArgumentList.Add("-c");
-        }
-
-        startInfo.ArgumentList.Add(script);
-
         startInfo.Environment.Clear();
-        foreach (var (name, value) in request.Environment)
+        foreach (var (name, value) in LauncherEnvironment)
         {
             startInfo.Environment[name] = value;
+        }
+
+        foreach (var argument in LaunchArguments(request, useSetsid))
+        {
+            startInfo.ArgumentList.Add(argument);
+        }
+
+        if (sandboxed)
+        {
+            File.Delete(request.SandboxStatusFile!);
         }
 
         var started = _timeProvider.GetTimestamp();
@@ -106,7 +96,8 @@ public sealed class BuildProcess(TimeProvider? timeProvider = null)
 
         using var timeout = new CancellationTokenSource(request.Timeout, _timeProvider);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, cancellationToken);
-        var pump = PumpAsync(process.StandardOutput.BaseStream, output, cancellationToken);
+        using var drain = new CancellationTokenSource();
+        var pump = PumpAsync(process.StandardOutput.BaseStream, output, drain.Token, cancellationToken);
 
         var timedOut = false;
         try
@@ -125,6 +116,9 @@ public sealed class BuildProcess(TimeProvider? timeProvider = null)
         }
 
         await process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+        // A process that left the group and the sandbox (possible only unsandboxed) may hold the pipe open for ever;
+        // the attempt must still end, so the output is read for a bounded while after the command ended.
+        drain.CancelAfter(OutputDrainLimit);
         try
         {
             await pump.ConfigureAwait(false);
@@ -141,6 +135,73 @@ public sealed class BuildProcess(TimeProvider? timeProvider = null)
             : new BuildProcessResult(process.ExitCode, false, elapsed, request.Sandbox is { Count: > 0 } && !SandboxRanCommand(request.SandboxStatusFile!));
     }
 
+    /// <summary>The whole environment of the host-side launch processes: fixed, never the build's.</summary>
+    private static readonly KeyValuePair<string, string>[] LauncherEnvironment =
+    [
+        new("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+        new("LANG", "C.UTF-8"),
+    ];
+
+    /// <summary>
+    /// The command line after the executable: [setsid] sh -c LAUNCHER ... [setpriv ... --] (bwrap ... --clearenv --setenv ... -- | env -i ...)
+    /// /bin/sh -c SCRIPT. The build's environment is set by the last process before the build's own shell — bwrap inside
+    /// its new namespaces, or env(1) after the privileges were dropped — so no host-side process ever runs with it.
+    /// </summary>
+    private static List<string> LaunchArguments(BuildProcessRequest request, bool useSetsid)
+    {
+        var args = new List<string>();
+        if (useSetsid)
+        {
+            args.Add("/bin/sh");
+        }
+
+        args.Add("-c");
+        if (request.Sandbox is { Count: > 0 } sandbox)
+        {
+            var statusFile = request.SandboxStatusFile ?? throw new ArgumentException("A sandboxed command needs a status file.", nameof(request));
+            if (sandbox[^1] != "--")
+            {
+                throw new ArgumentException("The sandbox's options must end with \"--\".", nameof(request));
+            }
+
+            // The outer shell merges bwrap's own errors into the output, opens the status file on fd 3
+            // (bwrap closes it before the command runs) and becomes bwrap, which runs the command's shell.
+            args.AddRange(["exec 2>&1 3>\"$0\"\nexec \"$@\"", statusFile]);
+            args.AddRange(DropPrivileges(request.RunAs));
+            args.Add(sandbox[0]);
+            args.AddRange(["--json-status-fd", "3"]);
+            args.AddRange(sandbox.Skip(1).SkipLast(1));
+            args.Add("--clearenv");
+            foreach (var (name, value) in request.Environment)
+            {
+                args.AddRange(["--setenv", name, value]);
+            }
+
+            args.Add("--");
+        }
+        else
+        {
+            args.AddRange(["exec 2>&1\nexec \"$@\"", "autobuilder-launch"]);
+            args.AddRange(DropPrivileges(request.RunAs));
+            args.AddRange(["/usr/bin/env", "-i"]);
+            args.AddRange(request.Environment.Select(variable => $"{variable.Key}={variable.Value}"));
+        }
+
+        // One pipe for both streams keeps their order; the newline keeps a trailing comment in the command harmless.
+        args.AddRange(["/bin/sh", "-c", "exec 2>&1\n" + request.Command]);
+        return args;
+    }
+
+    /// <summary>setpriv(1) to the build user: real, effective and saved ids, no supplementary groups, no capabilities.</summary>
+    private static string[] DropPrivileges(BuildUser? user) => user is null
+        ? []
+        :
+        [
+            SetprivPath,
+            $"--reuid={user.Uid}", $"--regid={user.Gid}", "--clear-groups",
+            "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--",
+        ];
+
     /// <summary>bwrap writes {"exit-code": N} when the command it ran ended; never when setting up the sandbox failed.</summary>
     private static bool SandboxRanCommand(string statusFile)
     {
@@ -154,14 +215,21 @@ public sealed class BuildProcess(TimeProvider? timeProvider = null)
         }
     }
 
-    private static async Task PumpAsync(Stream stdout, Func<ReadOnlyMemory<byte>, CancellationToken, ValueTask> output, CancellationToken cancellationToken)
+    private static async Task PumpAsync(Stream stdout, Func<ReadOnlyMemory<byte>, CancellationToken, ValueTask> output, CancellationToken drain, CancellationToken cancellationToken)
     {
         var buffer = new byte[ReadBufferSize];
-        int read;
-        while ((read = await stdout.ReadAsync(buffer, CancellationToken.None).ConfigureAwait(false)) > 0)
+        try
         {
-            // The sink may keep the memory only until it returns.
-            await output(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
+            int read;
+            while ((read = await stdout.ReadAsync(buffer, drain).ConfigureAwait(false)) > 0)
+            {
+                // The sink may keep the memory only until it returns.
+                await output(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (drain.IsCancellationRequested)
+        {
+            // Output of stragglers after the drain limit is dropped.
         }
     }
 

@@ -5,7 +5,8 @@ namespace AutoBuilder.Runner.Publishing;
 /// <summary>
 /// Finds the files a build declared (globs relative to the source root; '!' excludes).
 /// Symlinks that lead outside the source root are skipped: a build must not be able to
-/// publish the host's files by linking to them.
+/// publish the host's files by linking to them. Only regular files are published: FIFOs, sockets and devices are
+/// skipped (and named through onSkipped) without being opened, as opening a FIFO blocks.
 /// </summary>
 public static class OutputMatcher
 {
@@ -39,6 +40,13 @@ public static class OutputMatcher
             if (!StaysInside(fullRoot, relative))
             {
                 onSkipped?.Invoke($"skipped '{relative}': it is a symlink leading outside the source folder");
+                continue;
+            }
+
+            var kind = FileKinds.Of(file);
+            if (kind != FileKind.Regular)
+            {
+                onSkipped?.Invoke($"skipped '{relative}': it is {FileKinds.Describe(kind)}; only regular files are published");
                 continue;
             }
 

@@ -43,7 +43,10 @@ public sealed class InProcessRunnerExecutor(ServerPaths paths, IOptions<Executor
 
     private sealed class Execution : IBuildExecution
     {
+        /// <summary>How long a runner told to stop may take before its slot is freed anyway.</summary>
+        private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(10);
         private readonly CancellationTokenSource _stop = new();
+        private bool _abandoned;
         private readonly string _workspace;
         private readonly bool _keepWorkspace;
         private readonly ILogger _logger;
@@ -58,7 +61,7 @@ public sealed class InProcessRunnerExecutor(ServerPaths paths, IOptions<Executor
             var log = new RunnerLog(logger, launch.BuildId);
             var runner = new BuildRunner(runnerOptions, http, log);
             // Off the dispatcher's thread: the runner's first steps (workspace, spec request) must not hold it up.
-            Completion = Task.Run(() => RunAsync(runner, log));
+            Completion = SettleAsync(Task.Run(() => RunAsync(runner, log)));
         }
 
         public string BuildId { get; }
@@ -84,7 +87,34 @@ public sealed class InProcessRunnerExecutor(ServerPaths paths, IOptions<Executor
         public async ValueTask DisposeAsync()
         {
             await ((Task)Completion).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            _stop.Dispose();
+            if (!_abandoned)
+            {
+                _stop.Dispose();
+            }
+        }
+
+        /// <summary>
+        /// The runner's end; or, once it was told to stop, at most <see cref="StopGrace"/> later whatever it is doing (a
+        /// blocking call cannot observe a token): the slot is freed and the workspace removed, and the runner's task is
+        /// left to end on its own.
+        /// </summary>
+        private async Task<ExecutionExit> SettleAsync(Task<ExecutionExit> run)
+        {
+            var stopped = Task.Delay(Timeout.Infinite, _stop.Token);
+            if (await Task.WhenAny(run, stopped).ConfigureAwait(false) == run
+                || await Task.WhenAny(run, Task.Delay(StopGrace)).ConfigureAwait(false) == run)
+            {
+                return await run.ConfigureAwait(false);
+            }
+
+            _abandoned = true;
+            _logger.LogWarning("The runner of build {BuildId} did not stop within {Grace}s; its slot is freed and its workspace removed", BuildId, StopGrace.TotalSeconds);
+            if (!_keepWorkspace)
+            {
+                LocalWorkspace.DeleteQuietly(_workspace);
+            }
+
+            return new ExecutionExit(RunnerExitCodes.Cancelled, $"the runner did not stop within {StopGrace.TotalSeconds:0}s of being told to and was abandoned");
         }
 
         private async Task<ExecutionExit> RunAsync(BuildRunner runner, RunnerLog log)

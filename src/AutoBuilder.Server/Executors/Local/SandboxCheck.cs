@@ -47,17 +47,23 @@ public sealed class SandboxCheck(IOptions<SandboxOptions> options, IOptions<Exec
 
     private static SandboxSettings Decide(SandboxOptions options, ILogger logger)
     {
-        if (options.Mode == SandboxMode.Off)
+        var user = new SandboxSettings { BuildUid = options.BuildUid, BuildGid = options.BuildGid ?? options.BuildUid };
+        if (Environment.IsPrivilegedProcess)
         {
-            logger.LogWarning("Sandbox:Mode is Off: builds run unsandboxed and can read everything this server's user can");
-            return new SandboxSettings();
+            logger.LogInformation("The server runs as root: builds run as the unprivileged uid {Uid} gid {Gid} (Sandbox:BuildUid, Sandbox:BuildGid)", user.BuildUid, user.BuildGid);
         }
 
-        var problem = Probe();
+        if (options.Mode == SandboxMode.Off)
+        {
+            logger.LogWarning("Sandbox:Mode is Off: builds run unsandboxed and can read everything their user can");
+            return user;
+        }
+
+        var problem = Probe(Environment.IsPrivilegedProcess ? user : null);
         if (problem is null)
         {
             logger.LogInformation("Builds run sandboxed in bubblewrap (network {Network})", options.Network ? "shared" : "off");
-            return new SandboxSettings { Enabled = true, Network = options.Network };
+            return user with { Enabled = true, Network = options.Network };
         }
 
         if (options.Mode == SandboxMode.Required)
@@ -69,11 +75,11 @@ public sealed class SandboxCheck(IOptions<SandboxOptions> options, IOptions<Exec
         logger.LogWarning(
             "Builds run UNSANDBOXED: bubblewrap {Problem}. Fix: apt-get install bubblewrap (and allow it to create namespaces), or set Sandbox:Mode=Off to silence this, or Required to refuse to start without it",
             problem);
-        return new SandboxSettings();
+        return user;
     }
 
-    /// <summary>Null when a sandboxed `true` runs; else why not.</summary>
-    private static string? Probe()
+    /// <summary>Null when a sandboxed `true` runs (as the build user, when one is given); else why not.</summary>
+    private static string? Probe(SandboxSettings? asUser)
     {
         var bwrap = FindOnPath("bwrap");
         if (bwrap is null)
@@ -81,14 +87,24 @@ public sealed class SandboxCheck(IOptions<SandboxOptions> options, IOptions<Exec
             return "is not installed ('bwrap' is not on PATH)";
         }
 
-        var startInfo = new ProcessStartInfo(bwrap)
+        var startInfo = new ProcessStartInfo(asUser is null ? bwrap : "/usr/bin/setpriv")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             RedirectStandardInput = true,
             UseShellExecute = false,
+            WorkingDirectory = "/",
         };
-        foreach (var argument in new[] { "--unshare-all", "--cap-drop", "ALL", "--ro-bind", "/usr", "/usr" })
+        if (asUser is not null)
+        {
+            // The build user must be able to make its own namespaces (unprivileged user namespaces).
+            foreach (var argument in new[] { $"--reuid={asUser.BuildUid}", $"--regid={asUser.BuildGid}", "--clear-groups", "--no-new-privs", "--", bwrap })
+            {
+                startInfo.ArgumentList.Add(argument);
+            }
+        }
+
+        foreach (var argument in new[] { "--unshare-all", "--unshare-user", "--disable-userns", "--cap-drop", "ALL", "--ro-bind", "/usr", "/usr" })
         {
             startInfo.ArgumentList.Add(argument);
         }
