@@ -37,9 +37,9 @@ public sealed class AzureStorageFaultTests
     private static async Task StopStorageWhilePublishingAsync(AzuriteServer azurite, ServerProcess server, string data)
     {
         using var client = server.CreateClient();
-        // The build waits for a file in the cache folder, the one host folder a sandboxed build sees.
-        var release = Path.Combine(data, "cache", "release-" + Guid.NewGuid().ToString("N"));
+        // The build waits for a file in its project's cache folder, the one host folder a sandboxed build sees.
         var project = $"fault-{Guid.NewGuid():N}"[..20];
+        var release = Path.Combine(data, "cache", "projects", project, "release-" + Guid.NewGuid().ToString("N"));
         var build = await ApiCalls.StartBuildAsync(client, project, new Dictionary<string, string>
         {
             ["build.sh"] = $"echo BUILD-WAITING\nwhile [ ! -e '{release}' ]; do sleep 0.1; done\nmkdir -p out && echo hi > out/hi.txt\n",

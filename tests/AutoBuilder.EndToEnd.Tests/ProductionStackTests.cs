@@ -259,9 +259,10 @@ public sealed class ProductionStackTests(AzureScaledDeploymentFixture deployment
     public async Task RunnerKilled_BuildIsRetried_AndTheNextAttemptAppendsToTheSameAzureLog()
     {
         using var client = deployment.Client(deployment.Apis[0]);
-        // The first attempt waits for a file in the cache folder, the one host folder a sandboxed build sees.
-        var release = Path.Combine(deployment.DataDirectory, "cache", "release-" + Guid.NewGuid().ToString("N"));
-        var build = await ApiCalls.StartBuildAsync(client, $"retry-{Guid.NewGuid():N}"[..20], new Dictionary<string, string>(ApiCalls.QuickBuild)
+        // The first attempt waits for a file in its project's cache folder, the one host folder a sandboxed build sees.
+        var project = $"retry-{Guid.NewGuid():N}"[..20];
+        var release = Path.Combine(deployment.DataDirectory, "cache", "projects", project, "release-" + Guid.NewGuid().ToString("N"));
+        var build = await ApiCalls.StartBuildAsync(client, project, new Dictionary<string, string>(ApiCalls.QuickBuild)
         {
             ["build.sh"] = $"echo ATTEMPT-STARTED\nwhile [ ! -e '{release}' ]; do sleep 0.1; done\n" + ApiCalls.QuickBuild["build.sh"],
         });

@@ -237,8 +237,8 @@ public sealed class ClientCommandsTests : IAsyncLifetime
     [Fact]
     public async Task Logs_FollowInterrupted_StopsFollowingAndTheBuildGoesOn()
     {
-        // In the server's cache folder: the one host folder outside its workspace a sandboxed build sees.
-        var cache = Directory.CreateDirectory(Path.Combine(_server.DataDirectory, "cache")).FullName;
+        // In the project's cache folder: the one host folder outside its workspace a sandboxed build sees.
+        var cache = Directory.CreateDirectory(Path.Combine(_server.DataDirectory, "cache", "projects", "demo")).FullName;
         var release = Path.Combine(cache, $"release-{Guid.NewGuid():N}");
         var build = await StartBuildAsync($"echo first line; while [ ! -f {release} ]; do sleep 0.1; done");
         var received = new MemoryStream();

@@ -40,8 +40,8 @@ public sealed class KubernetesExecutorTests(FakeClusterFixture fixture) : IClass
         Assert.Equal(1, done.Attempt);
         Assert.Contains("[INFO] Building", log, StringComparison.Ordinal);
         Assert.True(File.Exists(Path.Combine(fixture.Server.BlobRoot, "artifacts", project, "1.0.0-SNAPSHOT", "maven-hello-1.0.0-SNAPSHOT.jar")));
-        // Maven's repository lives on the shared cache claim, not in the throw-away workspace.
-        Assert.True(Directory.Exists(Path.Combine(fixture.CacheVolume, "maven", "repository")));
+        // Maven's repository lives on the shared cache claim, in the project's own folder, not in the throw-away workspace.
+        Assert.True(Directory.Exists(Path.Combine(fixture.CacheVolume, "projects", project, "maven", "repository")));
 
         // One Job, with its token in a Secret the Job owns; the executor followed it with watches.
         var job = Assert.Single(fixture.JobsOf(build.Id));
