@@ -69,7 +69,7 @@ public sealed class BuildRunner
             return RunnerExitCodes.InfrastructureFailure;
         }
 
-        var shipper = new LogShipper((batch, ct) => _api.AppendLogAsync(spec.LogAppendUrl, batch, ct), _timeProvider);
+        var shipper = new LogShipper((batch, ct) => _api.AppendLogAsync(spec.LogAppendUrl, batch, ct), _timeProvider, spec.MaxLogBytes);
         await using (shipper.ConfigureAwait(false))
         {
             try
