@@ -51,6 +51,27 @@ public sealed class HostileBuildLimitsTests(HostileBuildLimitsTests.Fixture fixt
         await AssertHealthyAsync();
     }
 
+    [Theory]
+    [InlineData("source folder, then waits", "head -c 200000000 /dev/zero > big.bin\nsleep 600\n")]
+    [InlineData("TMPDIR and /tmp", "head -c 30000000 /dev/zero > \"$TMPDIR/a.bin\"\nhead -c 30000000 /dev/zero > /tmp/b.bin\n")]
+    public async Task Build_WritingPastMaxWorkspaceBytes_FailsNamingTheLimit(string where, string script)
+    {
+        using var client = fixture.Server.CreateClient();
+        var build = await ApiCalls.StartBuildAsync(client, Project("disk"), new Dictionary<string, string>
+        {
+            ["build.sh"] = script,
+            ["autobuilder.yml"] = "timeout: 120s\n",
+        });
+
+        var ended = await ApiCalls.WaitForEndAsync(client, build.Id);
+        var log = await ApiCalls.GetLogAsync(client, build.Id);
+
+        Assert.True(ended.Status == BuildStatus.Failed, $"{where}: {ended.Status}: {ended.Error}\n{log}");
+        Assert.Contains("Builds:MaxWorkspaceBytes", ended.Error ?? "", StringComparison.Ordinal);
+        Assert.Contains("50 MB", ended.Error ?? "", StringComparison.Ordinal);
+        await AssertHealthyAsync();
+    }
+
     [Fact]
     public async Task Build_PrintingAutoBuilderLines_CannotForgeThem()
     {
