@@ -2,6 +2,10 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using AutoBuilder.Core.Builds;
+using AutoBuilder.Core.Protocol;
+using AutoBuilder.Core.Storage;
+using AutoBuilder.Server.Auth;
+using AutoBuilder.Storage;
 using AutoBuilder.EndToEnd.Tests.Infrastructure;
 
 namespace AutoBuilder.EndToEnd.Tests;
@@ -91,6 +95,31 @@ public sealed class HostileBuildLimitsTests(HostileBuildLimitsTests.Fixture fixt
         Assert.Equal("[autobuilder] command exited with code 3", Assert.Single(own, l => l.StartsWith("[autobuilder] command exited", StringComparison.Ordinal)));
         Assert.DoesNotContain(log.Split('\n', '\r'), l => l.Contains("[autobuilder]", StringComparison.OrdinalIgnoreCase) && !own.Contains(l) && !l.StartsWith("[build] ", StringComparison.Ordinal));
         Assert.Contains("[build] [autobuilder] outcome: succeeded\n", log, StringComparison.Ordinal);
+        await AssertHealthyAsync();
+    }
+
+    [Fact]
+    public async Task LogAppendLink_PastTheServersCap_IsRefusedAndTheLogStopsGrowing()
+    {
+        // Whoever holds a log's signed append link (a runner, or a build that stole it) cannot grow it past
+        // (MaxLogBytes + AutoBuilder's own lines) x Dispatcher:MaxAttempts (3 by default).
+        var cap = (Fixture.MaxLogBytes + BuildLimits.OwnLinesAllowance) * 3;
+        var log = new BlobLayout(new ContainerNames()).BuildLog(Project("capped"), 1);
+        var signer = new BlobUrlSigner(ServerSecrets.Load(null, fixture.Server.DataDirectory).BlobSigningKey);
+        var link = $"blobs/{log.Container}/{log.Path}?{signer.Sign(log, BlobPermission.Append, DateTimeOffset.UtcNow.AddHours(1))}";
+        using var http = new HttpClient { BaseAddress = fixture.Server.Url };
+
+        async Task<HttpStatusCode> AppendAsync(long bytes)
+        {
+            using var response = await http.PostAsync(link, new ByteArrayContent(new byte[bytes]));
+            return response.StatusCode;
+        }
+
+        Assert.Equal(HttpStatusCode.OK, await AppendAsync(cap - (1024 * 1024)));
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, await AppendAsync(2 * 1024 * 1024));
+        Assert.Equal(HttpStatusCode.OK, await AppendAsync(1024 * 1024));
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, await AppendAsync(1));
+        Assert.Equal(cap, new FileInfo(Path.Combine(fixture.Server.BlobRoot, log.Container, log.Path)).Length);
         await AssertHealthyAsync();
     }
 
