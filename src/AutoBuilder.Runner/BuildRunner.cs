@@ -69,7 +69,7 @@ public sealed class BuildRunner
             return RunnerExitCodes.InfrastructureFailure;
         }
 
-        var shipper = new LogShipper((batch, ct) => _api.AppendLogAsync(spec.LogAppendUrl, batch, ct), _timeProvider);
+        var shipper = new LogShipper((batch, ct) => _api.AppendLogAsync(spec.LogAppendUrl, batch, ct), _timeProvider, spec.MaxLogBytes);
         await using (shipper.ConfigureAwait(false))
         {
             try
@@ -322,7 +322,7 @@ public sealed class BuildRunner
             {
                 var bwrap = Processes.Sandbox.Find()
                     ?? throw new BuildFailureException("the server runs builds sandboxed (Sandbox:Mode) but bubblewrap ('bwrap') is not on the runner's PATH: install it (apt-get install bubblewrap) or set Sandbox:Mode=Off");
-                sandbox = [bwrap, .. Processes.Sandbox.Arguments(new SandboxRequest([sourceDirectory, home, temp, cache], extracted.SourceRoot, spec.Sandbox.Network))];
+                sandbox = [bwrap, .. Processes.Sandbox.Arguments(new SandboxRequest([sourceDirectory, home, temp, cache], extracted.SourceRoot, spec.Sandbox.Network, temp))];
                 await LogAsync(spec.Sandbox.Network ? "sandbox: bubblewrap, network shared" : "sandbox: bubblewrap, no network", cancellationToken).ConfigureAwait(false);
             }
             else
@@ -413,7 +413,7 @@ public sealed class BuildRunner
 
             try
             {
-                var result = await new BuildProcess(Time).RunAsync(
+                var result = await new WorkspaceQuota(_workspace, spec.MaxWorkspaceBytes, Time).RunAsync(quotaStop => new BuildProcess(Time).RunAsync(
                     new BuildProcessRequest
                     {
                         Command = prepared.Toolchain.Command,
@@ -425,7 +425,7 @@ public sealed class BuildRunner
                         RunAs = prepared.RunAs,
                     },
                     (bytes, ct) => shipper.WriteAsync(bytes, ct),
-                    stop.Token).ConfigureAwait(false);
+                    quotaStop), stop.Token).ConfigureAwait(false);
 
                 if (result.SandboxFailed)
                 {
@@ -450,6 +450,12 @@ public sealed class BuildRunner
 
                 _exitCode = result.ExitCode;
                 await LogAsync(result.TimedOut ? _error! : $"command exited with code {result.ExitCode}", cancellationToken).ConfigureAwait(false);
+            }
+            catch (BuildFailureException ex)
+            {
+                // The workspace grew past Builds:MaxWorkspaceBytes; the group is already killed.
+                Fail(ex.Message);
+                await LogAsync(ex.Message, cancellationToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {

@@ -54,8 +54,7 @@ public sealed class HostileSandboxTests(HostileSandboxTests.Fixture fixture) : I
         var log = await ApiCalls.GetLogAsync(client, build.Id);
         Assert.DoesNotContain("STOLEN", log, StringComparison.Ordinal);
         Assert.DoesNotContain(fixture.Server.AdminKey, log, StringComparison.Ordinal);
-        Assert.Empty(Directory.EnumerateFiles(fixture.Server.BlobRoot, "result.zip", SearchOption.AllDirectories)
-            .Where(path => path.Contains(project, StringComparison.Ordinal)));
+        Assert.DoesNotContain(Directory.EnumerateFiles(fixture.Server.BlobRoot, "result.zip", SearchOption.AllDirectories), path => path.Contains(project, StringComparison.Ordinal));
     }
 
     /// <summary>

@@ -12,6 +12,8 @@ public sealed class LimitConfigurationTests
     [InlineData("Uploads:MaxCompressionRatio", "0", "MaxCompressionRatio")]
     [InlineData("RateLimits:PermitsPerSecond", "0", "PermitsPerSecond")]
     [InlineData("RateLimits:Burst", "-1", "Burst")]
+    [InlineData("Builds:MaxLogBytes", "0", "MaxLogBytes")]
+    [InlineData("Builds:MaxWorkspaceBytes", "1024", "MaxWorkspaceBytes")]
     public async Task Serve_BadLimit_FailsAtStartNamingTheKey(string key, string value, string message)
     {
         var root = TestPaths.NewTempDirectory("badlimit");

@@ -39,6 +39,23 @@ public sealed record RunnerSpec
     public ToolchainSettings Toolchains { get; init; } = new();
     /// <summary>Whether the build command runs sandboxed (the server's Sandbox:* decision).</summary>
     public SandboxSettings Sandbox { get; init; } = new();
+    /// <summary>Builds:MaxLogBytes — the most of the build's own output the log keeps; the rest is dropped.</summary>
+    public long MaxLogBytes { get; init; } = BuildLimits.DefaultMaxLogBytes;
+    /// <summary>Builds:MaxWorkspaceBytes — the most the workspace (source, HOME, TMPDIR) may hold while the command runs.</summary>
+    public long MaxWorkspaceBytes { get; init; } = BuildLimits.DefaultMaxWorkspaceBytes;
+}
+
+/// <summary>Defaults of the build limits (Builds:*), shared by the server's options and the spec.</summary>
+public static class BuildLimits
+{
+    public const long DefaultMaxLogBytes = 64L * 1024 * 1024;
+    public const long DefaultMaxWorkspaceBytes = 10L * 1024 * 1024 * 1024;
+
+    /// <summary>
+    /// What a log may grow to per attempt on top of <see cref="RunnerSpec.MaxLogBytes"/>: AutoBuilder's own lines,
+    /// which are not counted against the limit.
+    /// </summary>
+    public const long OwnLinesAllowance = 4L * 1024 * 1024;
 }
 
 /// <summary>The server's sandbox decision for the build command (Sandbox:*).</summary>

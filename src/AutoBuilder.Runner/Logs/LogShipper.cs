@@ -1,7 +1,9 @@
 using System.Buffers;
+using System.Globalization;
 using System.Text;
 using System.Threading.Channels;
 using AutoBuilder.Core;
+using AutoBuilder.Runner.Publishing;
 
 namespace AutoBuilder.Runner.Logs;
 
@@ -16,6 +18,12 @@ public delegate Task LogAppender(ReadOnlyMemory<byte> batch, CancellationToken c
 /// (a newline or carriage return), for <see cref="MaxLineBytes"/>, or for <see cref="CompleteAsync"/>.
 /// If an append fails for good (the appender retries transient
 /// failures itself), <see cref="Failure"/> is set, <see cref="Failed"/> fires, and later bytes are dropped.
+/// <para>
+/// The build's output is limited (Builds:MaxLogBytes): past the limit it is dropped, with one marker line when that
+/// starts and the count dropped at the end. The runner's own lines are not counted, so they are always written.
+/// A line of the build's output that contains <see cref="OwnLinePrefix"/> (any case) gets <see cref="EscapePrefix"/>
+/// in front, so no line the build prints starts like one of AutoBuilder's.
+/// </para>
 /// </summary>
 public sealed class LogShipper : IAsyncDisposable
 {
@@ -27,7 +35,14 @@ public sealed class LogShipper : IAsyncDisposable
 
     private const int MaxChunkBytes = 16 * 1024;
     private const int MaxPendingChunks = 64; // ≤ 1 MiB held in memory.
-    private static readonly byte[] Prefix = Encoding.UTF8.GetBytes("[autobuilder] ");
+    /// <summary>How AutoBuilder's own lines start; only they do.</summary>
+    public const string OwnLinePrefix = "[autobuilder]";
+
+    /// <summary>Put in front of a line of the build's output that contains <see cref="OwnLinePrefix"/>.</summary>
+    public const string EscapePrefix = "[build] ";
+
+    private static readonly byte[] Prefix = Encoding.UTF8.GetBytes(OwnLinePrefix + " ");
+    private static readonly byte[] Escape = Encoding.UTF8.GetBytes(EscapePrefix);
 
     private readonly Channel<byte[]> _chunks = Channel.CreateBounded<byte[]>(new BoundedChannelOptions(MaxPendingChunks)
     {
@@ -43,11 +58,18 @@ public sealed class LogShipper : IAsyncDisposable
     private readonly Task _pump;
     private readonly byte[] _line = new byte[MaxLineBytes];
     private int _lineLength;
+    private readonly long _maxOutputBytes;
+    private long _outputBytes;
 
-    public LogShipper(LogAppender append, TimeProvider? timeProvider = null)
+    /// <param name="append">Where batches go.</param>
+    /// <param name="timeProvider">The clock of the batching delay.</param>
+    /// <param name="maxOutputBytes">The most of the build's output kept (Builds:MaxLogBytes); the runner's own lines do not count.</param>
+    public LogShipper(LogAppender append, TimeProvider? timeProvider = null, long maxOutputBytes = long.MaxValue)
     {
         _append = append ?? throw new ArgumentNullException(nameof(append));
+        ArgumentOutOfRangeException.ThrowIfNegative(maxOutputBytes);
         _timeProvider = timeProvider ?? TimeProvider.System;
+        _maxOutputBytes = maxOutputBytes;
         _pump = Task.Run(PumpAsync);
     }
 
@@ -57,21 +79,26 @@ public sealed class LogShipper : IAsyncDisposable
     /// <summary>Cancelled when the log can no longer be written.</summary>
     public CancellationToken Failed => _failed.Token;
 
-    /// <summary>Total bytes accepted.</summary>
+    /// <summary>Total bytes of the build's output accepted, kept or dropped.</summary>
     public long BytesWritten { get; private set; }
 
-    /// <summary>Queues raw bytes (copied; the caller may reuse its buffer), redacted line by line.</summary>
-    public ValueTask WriteAsync(ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken = default) =>
-        WriteCoreAsync(bytes, endPendingLine: false, cancellationToken);
+    /// <summary>Bytes of the build's output dropped past the limit.</summary>
+    public long BytesDropped { get; private set; }
 
-    private async ValueTask WriteCoreAsync(ReadOnlyMemory<byte> bytes, bool endPendingLine, CancellationToken cancellationToken)
+    private bool LimitReached => BytesDropped > 0;
+
+    /// <summary>Queues the build's raw output (copied; the caller may reuse its buffer), redacted and escaped line by line.</summary>
+    public async ValueTask WriteAsync(ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken = default)
     {
         await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            if (endPendingLine && _lineLength > 0)
+            if (LimitReached)
             {
-                await FlushLineAsync(cancellationToken).ConfigureAwait(false);
+                // Cheap on purpose: a flooding build's output is only counted.
+                BytesWritten += bytes.Length;
+                BytesDropped += bytes.Length;
+                return;
             }
 
             while (!bytes.IsEmpty)
@@ -97,12 +124,19 @@ public sealed class LogShipper : IAsyncDisposable
         }
     }
 
-    /// <summary>Redacts the held line and queues it. Call under the write lock.</summary>
+    /// <summary>Redacts, escapes and queues the held line of the build's output, within the limit. Call under the write lock.</summary>
     private async ValueTask FlushLineAsync(CancellationToken cancellationToken)
     {
         ReadOnlyMemory<byte> line = _line.AsMemory(0, _lineLength);
-        BytesWritten += _lineLength;
+        var length = _lineLength;
+        BytesWritten += length;
         _lineLength = 0;
+        if (LimitReached)
+        {
+            BytesDropped += length;
+            return;
+        }
+
         var text = Encoding.UTF8.GetString(line.Span);
         var redacted = SecretRedactor.Redact(text);
         if (!ReferenceEquals(text, redacted))
@@ -111,6 +145,26 @@ public sealed class LogShipper : IAsyncDisposable
             line = Encoding.UTF8.GetBytes(redacted);
         }
 
+        if (redacted.Contains(OwnLinePrefix, StringComparison.OrdinalIgnoreCase))
+        {
+            // Anywhere in the line, not just at its start: escape sequences or a carriage return could show it first.
+            line = (byte[])[.. Escape, .. line.Span];
+        }
+
+        if (_outputBytes + line.Length > _maxOutputBytes)
+        {
+            BytesDropped += length;
+            await QueueAsync(OwnLine($"the log reached Builds:MaxLogBytes ({OutputPublisher.Size(_maxOutputBytes)}): the rest of the build's output is dropped, the build goes on"), cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        _outputBytes += line.Length;
+        await QueueAsync(line, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Queues bytes as they are, in chunks. Call under the write lock.</summary>
+    private async ValueTask QueueAsync(ReadOnlyMemory<byte> line, CancellationToken cancellationToken)
+    {
         while (!line.IsEmpty && Failure is null)
         {
             var chunk = line[..Math.Min(line.Length, MaxChunkBytes)];
@@ -119,17 +173,39 @@ public sealed class LogShipper : IAsyncDisposable
         }
     }
 
-    /// <summary>Appends one of the runner's own lines, prefixed "[autobuilder] ".</summary>
-    public ValueTask WriteLineAsync(string line, CancellationToken cancellationToken = default)
+    /// <summary>Appends one of the runner's own lines, prefixed "[autobuilder] "; never counted against the limit.</summary>
+    public async ValueTask WriteLineAsync(string line, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(line);
+        await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_lineLength > 0)
+            {
+                // A partial line of the command's output is redacted on its own, not run together with this one.
+                await FlushLineAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            await QueueAsync(OwnLine(line), cancellationToken).ConfigureAwait(false);
+        }
+        catch (ChannelClosedException)
+        {
+            // Completed: late lines have nowhere to go.
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
+    private static byte[] OwnLine(string line)
+    {
         line = SecretRedactor.Redact(line);
         var bytes = new byte[Prefix.Length + Encoding.UTF8.GetByteCount(line) + 1];
         Prefix.CopyTo(bytes, 0);
         Encoding.UTF8.GetBytes(line, bytes.AsSpan(Prefix.Length));
         bytes[^1] = (byte)'\n';
-        // A partial line of the command's output is redacted on its own, not run together with this one.
-        return WriteCoreAsync(bytes, endPendingLine: true, cancellationToken);
+        return bytes;
     }
 
     /// <summary>Ships everything pending and stops. Throws if the log could not be written.</summary>
@@ -139,16 +215,22 @@ public sealed class LogShipper : IAsyncDisposable
         await _writeLock.WaitAsync().ConfigureAwait(false);
         try
         {
-            if (_lineLength > 0)
+            try
             {
-                try
+                if (_lineLength > 0)
                 {
                     await FlushLineAsync(CancellationToken.None).ConfigureAwait(false);
                 }
-                catch (ChannelClosedException)
+
+                if (LimitReached)
                 {
-                    // Disposed already.
+                    await QueueAsync(OwnLine(string.Create(CultureInfo.InvariantCulture,
+                        $"{BytesDropped:N0} bytes of the build's output were dropped past Builds:MaxLogBytes ({OutputPublisher.Size(_maxOutputBytes)})")), CancellationToken.None).ConfigureAwait(false);
                 }
+            }
+            catch (ChannelClosedException)
+            {
+                // Disposed already.
             }
 
             _chunks.Writer.TryComplete();

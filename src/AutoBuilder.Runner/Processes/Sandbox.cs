@@ -4,7 +4,8 @@ namespace AutoBuilder.Runner.Processes;
 /// <param name="Writable">Bound read-write at their own paths; everything else of the host is hidden.</param>
 /// <param name="WorkingDirectory">Where the command starts (one of, or inside, the writable folders).</param>
 /// <param name="Network">Share the host's network; otherwise the command has only its own loopback.</param>
-public sealed record SandboxRequest(IReadOnlyList<string> Writable, string WorkingDirectory, bool Network);
+/// <param name="TempDirectory">Bound at /tmp and /var/tmp, so what the build puts there is on disk and counts against its workspace; null: in-memory tmpfs.</param>
+public sealed record SandboxRequest(IReadOnlyList<string> Writable, string WorkingDirectory, bool Network, string? TempDirectory = null);
 
 /// <summary>
 /// The bubblewrap (bwrap) command line that runs a build command in new namespaces (mount, pid, ipc,
@@ -79,7 +80,12 @@ public static class Sandbox
         }
 
         args.AddRange(Masks());
-        args.AddRange(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/var/tmp"]);
+        args.AddRange(["--proc", "/proc", "--dev", "/dev"]);
+        foreach (var temp in (string[])["/tmp", "/var/tmp"])
+        {
+            args.AddRange(request.TempDirectory is { } folder ? ["--bind", Path.GetFullPath(folder), temp] : ["--tmpfs", temp]);
+        }
+
         foreach (var folder in request.Writable.Select(Path.GetFullPath).Distinct(StringComparer.Ordinal))
         {
             args.AddRange(["--bind", folder, folder]);

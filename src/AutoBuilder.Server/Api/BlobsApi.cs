@@ -48,7 +48,7 @@ public static class BlobsApi
             return Results.Created((string?)null, new { size = result.Size, sha256 = result.Sha256 });
         });
 
-        blobs.MapPost("", async (string container, string path, HttpContext context, FileSystemBlobStore store, TimeProvider time) =>
+        blobs.MapPost("", async (string container, string path, HttpContext context, FileSystemBlobStore store, IOptions<BuildOptions> builds, IOptions<DispatcherOptions> dispatcher, TimeProvider time) =>
         {
             var blob = new BlobRef(container, path);
             if (Check(context, store, blob, BlobPermission.Append, time) is { } refused)
@@ -56,7 +56,15 @@ public static class BlobsApi
                 return refused;
             }
 
-            RequestBodies.LimitBody(context, MaxAppendBytes);
+            // Only build logs are appended to: a log never grows past the cap, whoever holds its link.
+            var cap = builds.Value.LogAppendCap(dispatcher.Value.MaxAttempts);
+            var room = cap - ((await store.GetPropertiesAsync(blob, context.RequestAborted))?.Size ?? 0);
+            if (room <= 0)
+            {
+                return ApiProblems.Problem(StatusCodes.Status413PayloadTooLarge, "Log too large", $"This log holds {cap} bytes, the most it may (Builds:MaxLogBytes).");
+            }
+
+            RequestBodies.LimitBody(context, Math.Min(MaxAppendBytes, room));
             var length = await store.AppendAsync(blob, context.Request.Body, context.RequestAborted);
             return Results.Ok(new { length });
         });

@@ -54,6 +54,8 @@ public sealed class RunnerService(
             MaxTimeoutSeconds = (int)options.MaxTimeout.TotalSeconds,
             Toolchains = new ToolchainSettings { MavenSettingsFile = maven.SettingsFile, MavenOffline = maven.Offline },
             Sandbox = sandbox.Settings,
+            MaxLogBytes = options.MaxLogBytes,
+            MaxWorkspaceBytes = options.MaxWorkspaceBytes,
         };
     }
 

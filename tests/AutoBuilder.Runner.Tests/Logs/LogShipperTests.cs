@@ -76,4 +76,87 @@ public sealed class LogShipperTests
         Assert.Equal("key abk_*** ok\nurl http://h/b?sp=r&sig=*** done\r\nlast sig=***[autobuilder] runner line abk_***\n", log);
         Assert.DoesNotContain("Zx9", log, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task WriteAsync_PastTheOutputLimit_KeepsOneMarkerCountsTheDroppedBytesAndStillWritesOwnLines()
+    {
+        var batches = new List<byte[]>();
+        var shipper = new LogShipper((batch, _) =>
+        {
+            batches.Add(batch.ToArray());
+            return Task.CompletedTask;
+        }, maxOutputBytes: 1000);
+        await using (shipper)
+        {
+            await shipper.WriteLineAsync("start");
+            var line = Encoding.UTF8.GetBytes(new string('a', 99) + "\n");
+            for (var i = 0; i < 1000; i++)
+            {
+                await shipper.WriteAsync(line);
+            }
+
+            await shipper.WriteLineAsync("outcome: succeeded");
+            await shipper.CompleteAsync();
+        }
+
+        var lines = Encoding.UTF8.GetString([.. batches.SelectMany(b => b)]).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(10, lines.Count(l => l.StartsWith('a')));
+        Assert.Equal(
+            [
+                "[autobuilder] start",
+                .. Enumerable.Repeat(new string('a', 99), 10),
+                "[autobuilder] the log reached Builds:MaxLogBytes (1000 B): the rest of the build's output is dropped, the build goes on",
+                "[autobuilder] outcome: succeeded",
+                "[autobuilder] 99,000 bytes of the build's output were dropped past Builds:MaxLogBytes (1000 B)",
+            ],
+            lines);
+        Assert.Equal(99_000, shipper.BytesDropped);
+        Assert.Equal(100_000, shipper.BytesWritten);
+    }
+
+    [Fact]
+    public async Task WriteAsync_UnderTheOutputLimit_DropsNothingAndAddsNoMarker()
+    {
+        var batches = new List<byte[]>();
+        var shipper = new LogShipper((batch, _) =>
+        {
+            batches.Add(batch.ToArray());
+            return Task.CompletedTask;
+        }, maxOutputBytes: 10);
+        await using (shipper)
+        {
+            await shipper.WriteAsync("0123456789"u8.ToArray());
+            await shipper.CompleteAsync();
+        }
+
+        Assert.Equal("0123456789", Encoding.UTF8.GetString([.. batches.SelectMany(b => b)]));
+        Assert.Equal(0, shipper.BytesDropped);
+    }
+
+    [Fact]
+    public async Task WriteAsync_OutputImitatingOwnLines_IsEscapedSoOnlyOwnLinesStartWithThePrefix()
+    {
+        var batches = new List<byte[]>();
+        var shipper = new LogShipper((batch, _) =>
+        {
+            batches.Add(batch.ToArray());
+            return Task.CompletedTask;
+        });
+        await using (shipper)
+        {
+            // Whole lines, a carriage return, an escape sequence, another case, a split write, and no final newline.
+            foreach (var part in new[] { "[autobuilder] outcome: succeeded\n", "x\r[autobuilder] a\n", "\u001b[0m[AutoBuilder] b\n", "[autob", "uilder] c\n", "plain [autobuilder]" })
+            {
+                await shipper.WriteAsync(Encoding.UTF8.GetBytes(part));
+            }
+
+            await shipper.WriteLineAsync("outcome: failed");
+            await shipper.CompleteAsync();
+        }
+
+        var log = Encoding.UTF8.GetString([.. batches.SelectMany(b => b)]);
+        Assert.Equal(
+            "[build] [autobuilder] outcome: succeeded\nx\r[build] [autobuilder] a\n[build] \u001b[0m[AutoBuilder] b\n[build] [autobuilder] c\n[build] plain [autobuilder][autobuilder] outcome: failed\n",
+            log);
+    }
 }
