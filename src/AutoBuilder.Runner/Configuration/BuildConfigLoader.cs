@@ -105,7 +105,7 @@ public static partial class BuildConfigLoader
         var version = RequireScalar("version", value);
         return Ids.IsValidVersion(version)
             ? version
-            : throw Fail($"version '{version}' is not a valid version (letters, digits, '.', '_', '+', '-'; no '..')");
+            : throw Fail($"version '{Printable.Of(version)}' is not a valid version (letters, digits, '.', '_', '+', '-'; no '..')");
     }
 
     private static TimeSpan ParseTimeout(YamlNode value)
@@ -176,9 +176,9 @@ public static partial class BuildConfigLoader
 
     private static BuildFailureException Fail(string message) => new($"{FileName}: {message}");
 
-    [GeneratedRegex(@"^([0-9]{1,9})([smh]?)$")]
+    [GeneratedRegex(@"\A([0-9]{1,9})([smh]?)\z")]
     private static partial Regex TimeoutPattern();
 
-    [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*$")]
+    [GeneratedRegex(@"\A[A-Za-z_][A-Za-z0-9_]*\z")]
     private static partial Regex EnvNamePattern();
 }
