@@ -26,7 +26,19 @@ public sealed class ServerPaths
 
     public void EnsureCreated()
     {
-        Directory.CreateDirectory(DataDirectory);
+        // Owner only: it holds admin.key, signing.key, the database and every user's blobs.
+        if (!Directory.Exists(DataDirectory))
+        {
+            if (OperatingSystem.IsWindows())
+            {
+                Directory.CreateDirectory(DataDirectory);
+            }
+            else
+            {
+                Directory.CreateDirectory(DataDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            }
+        }
+
         Directory.CreateDirectory(TempDirectory);
         Directory.CreateDirectory(CacheDirectory);
         Directory.CreateDirectory(WorkspaceRoot);
