@@ -2,7 +2,10 @@ using System.Text.RegularExpressions;
 
 namespace AutoBuilder.Core;
 
-/// <summary>Validation and generation of every id that ends up in a blob path or a URL.</summary>
+/// <summary>
+/// Validation and generation of every id that ends up in a blob path or a URL. Patterns are anchored with \A and \z:
+/// in .NET '$' also matches before a final '\n', which let "abc\n" through as a valid id.
+/// </summary>
 public static partial class Ids
 {
     /// <summary>Project ids: lower-case letters, digits and dashes, 1–63 characters, not starting with a dash.</summary>
@@ -24,15 +27,15 @@ public static partial class Ids
     /// <summary>A new time-ordered id (UUID v7 as 32 hex digits).</summary>
     public static string NewId() => Guid.CreateVersion7().ToString("N");
 
-    [GeneratedRegex("^[a-z0-9][a-z0-9-]{0,62}$")]
+    [GeneratedRegex(@"\A[a-z0-9][a-z0-9-]{0,62}\z")]
     private static partial Regex ProjectIdPattern();
 
-    [GeneratedRegex("^[0-9a-f]{32}$")]
+    [GeneratedRegex(@"\A[0-9a-f]{32}\z")]
     private static partial Regex GeneratedIdPattern();
 
-    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")]
+    [GeneratedRegex(@"\A[A-Za-z0-9][A-Za-z0-9._+-]{0,127}\z")]
     private static partial Regex VersionPattern();
 
-    [GeneratedRegex("^[A-Za-z0-9_][A-Za-z0-9._+-]{0,254}$")]
+    [GeneratedRegex(@"\A[A-Za-z0-9_][A-Za-z0-9._+-]{0,254}\z")]
     private static partial Regex FileNamePattern();
 }

@@ -239,7 +239,17 @@ public sealed class BuildRunner
                 Artifacts = _artifacts,
             };
             await publisher.PublishManifestAsync(BuildManifest.Create(spec, report), cancellationToken).ConfigureAwait(false);
-            await Api.CompleteAsync(report, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await Api.CompleteAsync(report, cancellationToken).ConfigureAwait(false);
+            }
+            catch (BuildFailureException ex)
+            {
+                // The API refused the report (its version or artifact names): report the build failed, once, with the
+                // reason, and without what was refused. A second refusal is the runner's own failure.
+                runner._logger.LogError("The API refused the build's completion: {Reason}", ex.Message);
+                await Api.CompleteAsync(report with { Outcome = BuildOutcome.Failed, Error = ex.Message, Version = null, Artifacts = [] }, cancellationToken).ConfigureAwait(false);
+            }
         }
 
         private async Task<Prepared> StageAsync(CancellationToken cancellationToken)
@@ -368,6 +378,10 @@ public sealed class BuildRunner
                         if (FileKinds.Stat(project)?.Uid != user.Uid)
                         {
                             BuildUserAccess.GiveTo(project, user); // first use, or the build user changed.
+                            if (!OperatingSystem.IsWindows())
+                            {
+                                File.SetUnixFileMode(project, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+                            }
                         }
 
                         return project;

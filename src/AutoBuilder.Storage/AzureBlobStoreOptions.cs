@@ -65,7 +65,7 @@ public sealed class AzureBlobStoreOptions
                 errors.Add($"{ConnectionStringKey} is malformed ({e.GetType().Name}); expected e.g. 'DefaultEndpointsProtocol=https;AccountName=...;AccountKey=...;EndpointSuffix=core.windows.net'.");
             }
         }
-        else if (!string.IsNullOrWhiteSpace(AccountName) && !System.Text.RegularExpressions.Regex.IsMatch(AccountName, "^[a-z0-9]{3,24}$"))
+        else if (!string.IsNullOrWhiteSpace(AccountName) && !System.Text.RegularExpressions.Regex.IsMatch(AccountName, @"\A[a-z0-9]{3,24}\z"))
         {
             errors.Add($"{AccountNameKey} '{AccountName}' is not a storage account name (3-24 lower-case letters and digits).");
         }

@@ -38,6 +38,6 @@ internal static partial class ContainerNameRules
         }
     }
 
-    [GeneratedRegex("^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"\A[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])\z", RegexOptions.CultureInvariant)]
     private static partial Regex ContainerNamePattern();
 }

@@ -82,6 +82,8 @@ public sealed class IsolationTests(ServerFixture fixture) : IClassFixture<Server
             Assert.Equal(
                 unknownJson.RootElement.EnumerateObject().Select(p => p.Name).Order(StringComparer.Ordinal),
                 foreignJson.RootElement.EnumerateObject().Select(p => p.Name).Order(StringComparer.Ordinal));
+            // The detail too, each answer's own ids set aside: it may name the id asked for, never its owner or anything else.
+            Assert.Equal(Detail(unknownJson, unknownProject, unknownBuild), Detail(foreignJson, aliceProject, build.Id));
         }
 
         // Nothing Bob sent reached Alice's project: still one build, no second source.
@@ -103,6 +105,9 @@ public sealed class IsolationTests(ServerFixture fixture) : IClassFixture<Server
         await BadInputTests.AssertProblemAsync(claim, HttpStatusCode.Conflict, "Project id not available", "PUT of a taken id");
         Assert.DoesNotContain("iso-alice", await claim.Content.ReadAsStringAsync(), StringComparison.Ordinal);
     }
+
+    private static string? Detail(JsonDocument problem, string projectId, string buildId) =>
+        problem.RootElement.GetProperty("detail").GetString()?.Replace(projectId, "{project}", StringComparison.Ordinal).Replace(buildId, "{build}", StringComparison.Ordinal);
 
     [Fact]
     public async Task Keys_ListedWithoutSecrets_RevokedKeyIsRefusedAtOnce()

@@ -3,6 +3,7 @@ using AutoBuilder.Core.Api;
 using AutoBuilder.Core.Builds;
 using AutoBuilder.Core.Protocol;
 using AutoBuilder.Core.Storage;
+using AutoBuilder.Runner.Api;
 using AutoBuilder.Tests.Shared;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -304,6 +305,24 @@ public sealed class BuildRunnerTests : IAsyncLifetime
         {
             return false;
         }
+    }
+
+    [Fact]
+    public async Task RunnerApi_CompleteRefusedWith400_IsABuildFailureNamingTheValue_NotARetriedInfrastructureFailure()
+    {
+        var (build, token) = await QueueAndClaimAsync(RealServer.Zip(TestZip.File("build.sh", "echo hi")));
+        using var http = new HttpClient();
+        var api = new RunnerApiClient(http, _server.Url, build.Id, token, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+
+        var refused = await Assert.ThrowsAsync<BuildFailureException>(() =>
+            api.CompleteAsync(new CompleteRequest { Outcome = BuildOutcome.Succeeded, Version = "1.0.0\n" }));
+
+        Assert.Contains("'1.0.0\\n'", refused.Message, StringComparison.Ordinal);
+        // Nothing changed: the attempt is still current, and the failed report the runner sends next is taken once.
+        await api.CompleteAsync(new CompleteRequest { Outcome = BuildOutcome.Failed, Error = refused.Message });
+        var done = await _server.GetBuildAsync(build.Id);
+        Assert.Equal((BuildStatus.Failed, 1), (done.Status, done.Attempt));
+        Assert.Contains("'1.0.0\\n'", done.Error, StringComparison.Ordinal);
     }
 
     private async Task<(BuildDto Build, string Token)> QueueAndClaimAsync(byte[] zip)

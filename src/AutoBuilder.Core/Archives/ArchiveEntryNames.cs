@@ -2,7 +2,8 @@ namespace AutoBuilder.Core.Archives;
 
 /// <summary>
 /// The rule for names inside an uploaded archive, shared by the API (which refuses bad uploads) and the runner
-/// (which refuses to extract them): relative, '/'-separated, no traversal, no drive letters, no control characters.
+/// (which refuses to extract them), through <see cref="ArchiveRules"/>: relative, '/'-separated, no traversal, no drive
+/// letters, no control characters.
 /// ZIPs made on Windows may use '\': it counts as a separator, so "..\x" is seen for what it is.
 /// </summary>
 public static class ArchiveEntryNames
@@ -48,7 +49,7 @@ public static class ArchiveEntryNames
 
     /// <summary>
     /// Why a symlink entry's target is unsafe, or null: it must be relative and, walked lexically from the link's
-    /// folder, never climb above the archive's root. (The runner also refuses links through other links.)
+    /// folder, never climb above the archive's root. (<see cref="ArchiveRules"/> also refuses links through other links.)
     /// </summary>
     public static string? FindSymlinkTargetProblem(string entryName, string target)
     {
@@ -62,7 +63,7 @@ public static class ArchiveEntryNames
         var normalized = target.Replace('\\', '/');
         if (normalized.StartsWith('/') || (target.Length >= 2 && target[1] == ':' && char.IsAsciiLetter(target[0])))
         {
-            return "is a symlink to an absolute path, outside the project folder";
+            return "is a symlink to an absolute path, outside the source folder";
         }
 
         var depth = Segments(entryName).Count - 1;
@@ -76,7 +77,7 @@ public static class ArchiveEntryNames
             depth += segment == ".." ? -1 : 1;
             if (depth < 0)
             {
-                return "is a symlink pointing outside the project folder";
+                return "is a symlink pointing outside the source folder";
             }
         }
 

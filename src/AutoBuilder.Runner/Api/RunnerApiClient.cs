@@ -164,6 +164,15 @@ public sealed class RunnerApiClient
                     }
 
                     var status = response.StatusCode;
+                    if (control && status == HttpStatusCode.BadRequest)
+                    {
+                        // The API refused what this build produced (a version, an artifact name): asking again gets the
+                        // same answer, so the build fails once with the API's reason instead of being retried.
+                        var reason = await ProblemReasonAsync(response, cancellationToken).ConfigureAwait(false);
+                        response.Dispose();
+                        throw new BuildFailureException($"{what}: the API refused it: {reason}");
+                    }
+
                     response.Dispose();
                     if (control && status == HttpStatusCode.Conflict)
                     {
@@ -195,6 +204,24 @@ public sealed class RunnerApiClient
 
             _logger.LogWarning("{What} failed ({Failure}); retrying in {Delay}", what, failure, Backoff[attempt]);
             await Task.Delay(Backoff[attempt], _timeProvider, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>"title: detail" of a problem+json answer (bounded), else its status.</summary>
+    private static async Task<string> ProblemReasonAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+            using var problem = System.Text.Json.JsonDocument.Parse(text.Length > 16_384 ? text[..16_384] : text);
+            var root = problem.RootElement;
+            var title = root.TryGetProperty("title", out var t) ? t.GetString() : null;
+            var detail = root.TryGetProperty("detail", out var d) ? d.GetString() : null;
+            return Printable.Of(string.Join(": ", new[] { title, detail }.Where(p => !string.IsNullOrEmpty(p))), 500);
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return $"HTTP {(int)response.StatusCode} {response.StatusCode}";
         }
     }
 

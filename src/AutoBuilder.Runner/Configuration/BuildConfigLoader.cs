@@ -105,7 +105,7 @@ public static partial class BuildConfigLoader
         var version = RequireScalar("version", value);
         return Ids.IsValidVersion(version)
             ? version
-            : throw Fail($"version '{version}' is not a valid version (letters, digits, '.', '_', '+', '-'; no '..')");
+            : throw Fail($"version '{Printable.Of(version)}' is not a valid version (letters, digits, '.', '_', '+', '-'; no '..')");
     }
 
     private static TimeSpan ParseTimeout(YamlNode value)

@@ -37,7 +37,7 @@ public sealed class OutputPublisher(RunnerApiClient api, string scratchDirectory
             var name = Path.GetFileName(relative);
             if (!Ids.IsValidFileName(name))
             {
-                throw new BuildFailureException($"artifact '{relative}' has a file name that cannot be published (letters, digits, '.', '_', '+', '-')");
+                throw new BuildFailureException($"artifact '{Printable.Of(relative)}' has a file name that cannot be published (letters, digits, '.', '_', '+', '-')");
             }
 
             if (!byName.TryAdd(name, relative))

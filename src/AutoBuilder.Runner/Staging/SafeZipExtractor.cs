@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.IO.Compression;
-using System.Text;
-using System.Text.RegularExpressions;
+using System.IO.Hashing;
+using AutoBuilder.Core;
 using AutoBuilder.Core.Archives;
 
 namespace AutoBuilder.Runner.Staging;
@@ -17,12 +17,9 @@ public sealed record ExtractionResult(string SourceRoot, int FileCount, long Tot
 /// resolution identical, so the in-tree check cannot be fooled by link chains.
 /// Any violation throws <see cref="BuildFailureException"/> naming the entry; the caller fails the build.
 /// </summary>
-public static partial class SafeZipExtractor
+public static class SafeZipExtractor
 {
-    private const int UnixFileTypeMask = 0xF000; // S_IFMT
-    private const int UnixSymlinkType = 0xA000;  // S_IFLNK
     private const int UnixAnyExecute = 0x49;     // 0111
-    private const int MaxSymlinkTargetBytes = 4096;
     private const int CopyBufferSize = 128 * 1024;
     private const UnixFileMode RegularMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
     private const UnixFileMode ExecutableMode = RegularMode | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute;
@@ -105,11 +102,13 @@ public static partial class SafeZipExtractor
     }
 
     /// <summary>
-    /// Copies an entry, refusing it when it inflates past the size the central directory declares: the API judged
-    /// the upload by those sizes (Uploads:MaxUncompressedBytes, MaxCompressionRatio), so a lying header is a bomb.
+    /// Copies an entry, refusing it when it holds more than the size its header declares: the API judged the upload by
+    /// those sizes (Uploads:MaxUncompressedBytes, MaxCompressionRatio). .NET stops reading at the declared size, so a
+    /// larger entry shows as a CRC-32 that does not match what was read: the archive is corrupt, never cut silently.
     /// </summary>
     private static long CopyDeclared(Stream input, Stream output, ZipArchiveEntry entry, byte[] buffer)
     {
+        var crc = new Crc32();
         long total = 0;
         int read;
         while ((read = input.Read(buffer, 0, buffer.Length)) > 0)
@@ -117,10 +116,16 @@ public static partial class SafeZipExtractor
             total += read;
             if (total > entry.Length)
             {
-                throw Refuse(entry.FullName, $"inflates past its declared size of {entry.Length} bytes");
+                throw Corrupt(entry.FullName, $"is larger than its header says ({entry.Length} bytes)");
             }
 
+            crc.Append(buffer.AsSpan(0, read));
             output.Write(buffer, 0, read);
+        }
+
+        if (crc.GetCurrentHashAsUInt32() != entry.Crc32)
+        {
+            throw Corrupt(entry.FullName, $"does not match its header's CRC-32: it is larger than its header says ({entry.Length} bytes), or damaged");
         }
 
         return total;
@@ -158,151 +163,43 @@ public static partial class SafeZipExtractor
         return directory;
     }
 
-    private sealed record PlannedEntry(ZipArchiveEntry Entry, string RelativePath, string FullPath, bool IsDirectory, int UnixMode, string? SymlinkTarget)
+    private sealed record PlannedEntry(ZipArchiveEntry Entry, string FullPath, bool IsDirectory, int UnixMode, string? SymlinkTarget)
     {
         public bool IsSymlink => SymlinkTarget is not null;
     }
 
+    /// <summary>The API's rule (<see cref="ArchiveRules"/>) again, then where each entry lands, which must be inside the root.</summary>
     private static List<PlannedEntry> Plan(ZipArchive archive, string root)
     {
-        var rootWithSeparator = root.EndsWith(Path.DirectorySeparatorChar) ? root : root + Path.DirectorySeparatorChar;
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        var plan = new List<PlannedEntry>();
-
-        foreach (var entry in archive.Entries)
+        IReadOnlyList<ArchiveItem> items;
+        try
         {
-            var name = entry.FullName;
-            var segments = ValidateName(name);
-            var isDirectory = name.EndsWith('/') || name.EndsWith('\\');
-            if (segments.Count == 0)
-            {
-                if (isDirectory)
-                {
-                    continue; // "./" or "/"-only directory entries carry nothing.
-                }
-
-                throw Refuse(name, "has an empty path");
-            }
-
-            var relative = string.Join('/', segments);
-            var fullPath = Path.GetFullPath(Path.Combine(root, Path.Combine([.. segments])));
-            if (!fullPath.StartsWith(rootWithSeparator, StringComparison.Ordinal))
-            {
-                throw Refuse(name, "resolves outside the source folder");
-            }
-
-            if (!seen.Add(relative))
-            {
-                // A directory listed twice is harmless; a file listed twice would be decided by order.
-                if (isDirectory)
-                {
-                    continue;
-                }
-
-                throw Refuse(name, "is a duplicate entry");
-            }
-
-            var unixMode = (int)((uint)entry.ExternalAttributes >> 16);
-            string? linkTarget = null;
-            if ((unixMode & UnixFileTypeMask) == UnixSymlinkType)
-            {
-                linkTarget = ReadSymlinkTarget(entry);
-            }
-
-            plan.Add(new PlannedEntry(entry, relative, fullPath, isDirectory && linkTarget is null, unixMode, linkTarget));
+            items = ArchiveRules.Check(archive);
+        }
+        catch (UnsafeArchiveException ex)
+        {
+            throw ex.Kind == ArchiveProblemKind.Corrupt ? Corrupt(ex.EntryName, ex.Problem) : Refuse(ex.EntryName, ex.Problem);
         }
 
-        var links = plan.Where(p => p.IsSymlink).Select(p => p.RelativePath).ToHashSet(StringComparer.Ordinal);
-        foreach (var item in plan)
+        var rootWithSeparator = root.EndsWith(Path.DirectorySeparatorChar) ? root : root + Path.DirectorySeparatorChar;
+        var plan = new List<PlannedEntry>(items.Count);
+        foreach (var item in items)
         {
-            var parentSegments = item.RelativePath.Split('/')[..^1];
-            if (PassesThroughLink(parentSegments, links))
+            var fullPath = Path.GetFullPath(Path.Combine(root, Path.Combine(item.RelativePath.Split('/'))));
+            if (!fullPath.StartsWith(rootWithSeparator, StringComparison.Ordinal))
             {
-                throw Refuse(item.Entry.FullName, "lies inside a symlink of the archive");
+                throw Refuse(item.Entry.FullName, "resolves outside the source folder");
             }
 
-            if (item.IsSymlink)
-            {
-                CheckSymlinkTarget(item, parentSegments, links);
-            }
+            plan.Add(new PlannedEntry(item.Entry, fullPath, item.IsDirectory, item.UnixMode, item.SymlinkTarget));
         }
 
         return plan;
     }
 
-    private static List<string> ValidateName(string name) =>
-        ArchiveEntryNames.FindProblem(name) is { } problem ? throw Refuse(name, problem) : [.. ArchiveEntryNames.Segments(name)];
-
-    private static string ReadSymlinkTarget(ZipArchiveEntry entry)
-    {
-        if (entry.Length > MaxSymlinkTargetBytes)
-        {
-            throw Refuse(entry.FullName, "is a symlink with an oversized target");
-        }
-
-        using var stream = entry.Open();
-        using var reader = new StreamReader(stream, Encoding.UTF8);
-        var target = reader.ReadToEnd();
-        if (target.Length == 0 || target.Contains('\0', StringComparison.Ordinal))
-        {
-            throw Refuse(entry.FullName, "is a symlink with an empty or NUL-containing target");
-        }
-
-        return target;
-    }
-
-    private static void CheckSymlinkTarget(PlannedEntry item, string[] parentSegments, HashSet<string> links)
-    {
-        var target = item.SymlinkTarget!;
-        if (target.StartsWith('/') || target.StartsWith('\\') || DriveLetter().IsMatch(target))
-        {
-            throw Refuse(item.Entry.FullName, $"is a symlink to an absolute path ('{target}'), outside the source folder");
-        }
-
-        // Walk the target from the link's folder, one segment at a time, as the kernel would.
-        var current = new List<string>(parentSegments);
-        foreach (var segment in target.Split('/'))
-        {
-            if (segment is "" or ".")
-            {
-                continue;
-            }
-
-            if (segment is "..")
-            {
-                if (current.Count == 0)
-                {
-                    throw Refuse(item.Entry.FullName, $"is a symlink pointing outside the source folder ('{target}')");
-                }
-
-                current.RemoveAt(current.Count - 1);
-                continue;
-            }
-
-            current.Add(segment);
-            if (links.Contains(string.Join('/', current)))
-            {
-                throw Refuse(item.Entry.FullName, $"is a symlink through another symlink ('{target}')");
-            }
-        }
-    }
-
-    private static bool PassesThroughLink(string[] parentSegments, HashSet<string> links)
-    {
-        for (var i = 1; i <= parentSegments.Length; i++)
-        {
-            if (links.Contains(string.Join('/', parentSegments[..i])))
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
-
     private static BuildFailureException Refuse(string entryName, string reason) =>
-        new($"staging: refused ZIP entry '{entryName.Replace("\0", "\\0", StringComparison.Ordinal)}': it {reason}");
+        new($"staging: refused ZIP entry '{Printable.Of(entryName)}': it {reason}");
 
-    [GeneratedRegex("^[A-Za-z]:")]
-    private static partial Regex DriveLetter();
+    private static BuildFailureException Corrupt(string entryName, string reason) =>
+        new($"staging: the archive is corrupt: entry '{Printable.Of(entryName)}' {reason}");
 }

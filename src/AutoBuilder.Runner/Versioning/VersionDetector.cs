@@ -30,7 +30,7 @@ public static partial class VersionDetector
 
         return Ids.IsValidVersion(candidate)
             ? new DetectedVersion(candidate, source)
-            : new DetectedVersion(fallback, "build number", $"version '{candidate}' from {source} is not a valid version; using the build number {fallback}");
+            : new DetectedVersion(fallback, "build number", $"version '{Printable.Of(candidate)}' from {source} is not a valid version; using the build number {fallback}");
     }
 
     private static (string? Version, string Source) FromProjectFiles(string sourceRoot)

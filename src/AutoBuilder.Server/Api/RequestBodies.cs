@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
+using Microsoft.Net.Http.Headers;
 
 namespace AutoBuilder.Server.Api;
 
@@ -13,8 +14,10 @@ public static class RequestBodies
 {
     private static readonly string[] ZipTypes = ["application/zip", "application/x-zip-compressed", "application/octet-stream"];
 
+    /// <summary>The media type itself, parsed (parameters aside), must be one of the ZIP types: "application/zipfoo" is not.</summary>
     public static bool IsZip(HttpRequest request) =>
-        request.ContentType is { } type && ZipTypes.Any(z => type.StartsWith(z, StringComparison.OrdinalIgnoreCase));
+        MediaTypeHeaderValue.TryParse(request.ContentType, out var type)
+        && ZipTypes.Any(z => string.Equals(type.MediaType.Value, z, StringComparison.OrdinalIgnoreCase));
 
     public static bool IsJson(HttpRequest request) => request.HasJsonContentType();
 

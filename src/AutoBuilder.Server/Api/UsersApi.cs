@@ -19,7 +19,7 @@ public static class UsersApi
         {
             if (!Ids.IsValidUserName(name))
             {
-                return ApiProblems.BadRequest("Invalid user name", "Use 1–63 lower-case letters, digits and dashes, starting with a letter or digit.");
+                return ApiProblems.BadRequest("Invalid user name", $"'{Printable.Of(name, 80)}' is not a valid user name: use 1–63 lower-case letters, digits and dashes, starting with a letter or digit.");
             }
 
             var (keyId, key) = await keys.CreateKeyAsync(name, isAdmin: admin == true, context.RequestAborted);

@@ -145,5 +145,5 @@ public sealed class BuildService(AutoBuilderDbContext db, BuildSignals signals, 
         Imported = b.Imported,
     };
 
-    private static string Truncate(string? value) => value is null ? "" : value.Length > 80 ? value[..80] + "…" : value;
+    private static string Truncate(string? value) => Printable.Of(value, 80);
 }

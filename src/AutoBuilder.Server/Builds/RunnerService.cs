@@ -81,7 +81,8 @@ public sealed class RunnerService(
             UploadKind.Result => layout.BuildResult(build.ProjectId, build.Number),
             UploadKind.Manifest => layout.BuildManifest(build.ProjectId, build.Number),
             UploadKind.Artifact when Ids.IsValidFileName(request.Name) => layout.BuildArtifact(build.ProjectId, build.Number, request.Name!),
-            UploadKind.Artifact => throw new ApiException(StatusCodes.Status400BadRequest, "Invalid artifact name", "An artifact name is one file name: letters, digits, '.', '_', '+', '-'."),
+            UploadKind.Artifact => throw new ApiException(StatusCodes.Status400BadRequest, "Invalid artifact name",
+                $"'{Printable.Of(request.Name)}' is not a valid artifact name: one file name of letters, digits, '.', '_', '+', '-'."),
             _ => throw new ApiException(StatusCodes.Status400BadRequest, "Unknown upload kind"),
         };
         var signed = await store.GetSignedUrlAsync(blob, BlobPermission.Write, RunnerLinkLifetime, cancellationToken);
@@ -94,12 +95,12 @@ public sealed class RunnerService(
         var version = request.Version ?? build.Number.ToString(CultureInfo.InvariantCulture);
         if (!Ids.IsValidVersion(version))
         {
-            throw new ApiException(StatusCodes.Status400BadRequest, "Invalid version", $"'{version}' is not a valid artifact version.");
+            throw new ApiException(StatusCodes.Status400BadRequest, "Invalid version", $"'{Printable.Of(version)}' is not a valid artifact version.");
         }
 
         if (request.Artifacts.FirstOrDefault(a => !Ids.IsValidFileName(a.Path)) is { } bad)
         {
-            throw new ApiException(StatusCodes.Status400BadRequest, "Invalid artifact name", $"'{bad.Path}' is not a valid artifact file name.");
+            throw new ApiException(StatusCodes.Status400BadRequest, "Invalid artifact name", $"'{Printable.Of(bad.Path)}' is not a valid artifact file name.");
         }
 
         var status = request.Outcome.ToStatus();

@@ -15,9 +15,6 @@ namespace AutoBuilder.Server.Builds;
 public sealed class SourceService(AutoBuilderDbContext db, IBlobStore store, BlobLayout layout, ServerPaths paths, IOptions<UploadOptions> limits, TimeProvider time)
 {
     private const int BufferSize = 1024 * 1024;
-    private const int UnixFileTypeMask = 0xF000; // S_IFMT
-    private const int UnixSymlinkType = 0xA000;  // S_IFLNK
-    private const int MaxSymlinkTargetBytes = 4096;
     private const long RatioFloorBytes = 1024 * 1024;
 
     public async Task<SourceEntity> UploadAsync(string projectId, Stream body, CancellationToken cancellationToken = default)
@@ -69,10 +66,10 @@ public sealed class SourceService(AutoBuilderDbContext db, IBlobStore store, Blo
     }
 
     /// <summary>
-    /// Refuses what is not a ZIP, entries that could escape the workspace when extracted, and archives beyond the
-    /// Uploads limits. Sizes are the central directory's declared ones (nothing is decompressed here); the runner's
-    /// extractor stops any entry that inflates past its declared size, so a lying header gains nothing.
-    /// A ZIP inside the ZIP is just a file: it is never opened.
+    /// Refuses what is not a ZIP, entries the runner would refuse to extract (<see cref="ArchiveRules"/>, the one rule both
+    /// apply), and archives beyond the Uploads limits. Sizes are the central directory's declared ones (nothing is
+    /// decompressed here; the rules refuse compressed data larger than its declared size could produce, and the runner's
+    /// extractor fails a build whose entry holds more than declared). A ZIP inside the ZIP is just a file: it is never opened.
     /// </summary>
     private void CheckArchive(string path, long size)
     {
@@ -86,26 +83,11 @@ public sealed class SourceService(AutoBuilderDbContext db, IBlobStore store, Blo
                     $"The archive has {zip.Entries.Count} entries; at most {options.MaxEntries} are accepted (Uploads:MaxEntries).");
             }
 
-            var names = new HashSet<string>(StringComparer.Ordinal);
+            ArchiveRules.Check(zip);
             long uncompressed = 0;
             foreach (var entry in zip.Entries)
             {
-                var problem = ArchiveEntryNames.FindProblem(entry.FullName);
-                if (problem is not null)
-                {
-                    throw new ApiException(StatusCodes.Status400BadRequest, "Unsafe archive entry", $"Entry '{Printable(entry.FullName)}' {problem}; every entry must stay inside the project folder.");
-                }
-
-                if (!names.Add(entry.FullName.Replace('\\', '/')))
-                {
-                    throw new ApiException(StatusCodes.Status400BadRequest, "Duplicate archive entry", $"Entry '{Printable(entry.FullName)}' appears twice.");
-                }
-
                 uncompressed = long.MaxValue - uncompressed < entry.Length ? long.MaxValue : uncompressed + entry.Length;
-                if ((((uint)entry.ExternalAttributes >> 16) & UnixFileTypeMask) == UnixSymlinkType && SymlinkProblem(entry) is { } linkProblem)
-                {
-                    throw new ApiException(StatusCodes.Status400BadRequest, "Unsafe symlink entry", $"Entry '{Printable(entry.FullName)}' {linkProblem}.");
-                }
             }
 
             var ratio = uncompressed / (double)size;
@@ -121,26 +103,20 @@ public sealed class SourceService(AutoBuilderDbContext db, IBlobStore store, Blo
                     $"The entries declare {uncompressed} bytes in total; at most {options.MaxUncompressedBytes} are accepted (Uploads:MaxUncompressedBytes).");
             }
         }
+        catch (UnsafeArchiveException e)
+        {
+            throw e.Kind switch
+            {
+                ArchiveProblemKind.Duplicate => new ApiException(StatusCodes.Status400BadRequest, "Duplicate archive entry", $"Entry '{Printable.Of(e.EntryName)}' {e.Problem}."),
+                ArchiveProblemKind.UnsafeSymlink => new ApiException(StatusCodes.Status400BadRequest, "Unsafe symlink entry", $"Entry '{Printable.Of(e.EntryName)}' {e.Problem}."),
+                ArchiveProblemKind.Corrupt => new ApiException(StatusCodes.Status400BadRequest, "Corrupt archive", $"The archive is corrupt: entry '{Printable.Of(e.EntryName)}' {e.Problem}."),
+                _ => new ApiException(StatusCodes.Status400BadRequest, "Unsafe archive entry",
+                    $"Entry '{Printable.Of(e.EntryName)}' {e.Problem}; every entry must stay inside the project folder."),
+            };
+        }
         catch (InvalidDataException e)
         {
             throw new ApiException(StatusCodes.Status400BadRequest, "Not a ZIP archive", $"The body could not be read as a ZIP archive: {e.Message}");
         }
     }
-
-    private static string? SymlinkProblem(ZipArchiveEntry entry)
-    {
-        if (entry.Length > MaxSymlinkTargetBytes)
-        {
-            return "is a symlink with an oversized target";
-        }
-
-        using var stream = entry.Open();
-        using var reader = new StreamReader(stream, System.Text.Encoding.UTF8);
-        var target = reader.ReadToEnd();
-        var problem = ArchiveEntryNames.FindSymlinkTargetProblem(entry.FullName, target);
-        return problem is null ? null : $"{problem} ('{Printable(target)}')";
-    }
-
-    private static string Printable(string name) =>
-        new(name.Select(c => char.IsControl(c) || char.GetUnicodeCategory(c) == System.Globalization.UnicodeCategory.Format ? '?' : c).Take(200).ToArray());
 }

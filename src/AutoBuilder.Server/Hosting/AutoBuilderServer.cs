@@ -203,6 +203,12 @@ public static class AutoBuilderServer
     public static WebApplication MapAutoBuilder(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
+        // Every answer, errors and logs included: a browser must never sniff a build's log into HTML or script.
+        app.Use((context, next) =>
+        {
+            context.Response.Headers.XContentTypeOptions = "nosniff";
+            return next(context);
+        });
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseAuthentication();

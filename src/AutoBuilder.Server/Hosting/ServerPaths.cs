@@ -26,9 +26,31 @@ public sealed class ServerPaths
 
     public void EnsureCreated()
     {
-        Directory.CreateDirectory(DataDirectory);
-        Directory.CreateDirectory(TempDirectory);
+        const UnixFileMode ownerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+        // The data folder holds admin.key, signing.key, the database and every user's blobs: nobody else may list it.
+        // Others may pass through it (0711), to the dependency cache only: the build user reaches {data}/cache that way.
+        CreateNew(DataDirectory, ownerOnly | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
+        CreateNew(BlobRoot, ownerOnly);
+        CreateNew(TempDirectory, ownerOnly);
         Directory.CreateDirectory(CacheDirectory);
         Directory.CreateDirectory(WorkspaceRoot);
+    }
+
+    /// <summary>Creates a folder with the mode given; an existing folder keeps the mode its operator gave it.</summary>
+    private static void CreateNew(string folder, UnixFileMode mode)
+    {
+        if (Directory.Exists(folder))
+        {
+            return;
+        }
+
+        if (OperatingSystem.IsWindows())
+        {
+            Directory.CreateDirectory(folder);
+        }
+        else
+        {
+            Directory.CreateDirectory(folder, mode);
+        }
     }
 }

@@ -1,5 +1,6 @@
 using AutoBuilder.Server.Auth;
 using AutoBuilder.Server.Hosting;
+using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Migrations;
@@ -26,6 +27,7 @@ public sealed class DatabaseInitializer(
     /// <summary>Start-up: migrate (when Metadata:MigrateOnStart) or insist the schema is current, then bootstrap the admin.</summary>
     public async Task InitializeAsync(string dataDirectory, CancellationToken cancellationToken = default)
     {
+        CreatePrivateSqliteFile();
         await using var initializationLock = await LockAsync(cancellationToken);
         if (metadataOptions.Value.MigrateOnStart)
         {
@@ -49,8 +51,46 @@ public sealed class DatabaseInitializer(
     /// <summary>`autobuilder db migrate`: applies what is pending and returns the names applied (none: already current).</summary>
     public async Task<IReadOnlyList<string>> MigrateAsync(CancellationToken cancellationToken = default)
     {
+        CreatePrivateSqliteFile();
         await using var migrationLock = await LockAsync(cancellationToken);
         return await ApplyMigrationsAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// SQLite would create its file with the umask's mode (0644): create it empty (a valid empty database) with 0600
+    /// first, like the keys beside it. SQLite gives its -wal and -shm files the database file's mode.
+    /// </summary>
+    private void CreatePrivateSqliteFile()
+    {
+        if (!db.Database.IsSqlite() || OperatingSystem.IsWindows())
+        {
+            return;
+        }
+
+        var source = new SqliteConnectionStringBuilder(db.Database.GetConnectionString()).DataSource;
+        if (source.Length == 0 || source == ":memory:" || source.StartsWith("file:", StringComparison.OrdinalIgnoreCase))
+        {
+            return;
+        }
+
+        var path = Path.GetFullPath(source);
+        try
+        {
+            using var _ = new FileStream(path, new FileStreamOptions
+            {
+                Mode = FileMode.CreateNew,
+                Access = FileAccess.Write,
+                UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+            });
+        }
+        catch (DirectoryNotFoundException)
+        {
+            // SQLite reports a missing folder in its own words.
+        }
+        catch (IOException) when (File.Exists(path))
+        {
+            // It exists already (or another process just created it): its mode stands.
+        }
     }
 
     private async Task<IReadOnlyList<string>> ApplyMigrationsAsync(CancellationToken cancellationToken)

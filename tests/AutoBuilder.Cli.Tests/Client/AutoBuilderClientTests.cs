@@ -16,11 +16,13 @@ public sealed class AutoBuilderClientTests : IAsyncLifetime
     private readonly TempFolder _temp = new();
     private InProcessServer _server = null!;
     private AutoBuilderClient _client = null!;
+    private string _key = null!;
 
     public async Task InitializeAsync()
     {
         _server = await InProcessServer.StartAsync();
-        _client = AutoBuilderClient.Create(new ClientSettings(_server.Url, await _server.CreateUserKeyAsync("alice")));
+        _key = await _server.CreateUserKeyAsync("alice");
+        _client = AutoBuilderClient.Create(new ClientSettings(_server.Url, _key));
     }
 
     public async Task DisposeAsync()
@@ -154,6 +156,30 @@ public sealed class AutoBuilderClientTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task DownloadAsync_SignedLinksOnAnotherHost_CarryNoApiKeyThere()
+    {
+        // A blob store's signed links may point at another host (a storage account, a CDN): the API key stays with the API.
+        var build = await BuildAsync("mkdir -p out; printf 'jar bytes' > out/app.jar", "outputs: [out/**]\nartifacts: [out/app.jar]\nversion: 1.0.0\n");
+        Assert.Equal(BuildStatus.Succeeded, (await _server.WaitForEndAsync(build.Id)).Status);
+        var links = new[] { (await _client.GetResultLinkAsync(build.Id)).Url, Assert.Single(await _client.GetArtifactsAsync(build.Id)).Url };
+        using var otherHost = new RecordingRelay(_server.Url);
+
+        foreach (var link in links)
+        {
+            using var output = new MemoryStream();
+            await _client.DownloadAsync(otherHost.Rebase(link), output);
+            Assert.NotEqual(0, output.Length);
+        }
+
+        Assert.Equal(2, otherHost.Requests.Count);
+        Assert.All(otherHost.Requests, headers =>
+        {
+            Assert.DoesNotContain("Authorization", headers.Keys, StringComparer.OrdinalIgnoreCase);
+            Assert.DoesNotContain(headers.Values, v => v.Contains(_key, StringComparison.Ordinal));
+        });
+    }
+
+    [Fact]
     public async Task GetProjectsAsync_NothingListening_ThrowsConnectionErrorNamingTheUrl()
     {
         var listener = new TcpListener(IPAddress.Loopback, 0);
@@ -189,5 +215,66 @@ public sealed class AutoBuilderClientTests : IAsyncLifetime
     {
         using var writer = new StreamWriter(archive.CreateEntry(name).Open());
         writer.Write(content);
+    }
+}
+
+/// <summary>Another host (127.0.0.2) that records each request's headers and relays it to the real server.</summary>
+internal sealed class RecordingRelay : IDisposable
+{
+    private readonly HttpListener _listener = new();
+    private readonly HttpClient _upstream = new();
+    private readonly Uri _target;
+    private readonly Uri _self;
+
+    public RecordingRelay(Uri target)
+    {
+        _target = target;
+        var probe = new TcpListener(IPAddress.Parse("127.0.0.2"), 0);
+        probe.Start();
+        var port = ((IPEndPoint)probe.LocalEndpoint).Port;
+        probe.Stop();
+        _self = new Uri($"http://127.0.0.2:{port}/");
+        _listener.Prefixes.Add(_self.ToString());
+        _listener.Start();
+        _ = Task.Run(ServeAsync);
+    }
+
+    public List<Dictionary<string, string>> Requests { get; } = [];
+
+    /// <summary>The same path and query, on this host.</summary>
+    public Uri Rebase(Uri link) => new(_self, link.PathAndQuery);
+
+    public void Dispose()
+    {
+        _listener.Close();
+        _upstream.Dispose();
+    }
+
+    private async Task ServeAsync()
+    {
+        while (_listener.IsListening)
+        {
+            HttpListenerContext context;
+            try
+            {
+                context = await _listener.GetContextAsync();
+            }
+            catch (Exception ex) when (ex is HttpListenerException or ObjectDisposedException)
+            {
+                return;
+            }
+
+            lock (Requests)
+            {
+                Requests.Add(context.Request.Headers.AllKeys.ToDictionary(k => k!, k => context.Request.Headers[k]!));
+            }
+
+            using var answer = await _upstream.GetAsync(new Uri(_target, context.Request.RawUrl));
+            context.Response.StatusCode = (int)answer.StatusCode;
+            var body = await answer.Content.ReadAsByteArrayAsync();
+            context.Response.ContentLength64 = body.Length;
+            await context.Response.OutputStream.WriteAsync(body);
+            context.Response.Close();
+        }
     }
 }

@@ -202,6 +202,45 @@ public sealed class SafeZipExtractorTests : IDisposable
         }
     }
 
+    [Fact]
+    public void Extract_EntryLargerThanItsHeaderSays_FailsAsCorruptNamingTheEntry()
+    {
+        // .NET stops reading at the declared size: without a check the entry would be cut to 1,000 bytes and the build go on.
+        TestZip.Create(ZipPath, TestZip.File("big.txt", new string('a', 100_000)));
+        PatchDeclaredSizes(ZipPath, 1000);
+
+        var ex = Assert.Throws<BuildFailureException>(() => SafeZipExtractor.Extract(ZipPath, Target));
+
+        Assert.Contains("the archive is corrupt: entry 'big.txt'", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("larger than its header says", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Extract_CompressedDataBeyondTheDeclaredSize_RefusedBeforeAnyWrite()
+    {
+        TestZip.Create(ZipPath, TestZip.File("big.bin", new string('\0', 8 * 1024 * 1024)));
+        PatchDeclaredSizes(ZipPath, 1000);
+
+        var ex = Assert.Throws<BuildFailureException>(() => SafeZipExtractor.Extract(ZipPath, Target));
+
+        Assert.Contains("the archive is corrupt: entry 'big.bin' is larger than its header says", ex.Message, StringComparison.Ordinal);
+        AssertNothingWritten();
+    }
+
+    /// <summary>Sets the uncompressed size of the (single) entry in its local header and the central directory.</summary>
+    private static void PatchDeclaredSizes(string zipPath, uint size)
+    {
+        var bytes = File.ReadAllBytes(zipPath);
+        var local = BitConverter.ToUInt32(bytes, 0) == 0x04034b50 ? 0 : throw new InvalidDataException("no local header at 0");
+        var eocd = bytes.Length - 22;
+        Assert.Equal(0x06054b50u, BitConverter.ToUInt32(bytes, eocd));
+        var central = (int)BitConverter.ToUInt32(bytes, eocd + 16);
+        Assert.Equal(0x02014b50u, BitConverter.ToUInt32(bytes, central));
+        BitConverter.GetBytes(size).CopyTo(bytes, local + 22);
+        BitConverter.GetBytes(size).CopyTo(bytes, central + 24);
+        File.WriteAllBytes(zipPath, bytes);
+    }
+
     private void AssertNothingWritten()
     {
         // Validation happens before any write: the target stays empty and the sandbox holds only the zip.

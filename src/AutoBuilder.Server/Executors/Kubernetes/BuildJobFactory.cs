@@ -237,6 +237,6 @@ public sealed partial class BuildJobFactory(KubernetesExecutorOptions options)
     public string RenderYaml(BuildLaunch launch) =>
         $"{KubernetesYaml.Serialize(Secret(launch)).TrimEnd()}\n---\n{KubernetesYaml.Serialize(Job(launch)).TrimEnd()}\n";
 
-    [GeneratedRegex("^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")]
+    [GeneratedRegex(@"\A(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?\z")]
     private static partial Regex LabelValuePattern();
 }
