@@ -113,9 +113,9 @@ public sealed class HostileBuildTests(HostileBuildServerFixture fixture) : IClas
     {
         var (zip, title) = name switch
         {
-            "symlink chain" => (Zip(("d/f.txt", "x"u8.ToArray(), 0), ("d/up", ".."u8.ToArray(), SymlinkMode), ("escape", "d/up/../.."u8.ToArray(), SymlinkMode)), "Unsafe symlink entry"),
-            "build.sh and ./build.sh" => (Zip(("build.sh", "echo one"u8.ToArray(), 0), ("./build.sh", "echo two"u8.ToArray(), 0)), "Duplicate archive entry"),
-            _ => (Zip(("a", "x"u8.ToArray(), 0), ("a/b", "y"u8.ToArray(), 0)), "Duplicate archive entry"),
+            "symlink chain" => (ApiCalls.Zip(("d/f.txt", "x"u8.ToArray(), 0), ("d/up", ".."u8.ToArray(), SymlinkMode), ("escape", "d/up/../.."u8.ToArray(), SymlinkMode)), "Unsafe symlink entry"),
+            "build.sh and ./build.sh" => (ApiCalls.Zip(("build.sh", "echo one"u8.ToArray(), 0), ("./build.sh", "echo two"u8.ToArray(), 0)), "Duplicate archive entry"),
+            _ => (ApiCalls.Zip(("a", "x"u8.ToArray(), 0), ("a/b", "y"u8.ToArray(), 0)), "Duplicate archive entry"),
         };
 
         using var response = await UploadAsync(zip, "application/zip");
@@ -129,7 +129,7 @@ public sealed class HostileBuildTests(HostileBuildServerFixture fixture) : IClas
     [InlineData("application/octet-streamx")]
     public async Task Upload_ContentTypeThatOnlyStartsLikeAZipType_Is415(string contentType)
     {
-        using var response = await UploadAsync(Zip(("build.sh", "true"u8.ToArray(), 0)), contentType);
+        using var response = await UploadAsync(ApiCalls.Zip(("build.sh", "true"u8.ToArray(), 0)), contentType);
 
         await BadInputTests.AssertProblemAsync(response, HttpStatusCode.UnsupportedMediaType, "Unsupported content type", contentType);
     }
@@ -141,7 +141,7 @@ public sealed class HostileBuildTests(HostileBuildServerFixture fixture) : IClas
     [InlineData("application/octet-stream")]
     public async Task Upload_ExactZipTypes_AreStillAccepted(string contentType)
     {
-        using var response = await UploadAsync(Zip(("build.sh", "true"u8.ToArray(), 0)), contentType);
+        using var response = await UploadAsync(ApiCalls.Zip(("build.sh", "true"u8.ToArray(), 0)), contentType);
 
         Assert.Equal(HttpStatusCode.Created, response.StatusCode);
     }
@@ -330,27 +330,5 @@ public sealed class HostileBuildTests(HostileBuildServerFixture fixture) : IClas
         using var content = new ByteArrayContent(zip);
         content.Headers.TryAddWithoutValidation("Content-Type", contentType);
         return await client.PostAsync(ApiRoutes.Sources(project), content);
-    }
-
-    /// <summary>A ZIP of (name, content, external attributes) entries, names written as given.</summary>
-    private static byte[] Zip(params (string Name, byte[] Content, int ExternalAttributes)[] entries)
-    {
-        using var buffer = new MemoryStream();
-        using (var zip = new ZipArchive(buffer, ZipArchiveMode.Create, leaveOpen: true))
-        {
-            foreach (var (entryName, content, attributes) in entries)
-            {
-                var entry = zip.CreateEntry(entryName);
-                if (attributes != 0)
-                {
-                    entry.ExternalAttributes = attributes;
-                }
-
-                using var stream = entry.Open();
-                stream.Write(content);
-            }
-        }
-
-        return buffer.ToArray();
     }
 }

@@ -146,29 +146,29 @@ public sealed class HostileInputTests(HostileServerFixture fixture) : IClassFixt
 
     private async Task<HttpRequestMessage> RequestAsync(string name) => name switch
     {
-        "zip-slip ../x" => Upload(Zip(("../escape.txt", "x"u8.ToArray(), 0))),
-        "zip-slip a/../../x" => Upload(Zip(("a/../../escape.txt", "x"u8.ToArray(), 0))),
-        "zip-slip /abs" => Upload(Zip(("/tmp/escape.txt", "x"u8.ToArray(), 0))),
-        "zip-slip C:\\x" => Upload(Zip(("C:\\escape.txt", "x"u8.ToArray(), 0))),
-        "zip-slip ..\\x" => Upload(Zip(("..\\escape.txt", "x"u8.ToArray(), 0))),
-        "NUL in a name" => Upload(Zip(("build.sh\0.txt", "x"u8.ToArray(), 0))),
-        "RTL override in a name" => Upload(Zip(("evil\u202Etxt.sh", "x"u8.ToArray(), 0))),
-        "NFC and NFD names" => Upload(Zip(("caf\u00e9.txt", "nfc"u8.ToArray(), 0), ("cafe\u0301.txt", "nfd"u8.ToArray(), 0), ("\u65e5\u672c/\u0645\u0631\u062d\u0628\u0627.txt", "x"u8.ToArray(), 0))),
-        "duplicate entries" => Upload(Zip(("build.sh", "echo one"u8.ToArray(), 0), ("build.sh", "echo two"u8.ToArray(), 0))),
+        "zip-slip ../x" => Upload(ApiCalls.Zip(("../escape.txt", "x"u8.ToArray(), 0))),
+        "zip-slip a/../../x" => Upload(ApiCalls.Zip(("a/../../escape.txt", "x"u8.ToArray(), 0))),
+        "zip-slip /abs" => Upload(ApiCalls.Zip(("/tmp/escape.txt", "x"u8.ToArray(), 0))),
+        "zip-slip C:\\x" => Upload(ApiCalls.Zip(("C:\\escape.txt", "x"u8.ToArray(), 0))),
+        "zip-slip ..\\x" => Upload(ApiCalls.Zip(("..\\escape.txt", "x"u8.ToArray(), 0))),
+        "NUL in a name" => Upload(ApiCalls.Zip(("build.sh\0.txt", "x"u8.ToArray(), 0))),
+        "RTL override in a name" => Upload(ApiCalls.Zip(("evil\u202Etxt.sh", "x"u8.ToArray(), 0))),
+        "NFC and NFD names" => Upload(ApiCalls.Zip(("caf\u00e9.txt", "nfc"u8.ToArray(), 0), ("cafe\u0301.txt", "nfd"u8.ToArray(), 0), ("\u65e5\u672c/\u0645\u0631\u062d\u0628\u0627.txt", "x"u8.ToArray(), 0))),
+        "duplicate entries" => Upload(ApiCalls.Zip(("build.sh", "echo one"u8.ToArray(), 0), ("build.sh", "echo two"u8.ToArray(), 0))),
         "zip bomb: 200 MB of zeros" => Upload(await ZeroArchiveAsync(200, randomBytes: 0)),
         "over MaxUncompressedBytes at a modest ratio" => Upload(await ZeroArchiveAsync(100, randomBytes: 1_500_000)),
-        "too many entries" => Upload(Zip([.. Enumerable.Range(0, HostileServerFixture.MaxEntries + 1).Select(i => ($"f{i}.txt", Array.Empty<byte>(), 0))])),
-        "symlink escaping with .." => Upload(Zip(("src/link", "../../../etc/passwd"u8.ToArray(), SymlinkMode))),
-        "symlink to an absolute path" => Upload(Zip(("link", "/etc/passwd"u8.ToArray(), SymlinkMode))),
-        "symlink inside the project" => Upload(Zip(("src/a.txt", "a"u8.ToArray(), 0), ("link", "src/a.txt"u8.ToArray(), SymlinkMode))),
-        "nested archive with a zip-slip inside" => Upload(Zip(("inner.zip", Zip(("../../escape.txt", "x"u8.ToArray(), 0)), 0))),
-        "truncated ZIP" => Upload(Zip(("build.sh", System.Security.Cryptography.RandomNumberGenerator.GetBytes(5000), 0))[..2000]),
+        "too many entries" => Upload(ApiCalls.Zip([.. Enumerable.Range(0, HostileServerFixture.MaxEntries + 1).Select(i => ($"f{i}.txt", Array.Empty<byte>(), 0))])),
+        "symlink escaping with .." => Upload(ApiCalls.Zip(("src/link", "../../../etc/passwd"u8.ToArray(), SymlinkMode))),
+        "symlink to an absolute path" => Upload(ApiCalls.Zip(("link", "/etc/passwd"u8.ToArray(), SymlinkMode))),
+        "symlink inside the project" => Upload(ApiCalls.Zip(("src/a.txt", "a"u8.ToArray(), 0), ("link", "src/a.txt"u8.ToArray(), SymlinkMode))),
+        "nested archive with a zip-slip inside" => Upload(ApiCalls.Zip(("inner.zip", ApiCalls.Zip(("../../escape.txt", "x"u8.ToArray(), 0)), 0))),
+        "truncated ZIP" => Upload(ApiCalls.Zip(("build.sh", System.Security.Cryptography.RandomNumberGenerator.GetBytes(5000), 0))[..2000]),
         "non-ZIP body" => Upload("#!/bin/sh\nrm -rf /\n"u8.ToArray()),
         "empty body" => Upload([]),
         "body over MaxBytes (Content-Length)" => Upload(new byte[HostileServerFixture.MaxBytes + 1]),
         "body over MaxBytes (chunked)" => new HttpRequestMessage(HttpMethod.Post, ApiRoutes.Sources(Project)) { Content = new ChunkedContent(HostileServerFixture.MaxBytes + (1024 * 1024)) },
-        "ZIP sent as text/plain" => Upload(Zip(("build.sh", "true"u8.ToArray(), 0)), "text/plain"),
-        "ZIP build sent as text/plain" => Upload(Zip(("build.sh", "true"u8.ToArray(), 0)), "text/plain", ApiRoutes.ProjectBuilds(Project)),
+        "ZIP sent as text/plain" => Upload(ApiCalls.Zip(("build.sh", "true"u8.ToArray(), 0)), "text/plain"),
+        "ZIP build sent as text/plain" => Upload(ApiCalls.Zip(("build.sh", "true"u8.ToArray(), 0)), "text/plain", ApiRoutes.ProjectBuilds(Project)),
         "huge header" => WithHeader(new HttpRequestMessage(HttpMethod.Get, ApiRoutes.Projects), "X-Huge", new string('h', 64 * 1024)),
         "project id ..%2Fetc" => new HttpRequestMessage(HttpMethod.Get, "api/v1/projects/..%2Fetc"),
         "project id with %00" => new HttpRequestMessage(HttpMethod.Put, "api/v1/projects/ab%00cd"),
@@ -205,28 +205,6 @@ public sealed class HostileInputTests(HostileServerFixture fixture) : IClassFixt
     {
         request.Headers.TryAddWithoutValidation(header, value);
         return request;
-    }
-
-    /// <summary>A ZIP of (name, content, external attributes) entries, names written as given.</summary>
-    private static byte[] Zip(params (string Name, byte[] Content, int ExternalAttributes)[] entries)
-    {
-        using var buffer = new MemoryStream();
-        using (var zip = new ZipArchive(buffer, ZipArchiveMode.Create, leaveOpen: true))
-        {
-            foreach (var (entryName, content, attributes) in entries)
-            {
-                var entry = zip.CreateEntry(entryName);
-                if (attributes != 0)
-                {
-                    entry.ExternalAttributes = attributes;
-                }
-
-                using var stream = entry.Open();
-                stream.Write(content);
-            }
-        }
-
-        return buffer.ToArray();
     }
 
     /// <summary>Megabytes of zeros (plus random, incompressible bytes), streamed into a ZIP on disk, never held in memory.</summary>

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.IO.Compression;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
@@ -40,12 +39,10 @@ public sealed class HostileSandboxTests(HostileSandboxTests.Fixture fixture) : I
         var project = NewProjectId("preload");
         await ApiCalls.CreateProjectAsync(client, project);
 
-        var build = await StartBuildAsync(client, project, new Dictionary<string, byte[]>
-        {
-            ["evil.so"] = library,
-            ["autobuilder.yml"] = "env:\n  LD_PRELOAD: /proc/self/cwd/evil.so\noutputs: [out/**]\n"u8.ToArray(),
-            ["build.sh"] = "mkdir -p out; echo built > out/done.txt\n"u8.ToArray(),
-        });
+        var build = await StartBuildAsync(client, project, ApiCalls.Zip(
+            ("evil.so", library, 0),
+            ("autobuilder.yml", "env:\n  LD_PRELOAD: /proc/self/cwd/evil.so\noutputs: [out/**]\n"u8.ToArray(), 0),
+            ("build.sh", "mkdir -p out; echo built > out/done.txt\n"u8.ToArray(), 0)));
         var ended = await ApiCalls.WaitForEndAsync(client, build.Id);
 
         Assert.Equal(BuildStatus.Failed, ended.Status);
@@ -165,19 +162,9 @@ public sealed class HostileSandboxTests(HostileSandboxTests.Fixture fixture) : I
         return fixture.Server.CreateClient(key.Key);
     }
 
-    private static async Task<BuildDto> StartBuildAsync(HttpClient client, string project, IReadOnlyDictionary<string, byte[]> files)
+    private static async Task<BuildDto> StartBuildAsync(HttpClient client, string project, byte[] zip)
     {
-        using var buffer = new MemoryStream();
-        using (var zip = new ZipArchive(buffer, ZipArchiveMode.Create, leaveOpen: true))
-        {
-            foreach (var (name, bytes) in files)
-            {
-                await using var entry = zip.CreateEntry(name).Open();
-                await entry.WriteAsync(bytes);
-            }
-        }
-
-        using var content = new ByteArrayContent(buffer.ToArray());
+        using var content = new ByteArrayContent(zip);
         content.Headers.ContentType = new MediaTypeHeaderValue("application/zip");
         using var response = await client.PostAsync(ApiRoutes.ProjectBuilds(project), content);
         Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);

@@ -112,4 +112,26 @@ public static class ApiCalls
 
         return buffer.ToArray();
     }
+
+    /// <summary>A ZIP of (name, content, external attributes) entries, names written as given.</summary>
+    public static byte[] Zip(params (string Name, byte[] Content, int ExternalAttributes)[] entries)
+    {
+        using var buffer = new MemoryStream();
+        using (var zip = new ZipArchive(buffer, ZipArchiveMode.Create, leaveOpen: true))
+        {
+            foreach (var (entryName, content, attributes) in entries)
+            {
+                var entry = zip.CreateEntry(entryName);
+                if (attributes != 0)
+                {
+                    entry.ExternalAttributes = attributes;
+                }
+
+                using var stream = entry.Open();
+                stream.Write(content);
+            }
+        }
+
+        return buffer.ToArray();
+    }
 }
