@@ -16,7 +16,7 @@ namespace AutoBuilder.Runner;
 
 /// <summary>
 /// Runs one build attempt end to end: spec → staging → building → publishing → complete
-/// (DESIGN.md, "Runner protocol"). Returns one of <see cref="RunnerExitCodes"/>.
+/// (docs/ARCHITECTURE.md, "Runner protocol"). Returns one of <see cref="RunnerExitCodes"/>.
 /// </summary>
 public sealed class BuildRunner
 {

@@ -73,7 +73,7 @@ public sealed class AzureStorageTests(AzureServerFixture fixture) : IClassFixtur
         var build = (await client.GetFromJsonAsync<BuildDto[]>(ApiRoutes.ProjectBuilds(project), AutoBuilderJson.Options))!.Single();
         Assert.Equal(BuildStatus.Succeeded, build.Status);
 
-        // DESIGN.md's blob layout, in the default containers; the log is an append blob.
+        // The blob layout of docs/ARCHITECTURE.md, in the default containers; the log is an append blob.
         var blobs = fixture.Blobs;
         Assert.True(await blobs.GetBlobContainerClient("uploads").GetBlobClient($"{project}/{build.SourceId}/source.zip").ExistsAsync());
         var projects = blobs.GetBlobContainerClient("projects");

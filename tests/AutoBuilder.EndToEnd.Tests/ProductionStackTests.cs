@@ -46,7 +46,7 @@ public sealed class ProductionStackTests(AzureScaledDeploymentFixture deployment
 
         Directory.Delete(outputDirectory, recursive: true);
 
-        // DESIGN.md's blob layout in the seed's containers.
+        // The blob layout of docs/ARCHITECTURE.md, in the seed's containers.
         var blobs = deployment.Blobs;
         Assert.True(await blobs.GetBlobContainerClient("uploads").GetBlobClient($"{project}/{build.SourceId}/source.zip").ExistsAsync());
         var projects = blobs.GetBlobContainerClient("projects");

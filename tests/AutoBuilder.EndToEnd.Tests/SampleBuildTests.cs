@@ -31,7 +31,7 @@ public sealed class SampleBuildTests(ServerFixture fixture) : IClassFixture<Serv
         var firstLive = result.Stdout.First(l => l.Text.Contains(liveLine, StringComparison.Ordinal));
         Assert.True(firstLive.SeenAt < build.FinishedAt, $"log line seen at {firstLive.SeenAt:O}, build finished at {build.FinishedAt:O}");
 
-        // Blobs lie at DESIGN.md's paths.
+        // Blobs lie at the paths of docs/ARCHITECTURE.md, "Blob layout".
         Assert.True(File.Exists(Path.Combine(server.BlobRoot, "uploads", project, build.SourceId, "source.zip")));
         var buildFolder = Path.Combine(server.BlobRoot, "projects", project, "builds", "1");
         Assert.True(File.Exists(Path.Combine(buildFolder, "logs", "build.log")));

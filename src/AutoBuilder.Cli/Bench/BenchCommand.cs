@@ -40,7 +40,7 @@ public static class BenchCommand
             HelpName = "KEY=VALUE",
             AllowMultipleArgumentsPerToken = false,
         };
-        var command = new Command("bench", "Measure AutoBuilder's speed and scale against the targets of DESIGN.md: overhead, concurrency, api, transfer, throughput, iops")
+        var command = new Command("bench", "Measure AutoBuilder's speed and scale against the targets of docs/ARCHITECTURE.md: overhead, concurrency, api, transfer, throughput, iops")
         {
             scenario, server, data, quick, json, samples, set,
         };

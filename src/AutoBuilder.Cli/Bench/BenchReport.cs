@@ -19,7 +19,7 @@ public sealed record BenchReport
     /// <summary>The scenario's figures, one object per row (typed per scenario; serialised as their runtime type).</summary>
     public required IReadOnlyList<object> Rows { get; init; }
 
-    /// <summary>Targets from DESIGN.md and whether each held.</summary>
+    /// <summary>Targets from docs/ARCHITECTURE.md ("Performance targets") and whether each held.</summary>
     public IReadOnlyList<TargetCheck> Targets { get; init; } = [];
 
     public IReadOnlyList<string> Notes { get; init; } = [];
@@ -63,5 +63,5 @@ public sealed record BenchReport
     public static string F(double? value, string format = "0") => value is { } v ? F(v, format) : "n/a";
 }
 
-/// <summary>A target of DESIGN.md's performance table beside what was measured.</summary>
+/// <summary>A target of docs/ARCHITECTURE.md's "Performance targets" table beside what was measured.</summary>
 public sealed record TargetCheck(string What, string Target, string Measured, bool Met);

@@ -3,7 +3,7 @@ using AutoBuilder.Core.Protocol;
 
 namespace AutoBuilder.Core.Api;
 
-// Bodies of the public HTTP API v1 (DESIGN.md, "HTTP API"), shared by the server and the CLI.
+// Bodies of the public HTTP API v1 (docs/ARCHITECTURE.md, "HTTP API"; the call table is in README.md), shared by the server and the CLI.
 
 public sealed record ProjectDto(string Id, string Owner, DateTimeOffset CreatedAt, int BuildCount);
 

@@ -4,7 +4,7 @@ using AutoBuilder.Core.Storage;
 
 namespace AutoBuilder.Core.Protocol;
 
-// The runner protocol (DESIGN.md, "Runner protocol"). Control goes runner ⇄ API under a build token;
+// The runner protocol (docs/ARCHITECTURE.md, "Runner protocol"). Control goes runner ⇄ API under a build token;
 // data goes runner ⇄ storage through signed single-blob URLs.
 
 /// <summary>Routes of the runner protocol, relative to the API's address.</summary>

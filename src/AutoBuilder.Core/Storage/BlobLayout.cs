@@ -12,7 +12,7 @@ public sealed class ContainerNames
 }
 
 /// <summary>
-/// Every blob path AutoBuilder uses, in one place (DESIGN.md, "Blob layout"). Each component is validated
+/// Every blob path AutoBuilder uses, in one place (docs/ARCHITECTURE.md, "Blob layout"). Each component is validated
 /// before it becomes part of a path, so no input can walk out of its prefix.
 /// </summary>
 public sealed class BlobLayout(ContainerNames containers)

@@ -36,7 +36,7 @@ public sealed record ResolvedToolchain
     public IReadOnlyDictionary<string, string> HomeFiles { get; init; } = new Dictionary<string, string>();
 }
 
-/// <summary>Detects the toolchain from the source root and applies DESIGN.md's defaults.</summary>
+/// <summary>Detects the toolchain from the source root and applies the defaults of docs/ARCHITECTURE.md, "Toolchains".</summary>
 public static class ToolchainResolver
 {
     public static readonly IReadOnlyList<string> MavenArtifacts =
