@@ -19,7 +19,7 @@ internal static class RunnerCommand
         var api = new Option<string>("--api") { Description = "The API's address", Required = true };
         var build = new Option<string>("--build") { Description = "The build id", Required = true };
         var workspace = new Option<string>("--workspace") { Description = "An empty folder on local disk for this attempt", Required = true };
-        var cache = new Option<string?>("--cache") { Description = "The shared dependency-cache folder" };
+        var cache = new Option<string?>("--cache") { Description = "The dependency-cache root; each project gets its own folder under projects/" };
         var detached = new Option<bool>("--detached") { Description = "Do not treat end-of-file on stdin as the parent's death (Kubernetes Jobs)" };
         var tokenFile = new Option<string?>("--token-file") { Description = "Read the build token from this file (a mounted Secret) instead of stdin" };
 

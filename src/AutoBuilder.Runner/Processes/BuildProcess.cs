@@ -23,7 +23,7 @@ public sealed record BuildProcessRequest
     public BuildUser? RunAs { get; init; }
 }
 
-/// <summary>The unprivileged user a build runs as when the runner is root (Sandbox:BuildUser).</summary>
+/// <summary>The unprivileged user a build runs as when the runner is root (Sandbox:BuildUid, Sandbox:BuildGid).</summary>
 public sealed record BuildUser(uint Uid, uint Gid);
 
 /// <summary>

@@ -214,7 +214,7 @@ public sealed class ExecutorOptions
     /// <summary>Where local workspaces are made (fast local scratch); default: the system temp folder.</summary>
     public string? WorkspaceRoot { get; set; }
 
-    /// <summary>Shared dependency cache; default: {data}/cache.</summary>
+    /// <summary>Root of the dependency caches, one folder per project (projects/{projectId}); default: {data}/cache.</summary>
     public string? CacheDirectory { get; set; }
 
     /// <summary>Keep workspaces after builds (debugging only).</summary>
