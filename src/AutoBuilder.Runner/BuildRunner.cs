@@ -327,6 +327,11 @@ public sealed class BuildRunner
             }
 
             var environment = BuildEnvironment.Create(new BuildEnvironmentRequest(home, temp, spec.Number, spec.ProjectId, toolchain.Environment, config.Env) { CacheDirectory = cache });
+            if (toolchain.RequiredTool?.MissingFrom(environment["PATH"]) is { } missing)
+            {
+                throw new BuildFailureException(missing);
+            }
+
             IReadOnlyList<string>? sandbox = null;
             if (spec.Sandbox.Enabled)
             {

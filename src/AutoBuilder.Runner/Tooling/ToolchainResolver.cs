@@ -34,6 +34,18 @@ public sealed record ResolvedToolchain
     public IReadOnlyDictionary<string, string> Environment { get; init; } = new Dictionary<string, string>();
     /// <summary>Files to write into the build's private HOME, by relative path (e.g. .m2/settings.xml).</summary>
     public IReadOnlyDictionary<string, string> HomeFiles { get; init; } = new Dictionary<string, string>();
+    /// <summary>The program the default command needs on the runner's PATH, and why; null when the source brings its own (a wrapper).</summary>
+    public RequiredTool? RequiredTool { get; init; }
+}
+
+/// <summary>A program a default command runs, and what in the source asked for it (for the "not installed" message).</summary>
+public sealed record RequiredTool(string Program, string Reason)
+{
+    /// <summary>Null when <see cref="Program"/> is on <paramref name="path"/>; else the build's failure message.</summary>
+    public string? MissingFrom(string path) =>
+        path.Split(':', StringSplitOptions.RemoveEmptyEntries).Any(folder => File.Exists(Path.Combine(folder, Program)))
+            ? null
+            : $"{Program} is not installed on this runner ({Reason}); install it on the runner, or set command in autobuilder.yml";
 }
 
 /// <summary>Detects the toolchain from the source root and applies the defaults of docs/ARCHITECTURE.md, "Toolchains".</summary>
@@ -87,35 +99,19 @@ public static class ToolchainResolver
         {
             Toolchains.Maven => Maven(request),
             Toolchains.Gradle => Gradle(request),
-            Toolchains.Npm => new ResolvedToolchain
-            {
-                Name = name,
-                Command = "npm ci && npm run build",
-                Outputs = ["dist/**"],
-                Artifacts = [],
-                Environment = new Dictionary<string, string> { ["npm_config_cache"] = Path.Combine(request.CacheDirectory, "npm") },
-            },
-            Toolchains.DotNet => new ResolvedToolchain
-            {
-                Name = name,
-                Command = "dotnet publish -c Release -o out",
-                Outputs = ["out/**"],
-                Artifacts = [],
-                Environment = new Dictionary<string, string>
-                {
-                    ["NUGET_PACKAGES"] = Path.Combine(request.CacheDirectory, "nuget"),
-                    ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1",
-                    ["DOTNET_NOLOGO"] = "1",
-                },
-            },
+            Toolchains.Npm => Npm(request, customCommand: (request.RequestedCommand ?? request.Config.Command) is not null),
+            Toolchains.DotNet => DotNet(request, customCommand: (request.RequestedCommand ?? request.Config.Command) is not null),
             _ => new ResolvedToolchain { Name = name, Command = "sh build.sh", Outputs = [], Artifacts = [] },
         };
 
         // Precedence: the spec's command, then autobuilder.yml's, then the default. Outputs default to the artifacts.
         var artifacts = request.Config.Artifacts ?? defaults.Artifacts;
+        var command = request.RequestedCommand ?? request.Config.Command;
         return defaults with
         {
-            Command = request.RequestedCommand ?? request.Config.Command ?? defaults.Command,
+            Command = command ?? defaults.Command,
+            // Only the default command is known to need the tool; a custom command may bring its own.
+            RequiredTool = command is null ? defaults.RequiredTool : null,
             Artifacts = artifacts,
             Outputs = request.Config.Outputs ?? (request.Config.Artifacts is not null ? artifacts : Union(defaults.Outputs, artifacts)),
         };
@@ -125,7 +121,9 @@ public static class ToolchainResolver
     {
         var repository = Path.Combine(request.CacheDirectory, "maven", "repository");
         var settings = request.Settings;
-        var command = "mvn -B";
+        // The repository's own Maven (the version it was written for) when it ships the wrapper, as hosted CI does.
+        var wrapper = File.Exists(Path.Combine(request.SourceRoot, "mvnw"));
+        var command = wrapper ? "sh ./mvnw -B" : "mvn -B";
         if (settings.MavenSettingsFile is not null)
         {
             // The copy in the build's HOME (see HomeFiles), not the operator's file: a sandboxed
@@ -158,6 +156,7 @@ public static class ToolchainResolver
             Artifacts = MavenArtifacts,
             Environment = new Dictionary<string, string> { ["MAVEN_OPTS"] = $"-Duser.home={request.HomeDirectory} -Dmaven.repo.local={repository}" },
             HomeFiles = homeFiles,
+            RequiredTool = wrapper ? null : new RequiredTool("mvn", "pom.xml without ./mvnw"),
         };
     }
 
@@ -172,11 +171,110 @@ public static class ToolchainResolver
             Command = wrapper ? "./gradlew --no-daemon build" : "gradle --no-daemon build",
             Outputs = [],
             Artifacts = GradleArtifacts,
+            RequiredTool = wrapper ? null : new RequiredTool("gradle", "build.gradle without ./gradlew"),
             Environment = new Dictionary<string, string>
             {
                 ["GRADLE_USER_HOME"] = Path.Combine(request.CacheDirectory, "gradle"),
                 ["GRADLE_OPTS"] = "-Dorg.gradle.daemon=false",
             },
+        };
+    }
+
+    /// <summary>
+    /// What hosted CI services do with a package.json: install by the lock file present (npm ci, yarn or pnpm through
+    /// corepack, npm install without one), run the build script only when there is one, and pack the package: its
+    /// tarball ({name}-{version}.tgz) is the artifact.
+    /// </summary>
+    private static ResolvedToolchain Npm(ToolchainRequest request, bool customCommand)
+    {
+        var root = request.SourceRoot;
+        var package = customCommand ? new PackageJson(HasBuildScript: false, Packable: false) : PackageJson.Read(Path.Combine(root, "package.json"));
+        var (install, run, tool) = File.Exists(Path.Combine(root, "pnpm-lock.yaml")) ? ("corepack pnpm install --frozen-lockfile", "corepack pnpm run build", new RequiredTool("corepack", "pnpm-lock.yaml: pnpm runs through corepack"))
+            : File.Exists(Path.Combine(root, "yarn.lock")) ? ("corepack yarn install --frozen-lockfile", "corepack yarn run build", new RequiredTool("corepack", "yarn.lock: yarn runs through corepack"))
+            : File.Exists(Path.Combine(root, "package-lock.json")) || File.Exists(Path.Combine(root, "npm-shrinkwrap.json")) ? ("npm ci", "npm run build", new RequiredTool("npm", "package.json"))
+            : ("npm install", "npm run build", new RequiredTool("npm", "package.json"));
+        var command = package.HasBuildScript ? $"{install} && {run}" : install;
+        return new ResolvedToolchain
+        {
+            Name = Toolchains.Npm,
+            Command = package.Packable ? command + " && npm pack" : command,
+            Outputs = ["dist/**"],
+            Artifacts = package.Packable ? ["*.tgz"] : [],
+            Environment = new Dictionary<string, string>
+            {
+                ["npm_config_cache"] = Path.Combine(request.CacheDirectory, "npm"),
+                ["COREPACK_HOME"] = Path.Combine(request.CacheDirectory, "corepack"),
+                // corepack must not stop a non-interactive build to ask before downloading yarn or pnpm.
+                ["COREPACK_ENABLE_DOWNLOAD_PROMPT"] = "0",
+                ["npm_config_update_notifier"] = "false",
+                ["npm_config_fund"] = "false",
+            },
+            RequiredTool = tool,
+        };
+    }
+
+    /// <summary>What the default npm command needs to know of package.json.</summary>
+    /// <param name="HasBuildScript">scripts.build exists (npm run build fails without one).</param>
+    /// <param name="Packable">name and version are set and the package is not private: `npm pack` makes its tarball.</param>
+    private sealed record PackageJson(bool HasBuildScript, bool Packable)
+    {
+        public static PackageJson Read(string path)
+        {
+            try
+            {
+                using var stream = File.OpenRead(path);
+                using var document = System.Text.Json.JsonDocument.Parse(stream);
+                var root = document.RootElement;
+                if (root.ValueKind != System.Text.Json.JsonValueKind.Object)
+                {
+                    throw new BuildFailureException("package.json must be a JSON object");
+                }
+
+                var hasBuild = root.TryGetProperty("scripts", out var scripts) && scripts.ValueKind == System.Text.Json.JsonValueKind.Object && scripts.TryGetProperty("build", out _);
+                var isPrivate = root.TryGetProperty("private", out var privateFlag) && privateFlag.ValueKind == System.Text.Json.JsonValueKind.True;
+                var named = root.TryGetProperty("name", out var name) && name.ValueKind == System.Text.Json.JsonValueKind.String
+                    && root.TryGetProperty("version", out var version) && version.ValueKind == System.Text.Json.JsonValueKind.String;
+                return new PackageJson(hasBuild, named && !isPrivate);
+            }
+            catch (Exception ex) when (ex is IOException or System.Text.Json.JsonException)
+            {
+                throw new BuildFailureException($"package.json cannot be read as JSON: {ex.Message}", ex);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The solution or the single project at the root. A solution is published without -o, which the SDK refuses for
+    /// solutions: each publishable project lands in its own bin/Release/{tfm}/publish, all of which are the outputs.
+    /// </summary>
+    private static ResolvedToolchain DotNet(ToolchainRequest request, bool customCommand)
+    {
+        var root = request.SourceRoot;
+        var solutions = Directory.EnumerateFiles(root, "*.sln").Concat(Directory.EnumerateFiles(root, "*.slnx")).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToList();
+        var projects = Directory.EnumerateFiles(root, "*.csproj").Concat(Directory.EnumerateFiles(root, "*.fsproj")).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToList();
+        var (command, outputs) = (solutions.Count, projects.Count, customCommand) switch
+        {
+            (_, _, true) => ("", (IReadOnlyList<string>)["out/**"]), // the custom command decides what it builds.
+            (1, _, _) => ($"dotnet publish {ShellQuote(solutions[0]!)} -c Release", ["**/bin/Release/*/publish/**"]),
+            (0, 1, _) => ($"dotnet publish {ShellQuote(projects[0]!)} -c Release -o out", ["out/**"]),
+            (0, 0, _) => throw new BuildFailureException("dotnet: no solution (*.sln, *.slnx) or project (*.csproj, *.fsproj) at the source root; set command in autobuilder.yml"),
+            _ => throw new BuildFailureException(
+                $"dotnet: more than one {(solutions.Count > 1 ? "solution" : "project")} at the source root ({string.Join(", ", solutions.Count > 1 ? solutions : projects)}): set command in autobuilder.yml to say which to build"),
+        };
+        return new ResolvedToolchain
+        {
+            Name = Toolchains.DotNet,
+            Command = command,
+            Outputs = outputs,
+            Artifacts = [],
+            Environment = new Dictionary<string, string>
+            {
+                ["NUGET_PACKAGES"] = Path.Combine(request.CacheDirectory, "nuget"),
+                ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1",
+                ["DOTNET_NOLOGO"] = "1",
+                ["DOTNET_SKIP_FIRST_TIME_EXPERIENCE"] = "1",
+            },
+            RequiredTool = customCommand ? null : new RequiredTool("dotnet", solutions.Count == 1 ? solutions[0]! : projects[0]!),
         };
     }
 

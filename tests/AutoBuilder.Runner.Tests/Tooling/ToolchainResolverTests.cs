@@ -90,6 +90,120 @@ public sealed class ToolchainResolverTests : IDisposable
         Assert.Equal(["build/libs/*.jar"], resolved.Artifacts);
     }
 
+    [Theory]
+    [InlineData("package-lock.json", "npm ci && npm run build && npm pack", "npm")]
+    [InlineData("npm-shrinkwrap.json", "npm ci && npm run build && npm pack", "npm")]
+    [InlineData("yarn.lock", "corepack yarn install --frozen-lockfile && corepack yarn run build && npm pack", "corepack")]
+    [InlineData("pnpm-lock.yaml", "corepack pnpm install --frozen-lockfile && corepack pnpm run build && npm pack", "corepack")]
+    [InlineData(null, "npm install && npm run build && npm pack", "npm")]
+    public void Resolve_Npm_InstallsByItsLockFile(string? lockFile, string command, string tool)
+    {
+        _temp.Write("src/package.json", """{"name": "lib", "version": "1.2.3", "scripts": {"build": "tsc"}}""");
+        if (lockFile is not null)
+        {
+            _temp.Write($"src/{lockFile}", "");
+        }
+
+        var resolved = ToolchainResolver.Resolve(Request());
+
+        Assert.Equal(command, resolved.Command);
+        Assert.Equal(tool, resolved.RequiredTool!.Program);
+        Assert.Equal(["*.tgz"], resolved.Artifacts);
+        Assert.Equal(Path.Combine(_temp.Path, "cache", "npm"), resolved.Environment["npm_config_cache"]);
+        Assert.Equal("0", resolved.Environment["COREPACK_ENABLE_DOWNLOAD_PROMPT"]);
+    }
+
+    [Theory]
+    [InlineData("""{"name": "app", "version": "1.0.0"}""", "npm ci && npm pack")]
+    [InlineData("""{"name": "app", "version": "1.0.0", "private": true, "scripts": {"build": "vite build"}}""", "npm ci && npm run build")]
+    [InlineData("""{"scripts": {"test": "x"}}""", "npm ci")]
+    public void Resolve_Npm_BuildsOnlyWithABuildScript_PacksOnlyAPublishablePackage(string packageJson, string command)
+    {
+        _temp.Write("src/package.json", packageJson);
+        _temp.Write("src/package-lock.json", "{}");
+
+        var resolved = ToolchainResolver.Resolve(Request());
+
+        Assert.Equal(command, resolved.Command);
+        Assert.Equal(command.EndsWith("npm pack", StringComparison.Ordinal) ? ["*.tgz"] : [], resolved.Artifacts);
+    }
+
+    [Fact]
+    public void Resolve_Npm_UnreadablePackageJson_FailsNamingIt()
+    {
+        _temp.Write("src/package.json", "{ not json");
+
+        var ex = Assert.Throws<BuildFailureException>(() => ToolchainResolver.Resolve(Request()));
+
+        Assert.StartsWith("package.json cannot be read as JSON", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(true, "sh ./mvnw -B", null)]
+    [InlineData(false, "mvn -B", "mvn")]
+    public void Resolve_Maven_WrapperIfPresent(bool wrapper, string start, string? tool)
+    {
+        _temp.Write("src/pom.xml", "");
+        if (wrapper)
+        {
+            _temp.Write("src/mvnw", "");
+        }
+
+        var resolved = ToolchainResolver.Resolve(Request());
+
+        Assert.StartsWith(start + " ", resolved.Command, StringComparison.Ordinal);
+        Assert.Equal(tool, resolved.RequiredTool?.Program);
+    }
+
+    [Theory]
+    [InlineData(new[] { "App.sln", "App/App.csproj" }, "dotnet publish App.sln -c Release", "**/bin/Release/*/publish/**")]
+    [InlineData(new[] { "Tool.slnx" }, "dotnet publish Tool.slnx -c Release", "**/bin/Release/*/publish/**")]
+    [InlineData(new[] { "App.csproj" }, "dotnet publish App.csproj -c Release -o out", "out/**")]
+    public void Resolve_DotNet_TheSolutionOrTheSingleProject(string[] files, string command, string outputs)
+    {
+        foreach (var file in files)
+        {
+            _temp.Write($"src/{file}", "");
+        }
+
+        var resolved = ToolchainResolver.Resolve(Request());
+
+        Assert.Equal(command, resolved.Command);
+        Assert.Equal([outputs], resolved.Outputs);
+        Assert.Equal("dotnet", resolved.RequiredTool!.Program);
+        Assert.Equal(Path.Combine(_temp.Path, "cache", "nuget"), resolved.Environment["NUGET_PACKAGES"]);
+    }
+
+    [Theory]
+    [InlineData(new[] { "A.csproj", "B.csproj" }, "more than one project at the source root (A.csproj, B.csproj)")]
+    [InlineData(new[] { "A.sln", "B.sln" }, "more than one solution at the source root (A.sln, B.sln)")]
+    public void Resolve_DotNet_Ambiguous_FailsAskingWhichToBuild(string[] files, string expected)
+    {
+        foreach (var file in files)
+        {
+            _temp.Write($"src/{file}", "");
+        }
+
+        var ex = Assert.Throws<BuildFailureException>(() => ToolchainResolver.Resolve(Request()));
+        Assert.Contains(expected, ex.Message, StringComparison.Ordinal);
+
+        // A command of the user's says which: nothing is refused then.
+        Assert.Equal("dotnet build B.csproj", ToolchainResolver.Resolve(Request(new BuildConfig { Command = "dotnet build B.csproj" })).Command);
+    }
+
+    [Fact]
+    public void RequiredTool_MissingFromPath_NamesTheToolAndTheReason_OnlyForDefaultCommands()
+    {
+        _temp.Write("src/build.gradle", "");
+        var resolved = ToolchainResolver.Resolve(Request());
+        var emptyBin = Directory.CreateDirectory(_temp.Combine("bin")).FullName;
+
+        Assert.Equal("gradle is not installed on this runner (build.gradle without ./gradlew); install it on the runner, or set command in autobuilder.yml",
+            resolved.RequiredTool!.MissingFrom(emptyBin));
+        Assert.Null(resolved.RequiredTool.MissingFrom("/usr/bin:/bin"));
+        Assert.Null(ToolchainResolver.Resolve(Request(new BuildConfig { Command = "./my-gradle build" })).RequiredTool);
+    }
+
     [Fact]
     public void Resolve_Script_DefaultsToBuildShWithNothingDeclared()
     {
