@@ -173,13 +173,3 @@ public sealed class RunnerService(
                 ? $"Attempt {attempt} of build {buildId} is no longer current."
                 : $"Attempt {attempt} of build {buildId} is no longer current: the build is {build.Status.ToWire()} at attempt {build.Attempt}.");
 }
-
-/// <summary>Writes AutoBuilder's own lines into a build log.</summary>
-public static class BuildLogWriter
-{
-    public static async Task AppendLineAsync(IBlobStore store, BlobRef log, string line, CancellationToken cancellationToken = default)
-    {
-        using var content = new MemoryStream(System.Text.Encoding.UTF8.GetBytes(line + "\n"));
-        await store.AppendAsync(log, content, cancellationToken);
-    }
-}
