@@ -18,7 +18,10 @@ public static class ApiProblems
         Results.Problem(statusCode: status, title: title, detail: detail);
 }
 
-/// <summary>Thrown by services for a client mistake; mapped to problem+json by the exception handler.</summary>
+/// <summary>
+/// Thrown by the API layer for a request it cannot read (body type, size, JSON, query); mapped to problem+json by the
+/// exception handler. Services throw <see cref="Builds.DomainException"/>s instead and know no status codes.
+/// </summary>
 public sealed class ApiException(int status, string title, string? detail = null) : Exception(detail ?? title)
 {
     public int Status { get; } = status;

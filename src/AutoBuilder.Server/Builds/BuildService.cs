@@ -2,10 +2,8 @@ using AutoBuilder.Core;
 using AutoBuilder.Core.Api;
 using AutoBuilder.Core.Builds;
 using AutoBuilder.Core.Protocol;
-using AutoBuilder.Server.Api;
 using AutoBuilder.Server.Auth;
 using AutoBuilder.Server.Persistence;
-using Microsoft.AspNetCore.Http;
 using Microsoft.EntityFrameworkCore;
 
 namespace AutoBuilder.Server.Builds;
@@ -32,7 +30,7 @@ public sealed class BuildService(AutoBuilderDbContext db, BuildSignals signals, 
     {
         if (!Ids.IsValidProjectId(projectId))
         {
-            throw new ApiException(StatusCodes.Status400BadRequest, "Invalid project id",
+            throw new InvalidInputException("Invalid project id",
                 $"'{Truncate(projectId)}' is not a valid project id: use 1–63 lower-case letters, digits and dashes, starting with a letter or digit.");
         }
 
@@ -41,7 +39,7 @@ public sealed class BuildService(AutoBuilderDbContext db, BuildSignals signals, 
         {
             return caller.IsAdmin || existing.OwnerName == caller.Name
                 ? (existing, false)
-                : throw new ApiException(StatusCodes.Status409Conflict, "Project id not available", $"The project id '{projectId}' is taken; choose another.");
+                : throw new ConflictException("Project id not available", $"The project id '{projectId}' is taken; choose another.");
         }
 
         var project = new ProjectEntity { Id = projectId, OwnerName = caller.Name, CreatedAt = time.GetUtcNow() };
@@ -64,18 +62,18 @@ public sealed class BuildService(AutoBuilderDbContext db, BuildSignals signals, 
         if (!Ids.IsValidGeneratedId(sourceId)
             || !await db.Sources.AnyAsync(s => s.Id == sourceId && s.ProjectId == project.Id, cancellationToken))
         {
-            throw new ApiException(StatusCodes.Status400BadRequest, "Unknown source",
+            throw new InvalidInputException("Unknown source",
                 $"Project '{project.Id}' has no source '{Truncate(sourceId)}'. Upload one with POST /api/v1/projects/{project.Id}/sources.");
         }
 
         if (toolchain is not null && !Toolchains.IsKnown(toolchain))
         {
-            throw new ApiException(StatusCodes.Status400BadRequest, "Unknown toolchain", $"'{Truncate(toolchain)}' is not one of: {string.Join(", ", Toolchains.All)}.");
+            throw new InvalidInputException("Unknown toolchain", $"'{Truncate(toolchain)}' is not one of: {string.Join(", ", Toolchains.All)}.");
         }
 
         if (command is not null && (command.Length is 0 or > MaxCommandLength || command.Contains('\0', StringComparison.Ordinal)))
         {
-            throw new ApiException(StatusCodes.Status400BadRequest, "Invalid command", $"The command must be 1–{MaxCommandLength} characters without NUL.");
+            throw new InvalidInputException("Invalid command", $"The command must be 1–{MaxCommandLength} characters without NUL.");
         }
 
         var now = time.GetUtcNow();
@@ -117,7 +115,7 @@ public sealed class BuildService(AutoBuilderDbContext db, BuildSignals signals, 
         var current = await db.Builds.AsNoTracking().SingleAsync(b => b.Id == build.Id, cancellationToken);
         if (changed == 0)
         {
-            throw new ApiException(StatusCodes.Status409Conflict, "Build already finished", $"Build {build.Id} is {current.Status.ToWire()} and cannot be cancelled.");
+            throw new ConflictException("Build already finished", $"Build {build.Id} is {current.Status.ToWire()} and cannot be cancelled.");
         }
 
         signals.NotifyBuildChanged(build.Id);
