@@ -25,6 +25,21 @@ public sealed class BuildService(AutoBuilderDbContext db, BuildSignals signals, 
             ? db.Builds.AsNoTracking().FirstOrDefaultAsync(b => b.Id == buildId && (caller.IsAdmin || b.OwnerName == caller.Name), cancellationToken)
             : Task.FromResult<BuildEntity?>(null);
 
+    /// <summary>The projects the caller may see, by id.</summary>
+    public async Task<IReadOnlyList<ProjectEntity>> ListProjectsAsync(Caller caller, CancellationToken cancellationToken = default) =>
+        await db.Projects.AsNoTracking()
+            .Where(p => caller.IsAdmin || p.OwnerName == caller.Name)
+            .OrderBy(p => p.Id).ToListAsync(cancellationToken);
+
+    /// <summary>A project's newest builds first; <paramref name="limit"/> is clamped to 1–500 (default 50).</summary>
+    public async Task<IReadOnlyList<BuildEntity>> ListBuildsAsync(ProjectEntity project, int? limit, CancellationToken cancellationToken = default) =>
+        await db.Builds.AsNoTracking().Where(b => b.ProjectId == project.Id)
+            .OrderByDescending(b => b.Number).Take(Math.Clamp(limit ?? 50, 1, 500)).ToListAsync(cancellationToken);
+
+    /// <summary>A build's promoted artifacts, by name.</summary>
+    public async Task<IReadOnlyList<ArtifactEntity>> ListArtifactsAsync(BuildEntity build, CancellationToken cancellationToken = default) =>
+        await db.Artifacts.AsNoTracking().Where(a => a.BuildId == build.Id).OrderBy(a => a.Name).ToListAsync(cancellationToken);
+
     /// <summary>Creates the project for the caller, or returns it when it is theirs already.</summary>
     public async Task<(ProjectEntity Project, bool Created)> EnsureProjectAsync(Caller caller, string projectId, CancellationToken cancellationToken = default)
     {
