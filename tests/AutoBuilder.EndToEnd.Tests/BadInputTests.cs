@@ -56,6 +56,20 @@ public sealed class BadInputTests(ServerFixture fixture) : IClassFixture<ServerF
         await AssertProblemAsync(response, expected, null, path);
     }
 
+    /// <summary>
+    /// A query parameter that does not bind is a 400 whatever the id, as when each endpoint looked its id up itself:
+    /// the ownership filter, which runs even after a binding failure, must not turn it into a 404.
+    /// </summary>
+    [Theory]
+    [InlineData("api/v1/builds/0123456789abcdef0123456789abcdef/log?follow=maybe")]
+    [InlineData("api/v1/projects/no-such-project/builds?limit=many")]
+    public async Task Request_UnboundQueryParameter_IsBadRequest_WhateverTheId(string path)
+    {
+        using var client = fixture.Server.CreateClient();
+        using var response = await client.GetAsync(path);
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+    }
+
     [Theory]
     [InlineData("{\"sourceId\": ", "Malformed JSON")]
     [InlineData("[1,2,3]", "Malformed JSON")]

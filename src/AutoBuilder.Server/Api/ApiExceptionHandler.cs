@@ -1,4 +1,5 @@
 using AutoBuilder.Core.Storage;
+using AutoBuilder.Server.Builds;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
@@ -6,13 +7,19 @@ using Microsoft.Extensions.Logging;
 
 namespace AutoBuilder.Server.Api;
 
-/// <summary>Turns every exception that reaches the pipeline into problem+json with a status that fits.</summary>
+/// <summary>
+/// Turns every exception that reaches the pipeline into problem+json with a status that fits. It is the one place
+/// where the services' domain errors become status codes.
+/// </summary>
 public sealed class ApiExceptionHandler(IProblemDetailsService problems, ILogger<ApiExceptionHandler> logger) : IExceptionHandler
 {
     public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
     {
         var (status, title, detail) = exception switch
         {
+            NotFoundException e => (StatusCodes.Status404NotFound, e.Title, e.Detail),
+            ConflictException e => (StatusCodes.Status409Conflict, e.Title, e.Detail),
+            InvalidInputException e => (StatusCodes.Status400BadRequest, e.Title, e.Detail),
             ApiException e => (e.Status, e.Title, e.Detail),
             BadHttpRequestException e when e.StatusCode == StatusCodes.Status413PayloadTooLarge =>
                 (e.StatusCode, "Body too large", "The request body is larger than this endpoint accepts."),

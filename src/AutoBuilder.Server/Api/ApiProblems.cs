@@ -1,27 +1,20 @@
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace AutoBuilder.Server.Api;
 
 /// <summary>Every error answer of the API: application/problem+json with a title that says what is wrong.</summary>
 public static class ApiProblems
 {
-    public static IResult NotFound(string what, string id) =>
+    public static ProblemHttpResult NotFound(string what, string id) =>
         Problem(StatusCodes.Status404NotFound, $"{what} not found", $"There is no {what.ToLowerInvariant()} '{id}' that you can see.");
 
-    public static IResult BadRequest(string title, string? detail = null) => Problem(StatusCodes.Status400BadRequest, title, detail);
+    public static ProblemHttpResult BadRequest(string title, string? detail = null) => Problem(StatusCodes.Status400BadRequest, title, detail);
 
-    public static IResult Conflict(string title, string? detail = null) => Problem(StatusCodes.Status409Conflict, title, detail);
+    public static ProblemHttpResult Conflict(string title, string? detail = null) => Problem(StatusCodes.Status409Conflict, title, detail);
 
-    public static IResult Forbidden(string title, string? detail = null) => Problem(StatusCodes.Status403Forbidden, title, detail);
+    public static ProblemHttpResult Forbidden(string title, string? detail = null) => Problem(StatusCodes.Status403Forbidden, title, detail);
 
-    public static IResult Problem(int status, string title, string? detail = null) =>
-        Results.Problem(statusCode: status, title: title, detail: detail);
-}
-
-/// <summary>Thrown by services for a client mistake; mapped to problem+json by the exception handler.</summary>
-public sealed class ApiException(int status, string title, string? detail = null) : Exception(detail ?? title)
-{
-    public int Status { get; } = status;
-    public string Title { get; } = title;
-    public string? Detail { get; } = detail;
+    public static ProblemHttpResult Problem(int status, string title, string? detail = null) =>
+        TypedResults.Problem(statusCode: status, title: title, detail: detail);
 }

@@ -3,6 +3,7 @@ using AutoBuilder.Server.Hosting;
 using AutoBuilder.Storage;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
@@ -20,60 +21,67 @@ public static class BlobsApi
     public static IEndpointRouteBuilder MapBlobsApi(this IEndpointRouteBuilder app)
     {
         var blobs = app.MapGroup("/blobs/{container}/{**path}");
-
-        blobs.MapMethods("", [HttpMethods.Get, HttpMethods.Head], (string container, string path, HttpContext context, FileSystemBlobStore store, TimeProvider time) =>
-        {
-            var blob = new BlobRef(container, path);
-            if (Check(context, store, blob, BlobPermission.Read, time) is { } refused)
-            {
-                return refused;
-            }
-
-            var file = store.GetLocalPath(blob);
-            return File.Exists(file)
-                ? Results.File(file, "application/octet-stream", fileDownloadName: Path.GetFileName(file), enableRangeProcessing: true)
-                : ApiProblems.Problem(StatusCodes.Status404NotFound, "Blob not found", "The signed link is valid but its blob does not exist.");
-        });
-
-        blobs.MapPut("", async (string container, string path, HttpContext context, FileSystemBlobStore store, IOptions<UploadOptions> uploads, TimeProvider time) =>
-        {
-            var blob = new BlobRef(container, path);
-            if (Check(context, store, blob, BlobPermission.Write, time) is { } refused)
-            {
-                return refused;
-            }
-
-            RequestBodies.LimitBody(context, uploads.Value.MaxBytes);
-            var result = await store.UploadAsync(blob, context.Request.Body, overwrite: true, context.RequestAborted);
-            return Results.Created((string?)null, new { size = result.Size, sha256 = result.Sha256 });
-        });
-
-        blobs.MapPost("", async (string container, string path, HttpContext context, FileSystemBlobStore store, IOptions<BuildOptions> builds, IOptions<DispatcherOptions> dispatcher, TimeProvider time) =>
-        {
-            var blob = new BlobRef(container, path);
-            if (Check(context, store, blob, BlobPermission.Append, time) is { } refused)
-            {
-                return refused;
-            }
-
-            // Only build logs are appended to: a log never grows past the cap, whoever holds its link.
-            var cap = builds.Value.LogAppendCap(dispatcher.Value.MaxAttempts);
-            var room = cap - ((await store.GetPropertiesAsync(blob, context.RequestAborted))?.Size ?? 0);
-            if (room <= 0)
-            {
-                return ApiProblems.Problem(StatusCodes.Status413PayloadTooLarge, "Log too large", $"This log holds {cap} bytes, the most it may (Builds:MaxLogBytes).");
-            }
-
-            RequestBodies.LimitBody(context, Math.Min(MaxAppendBytes, room));
-            var length = await store.AppendAsync(blob, context.Request.Body, context.RequestAborted);
-            return Results.Ok(new { length });
-        });
-
+        blobs.MapMethods("", [HttpMethods.Get, HttpMethods.Head], Read);
+        blobs.MapPut("", WriteAsync);
+        blobs.MapPost("", AppendAsync);
         return app;
     }
 
+    /// <summary>What an append answers: the blob's length after it.</summary>
+    public sealed record Appended(long Length);
+
+    private static Results<PhysicalFileHttpResult, ProblemHttpResult> Read(string container, string path, HttpContext context, FileSystemBlobStore store, TimeProvider time)
+    {
+        var blob = new BlobRef(container, path);
+        if (Check(context, store, blob, BlobPermission.Read, time) is { } refused)
+        {
+            return refused;
+        }
+
+        var file = store.GetLocalPath(blob);
+        return File.Exists(file)
+            ? TypedResults.PhysicalFile(file, "application/octet-stream", fileDownloadName: Path.GetFileName(file), enableRangeProcessing: true)
+            : ApiProblems.Problem(StatusCodes.Status404NotFound, "Blob not found", "The signed link is valid but its blob does not exist.");
+    }
+
+    private static async Task<Results<Created<BlobUploadResult>, ProblemHttpResult>> WriteAsync(
+        string container, string path, HttpContext context, FileSystemBlobStore store, IOptions<UploadOptions> uploads, TimeProvider time)
+    {
+        var blob = new BlobRef(container, path);
+        if (Check(context, store, blob, BlobPermission.Write, time) is { } refused)
+        {
+            return refused;
+        }
+
+        RequestBodies.LimitBody(context, uploads.Value.MaxBytes);
+        var result = await store.UploadAsync(blob, context.Request.Body, overwrite: true, context.RequestAborted);
+        return TypedResults.Created((string?)null, result);
+    }
+
+    private static async Task<Results<Ok<Appended>, ProblemHttpResult>> AppendAsync(
+        string container, string path, HttpContext context, FileSystemBlobStore store, IOptions<BuildOptions> builds, IOptions<DispatcherOptions> dispatcher, TimeProvider time)
+    {
+        var blob = new BlobRef(container, path);
+        if (Check(context, store, blob, BlobPermission.Append, time) is { } refused)
+        {
+            return refused;
+        }
+
+        // Only build logs are appended to: a log never grows past the cap, whoever holds its link.
+        var cap = builds.Value.LogAppendCap(dispatcher.Value.MaxAttempts);
+        var room = cap - ((await store.GetPropertiesAsync(blob, context.RequestAborted))?.Size ?? 0);
+        if (room <= 0)
+        {
+            return ApiProblems.Problem(StatusCodes.Status413PayloadTooLarge, "Log too large", $"This log holds {cap} bytes, the most it may (Builds:MaxLogBytes).");
+        }
+
+        RequestBodies.LimitBody(context, Math.Min(MaxAppendBytes, room));
+        var length = await store.AppendAsync(blob, context.Request.Body, context.RequestAborted);
+        return TypedResults.Ok(new Appended(length));
+    }
+
     /// <summary>Null when the link grants <paramref name="needed"/> on this blob now; else the 403 that says why.</summary>
-    private static IResult? Check(HttpContext context, FileSystemBlobStore store, BlobRef blob, BlobPermission needed, TimeProvider time)
+    private static ProblemHttpResult? Check(HttpContext context, FileSystemBlobStore store, BlobRef blob, BlobPermission needed, TimeProvider time)
     {
         var query = context.Request.Query;
         SignatureCheck check;

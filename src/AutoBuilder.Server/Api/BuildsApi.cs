@@ -5,12 +5,11 @@ using AutoBuilder.Core.Storage;
 using AutoBuilder.Server.Auth;
 using AutoBuilder.Server.Builds;
 using AutoBuilder.Server.Hosting;
-using AutoBuilder.Server.Persistence;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
-using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 
 namespace AutoBuilder.Server.Api;
@@ -20,80 +19,68 @@ public static class BuildsApi
 {
     public static RouteGroupBuilder MapBuildsApi(this RouteGroupBuilder api)
     {
-        api.MapGet("/builds/{buildId}", async (string buildId, HttpContext context, BuildService builds) =>
-            await builds.FindBuildAsync(Caller.From(context.User), buildId, context.RequestAborted) is { } build
-                ? Results.Ok(BuildService.ToDto(build))
-                : ApiProblems.NotFound("Build", buildId));
+        // Every endpoint here works on one build the caller may see; the filter answers 404 for any other id.
+        var build = api.MapGroup("/builds/{buildId}")
+            .AddEndpointFilter(OwnedResources.RequireBuildAsync)
+            .ProducesProblem(StatusCodes.Status404NotFound);
 
-        api.MapGet("/builds/{buildId}/log", async (string buildId, bool? follow, HttpContext context, BuildService builds, LogStreamer logs) =>
-        {
-            var build = await builds.FindBuildAsync(Caller.From(context.User), buildId, context.RequestAborted);
-            if (build is null)
-            {
-                return ApiProblems.NotFound("Build", buildId);
-            }
-
-            context.Response.ContentType = "text/plain; charset=utf-8";
-            context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
-            await logs.StreamAsync(build, follow == true, context.Response.Body, context.RequestAborted);
-            return Results.Empty;
-        });
-
-        api.MapGet("/builds/{buildId}/result", async (string buildId, HttpContext context, BuildService builds, IBlobStore store, BlobLayout layout, IOptions<DownloadLinkOptions> links) =>
-        {
-            var build = await builds.FindBuildAsync(Caller.From(context.User), buildId, context.RequestAborted);
-            if (build is null)
-            {
-                return ApiProblems.NotFound("Build", buildId);
-            }
-
-            var lifetime = LinkLifetime(context.Request, links.Value);
-            var blob = layout.BuildResult(build.ProjectId, build.Number);
-            if (await store.GetPropertiesAsync(blob, context.RequestAborted) is null)
-            {
-                return ApiProblems.Problem(StatusCodes.Status404NotFound, "No result",
-                    $"Build {build.Id} is {build.Status.ToWire()} and has no result.zip" + (build.Status.IsTerminal() ? "." : " yet."));
-            }
-
-            var signed = await store.GetSignedUrlAsync(blob, BlobPermission.Read, lifetime, context.RequestAborted);
-            return Results.Ok(new SignedLink(signed.Url, signed.ExpiresAt));
-        });
-
-        api.MapGet("/builds/{buildId}/artifacts", async (string buildId, HttpContext context, BuildService builds, AutoBuilderDbContext db, IBlobStore store, BlobLayout layout, IOptions<DownloadLinkOptions> links) =>
-        {
-            var build = await builds.FindBuildAsync(Caller.From(context.User), buildId, context.RequestAborted);
-            if (build is null)
-            {
-                return ApiProblems.NotFound("Build", buildId);
-            }
-
-            var lifetime = LinkLifetime(context.Request, links.Value);
-            var artifacts = await db.Artifacts.AsNoTracking().Where(a => a.BuildId == build.Id).OrderBy(a => a.Name).ToListAsync(context.RequestAborted);
-            var dtos = new List<ArtifactDto>(artifacts.Count);
-            foreach (var a in artifacts)
-            {
-                // The link names the promoted, versioned blob: artifacts/{project}/{version}/{file}.
-                var signed = await store.GetSignedUrlAsync(layout.Artifact(a.ProjectId, a.Version, a.Name), BlobPermission.Read, lifetime, context.RequestAborted);
-                dtos.Add(new ArtifactDto(a.Name, a.Version, a.Size, a.Sha256, signed.Url, signed.ExpiresAt));
-            }
-
-            return Results.Ok(dtos);
-        });
-
-        api.MapPost("/builds/{buildId}/cancel", async (string buildId, HttpContext context, BuildService builds) =>
-        {
-            var caller = Caller.From(context.User);
-            var build = await builds.FindBuildAsync(caller, buildId, context.RequestAborted);
-            if (build is null)
-            {
-                return ApiProblems.NotFound("Build", buildId);
-            }
-
-            var cancelled = await builds.CancelAsync(caller, build, context.RequestAborted);
-            return Results.Accepted($"/api/v1/builds/{build.Id}", BuildService.ToDto(cancelled));
-        });
-
+        build.MapGet("", GetBuild);
+        build.MapGet("/log", StreamLogAsync);
+        build.MapGet("/result", GetResultLinkAsync);
+        build.MapGet("/artifacts", ListArtifactsAsync);
+        build.MapPost("/cancel", CancelAsync);
         return api;
+    }
+
+    private static Ok<BuildDto> GetBuild(HttpContext context) => TypedResults.Ok(BuildService.ToDto(OwnedResources.Build(context)));
+
+    /// <summary>The log as text; with ?follow=true it streams what the runner appends until the build ends.</summary>
+    private static async Task<EmptyHttpResult> StreamLogAsync(bool? follow, HttpContext context, LogStreamer logs)
+    {
+        context.Response.ContentType = "text/plain; charset=utf-8";
+        context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
+        await logs.StreamAsync(OwnedResources.Build(context), follow == true, context.Response.Body, context.RequestAborted);
+        return TypedResults.Empty;
+    }
+
+    private static async Task<Results<Ok<SignedLink>, ProblemHttpResult>> GetResultLinkAsync(
+        HttpContext context, IBlobStore store, BlobLayout layout, IOptions<DownloadLinkOptions> links)
+    {
+        var build = OwnedResources.Build(context);
+        var lifetime = LinkLifetime(context.Request, links.Value);
+        var blob = layout.BuildResult(build.ProjectId, build.Number);
+        if (await store.GetPropertiesAsync(blob, context.RequestAborted) is null)
+        {
+            return ApiProblems.Problem(StatusCodes.Status404NotFound, "No result",
+                $"Build {build.Id} is {build.Status.ToWire()} and has no result.zip" + (build.Status.IsTerminal() ? "." : " yet."));
+        }
+
+        var signed = await store.GetSignedUrlAsync(blob, BlobPermission.Read, lifetime, context.RequestAborted);
+        return TypedResults.Ok(new SignedLink(signed.Url, signed.ExpiresAt));
+    }
+
+    private static async Task<Ok<List<ArtifactDto>>> ListArtifactsAsync(
+        HttpContext context, BuildService builds, IBlobStore store, BlobLayout layout, IOptions<DownloadLinkOptions> links)
+    {
+        var build = OwnedResources.Build(context);
+        var lifetime = LinkLifetime(context.Request, links.Value);
+        var artifacts = await builds.ListArtifactsAsync(build, context.RequestAborted);
+        var dtos = new List<ArtifactDto>(artifacts.Count);
+        foreach (var a in artifacts)
+        {
+            // The link names the promoted, versioned blob: artifacts/{project}/{version}/{file}.
+            var signed = await store.GetSignedUrlAsync(layout.Artifact(a.ProjectId, a.Version, a.Name), BlobPermission.Read, lifetime, context.RequestAborted);
+            dtos.Add(new ArtifactDto(a.Name, a.Version, a.Size, a.Sha256, signed.Url, signed.ExpiresAt));
+        }
+
+        return TypedResults.Ok(dtos);
+    }
+
+    private static async Task<Accepted<BuildDto>> CancelAsync(HttpContext context, BuildService builds)
+    {
+        var build = OwnedResources.Build(context);
+        var cancelled = await builds.CancelAsync(Caller.From(context.User), build, context.RequestAborted);
+        return TypedResults.Accepted($"/api/v1/builds/{build.Id}", BuildService.ToDto(cancelled));
     }
 
     /// <summary>?lifetime=SECONDS asks for a shorter or longer link than Links:DefaultLifetime, never beyond Links:MaxLifetime (400, not clamped).</summary>

@@ -5,8 +5,8 @@ using AutoBuilder.Server.Hosting;
 using AutoBuilder.Server.Persistence;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
-using Microsoft.EntityFrameworkCore;
 
 namespace AutoBuilder.Server.Api;
 
@@ -15,80 +15,70 @@ public static class ProjectsApi
 {
     public static RouteGroupBuilder MapProjectsApi(this RouteGroupBuilder api)
     {
-        api.MapPut("/projects/{projectId}", async (string projectId, HttpContext context, BuildService builds) =>
-        {
-            var (project, created) = await builds.EnsureProjectAsync(Caller.From(context.User), projectId, context.RequestAborted);
-            var dto = ToDto(project);
-            return created ? Results.Created($"/api/v1/projects/{project.Id}", dto) : Results.Ok(dto);
-        });
+        var projects = api.MapGroup("/projects");
+        projects.MapPut("/{projectId}", EnsureProjectAsync);
+        projects.MapGet("", ListProjectsAsync);
 
-        api.MapGet("/projects", async (HttpContext context, AutoBuilderDbContext db) =>
-        {
-            var caller = Caller.From(context.User);
-            var projects = await db.Projects.AsNoTracking()
-                .Where(p => caller.IsAdmin || p.OwnerName == caller.Name)
-                .OrderBy(p => p.Id).ToListAsync(context.RequestAborted);
-            return Results.Ok(projects.Select(ToDto));
-        });
-
-        api.MapGet("/projects/{projectId}", async (string projectId, HttpContext context, BuildService builds) =>
-            await builds.FindProjectAsync(Caller.From(context.User), projectId, context.RequestAborted) is { } project
-                ? Results.Ok(ToDto(project))
-                : ApiProblems.NotFound("Project", projectId));
-
-        api.MapPost("/projects/{projectId}/sources", async (string projectId, HttpContext context, BuildService builds, SourceService sources) =>
-        {
-            var project = await builds.FindProjectAsync(Caller.From(context.User), projectId, context.RequestAborted);
-            if (project is null)
-            {
-                return ApiProblems.NotFound("Project", projectId);
-            }
-
-            var source = await sources.UploadAsync(project.Id, RequestBodies.ZipBody(context), context.RequestAborted);
-            return Results.Created($"/api/v1/projects/{project.Id}/sources/{source.Id}", ToDto(source));
-        });
-
-        // A JSON body names an uploaded source; a ZIP body uploads and builds in one call.
-        api.MapPost("/projects/{projectId}/builds", async (string projectId, HttpContext context, BuildService builds, SourceService sources, AutoBuilderMetrics metrics) =>
-        {
-            var project = await builds.FindProjectAsync(Caller.From(context.User), projectId, context.RequestAborted);
-            if (project is null)
-            {
-                return ApiProblems.NotFound("Project", projectId);
-            }
-
-            BuildEntity build;
-            if (RequestBodies.IsZip(context.Request))
-            {
-                var source = await sources.UploadAsync(project.Id, RequestBodies.ZipBody(context), context.RequestAborted);
-                var query = context.Request.Query;
-                build = await builds.CreateBuildAsync(project, source.Id, NullIfEmpty(query["toolchain"]), NullIfEmpty(query["command"]), context.RequestAborted);
-            }
-            else
-            {
-                var request = await RequestBodies.JsonAsync<CreateBuildRequest>(context);
-                build = await builds.CreateBuildAsync(project, request.SourceId, request.Toolchain, request.Command, context.RequestAborted);
-            }
-
-            metrics.BuildQueued();
-            return Results.Accepted($"/api/v1/builds/{build.Id}", BuildService.ToDto(build));
-        });
-
-        api.MapGet("/projects/{projectId}/builds", async (string projectId, int? limit, HttpContext context, BuildService builds, AutoBuilderDbContext db) =>
-        {
-            var project = await builds.FindProjectAsync(Caller.From(context.User), projectId, context.RequestAborted);
-            if (project is null)
-            {
-                return ApiProblems.NotFound("Project", projectId);
-            }
-
-            var take = Math.Clamp(limit ?? 50, 1, 500);
-            var list = await db.Builds.AsNoTracking().Where(b => b.ProjectId == project.Id)
-                .OrderByDescending(b => b.Number).Take(take).ToListAsync(context.RequestAborted);
-            return Results.Ok(list.Select(BuildService.ToDto));
-        });
-
+        // Every endpoint here works on one project the caller may see; the filter answers 404 for any other id.
+        var project = projects.MapGroup("/{projectId}")
+            .AddEndpointFilter(OwnedResources.RequireProjectAsync)
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        project.MapGet("", GetProject);
+        project.MapPost("/sources", UploadSourceAsync);
+        project.MapPost("/builds", CreateBuildAsync);
+        project.MapGet("/builds", ListBuildsAsync);
         return api;
+    }
+
+    /// <summary>Creates the project for the caller (201), or answers it when it is theirs already (200).</summary>
+    private static async Task<Results<Created<ProjectDto>, Ok<ProjectDto>>> EnsureProjectAsync(string projectId, HttpContext context, BuildService builds)
+    {
+        var (project, created) = await builds.EnsureProjectAsync(Caller.From(context.User), projectId, context.RequestAborted);
+        var dto = ToDto(project);
+        return created ? TypedResults.Created($"/api/v1/projects/{project.Id}", dto) : TypedResults.Ok(dto);
+    }
+
+    private static async Task<Ok<IEnumerable<ProjectDto>>> ListProjectsAsync(HttpContext context, BuildService builds)
+    {
+        var projects = await builds.ListProjectsAsync(Caller.From(context.User), context.RequestAborted);
+        return TypedResults.Ok(projects.Select(ToDto));
+    }
+
+    private static Ok<ProjectDto> GetProject(HttpContext context) => TypedResults.Ok(ToDto(OwnedResources.Project(context)));
+
+    private static async Task<Created<SourceDto>> UploadSourceAsync(HttpContext context, SourceService sources)
+    {
+        var project = OwnedResources.Project(context);
+        var source = await sources.UploadAsync(project.Id, RequestBodies.ZipBody(context), context.RequestAborted);
+        return TypedResults.Created($"/api/v1/projects/{project.Id}/sources/{source.Id}", ToDto(source));
+    }
+
+    /// <summary>A JSON body names an uploaded source; a ZIP body uploads and builds in one call.</summary>
+    private static async Task<Accepted<BuildDto>> CreateBuildAsync(HttpContext context, BuildService builds, SourceService sources, AutoBuilderMetrics metrics)
+    {
+        var project = OwnedResources.Project(context);
+        BuildEntity build;
+        if (RequestBodies.IsZip(context.Request))
+        {
+            var source = await sources.UploadAsync(project.Id, RequestBodies.ZipBody(context), context.RequestAborted);
+            var query = context.Request.Query;
+            build = await builds.CreateBuildAsync(project, source.Id, NullIfEmpty(query["toolchain"]), NullIfEmpty(query["command"]), context.RequestAborted);
+        }
+        else
+        {
+            var request = await RequestBodies.JsonAsync<CreateBuildRequest>(context);
+            build = await builds.CreateBuildAsync(project, request.SourceId, request.Toolchain, request.Command, context.RequestAborted);
+        }
+
+        metrics.BuildQueued();
+        return TypedResults.Accepted($"/api/v1/builds/{build.Id}", BuildService.ToDto(build));
+    }
+
+    /// <summary>Newest first; ?limit= takes 1–500 builds (default 50).</summary>
+    private static async Task<Ok<IEnumerable<BuildDto>>> ListBuildsAsync(int? limit, HttpContext context, BuildService builds)
+    {
+        var list = await builds.ListBuildsAsync(OwnedResources.Project(context), limit, context.RequestAborted);
+        return TypedResults.Ok(list.Select(BuildService.ToDto));
     }
 
     private static ProjectDto ToDto(ProjectEntity p) => new(p.Id, p.OwnerName, p.CreatedAt, p.LastBuildNumber);

@@ -4,6 +4,7 @@ using AutoBuilder.Server.Builds;
 using AutoBuilder.Server.Hosting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
@@ -17,36 +18,40 @@ public static class RunnerApi
     {
         var runner = api.MapGroup("/runner/builds/{buildId}").AllowAnonymous().AddEndpointFilter(RequireBuildToken);
 
-        runner.MapGet("/spec", async (HttpContext context, RunnerService service) =>
-        {
-            var (buildId, attempt) = Attempt(context);
-            return Results.Ok(await service.GetSpecAsync(buildId, attempt, context.RequestAborted));
-        });
-
-        runner.MapPost("/phase", async (HttpContext context, RunnerService service) =>
-        {
-            var (buildId, attempt) = Attempt(context);
-            var report = await RequestBodies.JsonAsync<PhaseReport>(context);
-            await service.RecordPhaseAsync(buildId, attempt, report.Phase, context.RequestAborted);
-            return Results.NoContent();
-        });
-
-        runner.MapPost("/uploads", async (HttpContext context, RunnerService service) =>
-        {
-            var (buildId, attempt) = Attempt(context);
-            var request = await RequestBodies.JsonAsync<UploadRequest>(context);
-            return Results.Ok(await service.GrantUploadAsync(buildId, attempt, request, context.RequestAborted));
-        });
-
-        runner.MapPost("/complete", async (HttpContext context, RunnerService service) =>
-        {
-            var (buildId, attempt) = Attempt(context);
-            var request = await RequestBodies.JsonAsync<CompleteRequest>(context, CompleteBodyLimit(context));
-            await service.CompleteAsync(buildId, attempt, request, context.RequestAborted);
-            return Results.NoContent();
-        });
-
+        runner.MapGet("/spec", GetSpecAsync);
+        runner.MapPost("/phase", RecordPhaseAsync);
+        runner.MapPost("/uploads", GrantUploadAsync);
+        runner.MapPost("/complete", CompleteAsync);
         return api;
+    }
+
+    private static async Task<Ok<RunnerSpec>> GetSpecAsync(HttpContext context, RunnerService service)
+    {
+        var (buildId, attempt) = Attempt(context);
+        return TypedResults.Ok(await service.GetSpecAsync(buildId, attempt, context.RequestAborted));
+    }
+
+    private static async Task<NoContent> RecordPhaseAsync(HttpContext context, RunnerService service)
+    {
+        var (buildId, attempt) = Attempt(context);
+        var report = await RequestBodies.JsonAsync<PhaseReport>(context);
+        await service.RecordPhaseAsync(buildId, attempt, report.Phase, context.RequestAborted);
+        return TypedResults.NoContent();
+    }
+
+    private static async Task<Ok<SignedLink>> GrantUploadAsync(HttpContext context, RunnerService service)
+    {
+        var (buildId, attempt) = Attempt(context);
+        var request = await RequestBodies.JsonAsync<UploadRequest>(context);
+        return TypedResults.Ok(await service.GrantUploadAsync(buildId, attempt, request, context.RequestAborted));
+    }
+
+    private static async Task<NoContent> CompleteAsync(HttpContext context, RunnerService service)
+    {
+        var (buildId, attempt) = Attempt(context);
+        var request = await RequestBodies.JsonAsync<CompleteRequest>(context, CompleteBodyLimit(context));
+        await service.CompleteAsync(buildId, attempt, request, context.RequestAborted);
+        return TypedResults.NoContent();
     }
 
     /// <summary>

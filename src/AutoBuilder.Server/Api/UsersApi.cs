@@ -3,6 +3,7 @@ using AutoBuilder.Core.Api;
 using AutoBuilder.Server.Auth;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
 
 namespace AutoBuilder.Server.Api;
@@ -14,25 +15,29 @@ public static class UsersApi
     {
         var admin = api.MapGroup("").RequireAuthorization(policy => policy.RequireRole(ApiKeyAuthenticationHandler.AdminRole));
 
-        // ?admin=true gives the user the admin role; the key is in this answer only.
-        admin.MapPost("/users/{name}/keys", async (string name, bool? admin, HttpContext context, ApiKeyService keys) =>
-        {
-            if (!Ids.IsValidUserName(name))
-            {
-                return ApiProblems.BadRequest("Invalid user name", $"'{Printable.Of(name, 80)}' is not a valid user name: use 1–63 lower-case letters, digits and dashes, starting with a letter or digit.");
-            }
-
-            var (keyId, key) = await keys.CreateKeyAsync(name, isAdmin: admin == true, context.RequestAborted);
-            return Results.Created($"/api/v1/keys/{keyId}", new ApiKeyCreated(name, keyId, key));
-        });
-
-        admin.MapGet("/keys", async (HttpContext context, ApiKeyService keys) => Results.Ok(await keys.ListAsync(context.RequestAborted)));
-
-        admin.MapDelete("/keys/{keyId}", async (string keyId, HttpContext context, ApiKeyService keys) =>
-            await keys.RevokeAsync(keyId, context.RequestAborted) is { } revoked
-                ? Results.Ok(revoked)
-                : ApiProblems.NotFound("Key", keyId));
-
+        admin.MapPost("/users/{name}/keys", CreateKeyAsync);
+        admin.MapGet("/keys", ListKeysAsync);
+        admin.MapDelete("/keys/{keyId}", RevokeKeyAsync);
         return api;
     }
+
+    /// <summary>?admin=true gives the user the admin role; the key is in this answer only.</summary>
+    private static async Task<Results<Created<ApiKeyCreated>, ProblemHttpResult>> CreateKeyAsync(string name, bool? admin, HttpContext context, ApiKeyService keys)
+    {
+        if (!Ids.IsValidUserName(name))
+        {
+            return ApiProblems.BadRequest("Invalid user name", $"'{Printable.Of(name, 80)}' is not a valid user name: use 1–63 lower-case letters, digits and dashes, starting with a letter or digit.");
+        }
+
+        var (keyId, key) = await keys.CreateKeyAsync(name, isAdmin: admin == true, context.RequestAborted);
+        return TypedResults.Created($"/api/v1/keys/{keyId}", new ApiKeyCreated(name, keyId, key));
+    }
+
+    private static async Task<Ok<IReadOnlyList<ApiKeyDto>>> ListKeysAsync(HttpContext context, ApiKeyService keys) =>
+        TypedResults.Ok(await keys.ListAsync(context.RequestAborted));
+
+    private static async Task<Results<Ok<ApiKeyDto>, ProblemHttpResult>> RevokeKeyAsync(string keyId, HttpContext context, ApiKeyService keys) =>
+        await keys.RevokeAsync(keyId, context.RequestAborted) is { } revoked
+            ? TypedResults.Ok(revoked)
+            : ApiProblems.NotFound("Key", keyId);
 }

@@ -2,10 +2,8 @@ using AutoBuilder.Core;
 using AutoBuilder.Core.Api;
 using AutoBuilder.Core.Builds;
 using AutoBuilder.Core.Protocol;
-using AutoBuilder.Server.Api;
 using AutoBuilder.Server.Auth;
 using AutoBuilder.Server.Persistence;
-using Microsoft.AspNetCore.Http;
 using Microsoft.EntityFrameworkCore;
 
 namespace AutoBuilder.Server.Builds;
@@ -27,12 +25,27 @@ public sealed class BuildService(AutoBuilderDbContext db, BuildSignals signals, 
             ? db.Builds.AsNoTracking().FirstOrDefaultAsync(b => b.Id == buildId && (caller.IsAdmin || b.OwnerName == caller.Name), cancellationToken)
             : Task.FromResult<BuildEntity?>(null);
 
+    /// <summary>The projects the caller may see, by id.</summary>
+    public async Task<IReadOnlyList<ProjectEntity>> ListProjectsAsync(Caller caller, CancellationToken cancellationToken = default) =>
+        await db.Projects.AsNoTracking()
+            .Where(p => caller.IsAdmin || p.OwnerName == caller.Name)
+            .OrderBy(p => p.Id).ToListAsync(cancellationToken);
+
+    /// <summary>A project's newest builds first; <paramref name="limit"/> is clamped to 1–500 (default 50).</summary>
+    public async Task<IReadOnlyList<BuildEntity>> ListBuildsAsync(ProjectEntity project, int? limit, CancellationToken cancellationToken = default) =>
+        await db.Builds.AsNoTracking().Where(b => b.ProjectId == project.Id)
+            .OrderByDescending(b => b.Number).Take(Math.Clamp(limit ?? 50, 1, 500)).ToListAsync(cancellationToken);
+
+    /// <summary>A build's promoted artifacts, by name.</summary>
+    public async Task<IReadOnlyList<ArtifactEntity>> ListArtifactsAsync(BuildEntity build, CancellationToken cancellationToken = default) =>
+        await db.Artifacts.AsNoTracking().Where(a => a.BuildId == build.Id).OrderBy(a => a.Name).ToListAsync(cancellationToken);
+
     /// <summary>Creates the project for the caller, or returns it when it is theirs already.</summary>
     public async Task<(ProjectEntity Project, bool Created)> EnsureProjectAsync(Caller caller, string projectId, CancellationToken cancellationToken = default)
     {
         if (!Ids.IsValidProjectId(projectId))
         {
-            throw new ApiException(StatusCodes.Status400BadRequest, "Invalid project id",
+            throw new InvalidInputException("Invalid project id",
                 $"'{Truncate(projectId)}' is not a valid project id: use 1–63 lower-case letters, digits and dashes, starting with a letter or digit.");
         }
 
@@ -41,7 +54,7 @@ public sealed class BuildService(AutoBuilderDbContext db, BuildSignals signals, 
         {
             return caller.IsAdmin || existing.OwnerName == caller.Name
                 ? (existing, false)
-                : throw new ApiException(StatusCodes.Status409Conflict, "Project id not available", $"The project id '{projectId}' is taken; choose another.");
+                : throw new ConflictException("Project id not available", $"The project id '{projectId}' is taken; choose another.");
         }
 
         var project = new ProjectEntity { Id = projectId, OwnerName = caller.Name, CreatedAt = time.GetUtcNow() };
@@ -64,18 +77,18 @@ public sealed class BuildService(AutoBuilderDbContext db, BuildSignals signals, 
         if (!Ids.IsValidGeneratedId(sourceId)
             || !await db.Sources.AnyAsync(s => s.Id == sourceId && s.ProjectId == project.Id, cancellationToken))
         {
-            throw new ApiException(StatusCodes.Status400BadRequest, "Unknown source",
+            throw new InvalidInputException("Unknown source",
                 $"Project '{project.Id}' has no source '{Truncate(sourceId)}'. Upload one with POST /api/v1/projects/{project.Id}/sources.");
         }
 
         if (toolchain is not null && !Toolchains.IsKnown(toolchain))
         {
-            throw new ApiException(StatusCodes.Status400BadRequest, "Unknown toolchain", $"'{Truncate(toolchain)}' is not one of: {string.Join(", ", Toolchains.All)}.");
+            throw new InvalidInputException("Unknown toolchain", $"'{Truncate(toolchain)}' is not one of: {string.Join(", ", Toolchains.All)}.");
         }
 
         if (command is not null && (command.Length is 0 or > MaxCommandLength || command.Contains('\0', StringComparison.Ordinal)))
         {
-            throw new ApiException(StatusCodes.Status400BadRequest, "Invalid command", $"The command must be 1–{MaxCommandLength} characters without NUL.");
+            throw new InvalidInputException("Invalid command", $"The command must be 1–{MaxCommandLength} characters without NUL.");
         }
 
         var now = time.GetUtcNow();
@@ -117,7 +130,7 @@ public sealed class BuildService(AutoBuilderDbContext db, BuildSignals signals, 
         var current = await db.Builds.AsNoTracking().SingleAsync(b => b.Id == build.Id, cancellationToken);
         if (changed == 0)
         {
-            throw new ApiException(StatusCodes.Status409Conflict, "Build already finished", $"Build {build.Id} is {current.Status.ToWire()} and cannot be cancelled.");
+            throw new ConflictException("Build already finished", $"Build {build.Id} is {current.Status.ToWire()} and cannot be cancelled.");
         }
 
         signals.NotifyBuildChanged(build.Id);

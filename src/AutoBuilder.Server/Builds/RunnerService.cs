@@ -3,11 +3,9 @@ using AutoBuilder.Core;
 using AutoBuilder.Core.Builds;
 using AutoBuilder.Core.Protocol;
 using AutoBuilder.Core.Storage;
-using AutoBuilder.Server.Api;
 using AutoBuilder.Server.Executors.Local;
 using AutoBuilder.Server.Hosting;
 using AutoBuilder.Server.Persistence;
-using Microsoft.AspNetCore.Http;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 
@@ -81,9 +79,9 @@ public sealed class RunnerService(
             UploadKind.Result => layout.BuildResult(build.ProjectId, build.Number),
             UploadKind.Manifest => layout.BuildManifest(build.ProjectId, build.Number),
             UploadKind.Artifact when Ids.IsValidFileName(request.Name) => layout.BuildArtifact(build.ProjectId, build.Number, request.Name!),
-            UploadKind.Artifact => throw new ApiException(StatusCodes.Status400BadRequest, "Invalid artifact name",
+            UploadKind.Artifact => throw new InvalidInputException("Invalid artifact name",
                 $"'{Printable.Of(request.Name)}' is not a valid artifact name: one file name of letters, digits, '.', '_', '+', '-'."),
-            _ => throw new ApiException(StatusCodes.Status400BadRequest, "Unknown upload kind"),
+            _ => throw new InvalidInputException("Unknown upload kind"),
         };
         var signed = await store.GetSignedUrlAsync(blob, BlobPermission.Write, RunnerLinkLifetime, cancellationToken);
         return new SignedLink(signed.Url, signed.ExpiresAt);
@@ -95,12 +93,12 @@ public sealed class RunnerService(
         var version = request.Version ?? build.Number.ToString(CultureInfo.InvariantCulture);
         if (!Ids.IsValidVersion(version))
         {
-            throw new ApiException(StatusCodes.Status400BadRequest, "Invalid version", $"'{Printable.Of(version)}' is not a valid artifact version.");
+            throw new InvalidInputException("Invalid version", $"'{Printable.Of(version)}' is not a valid artifact version.");
         }
 
         if (request.Artifacts.FirstOrDefault(a => !Ids.IsValidFileName(a.Path)) is { } bad)
         {
-            throw new ApiException(StatusCodes.Status400BadRequest, "Invalid artifact name", $"'{Printable.Of(bad.Path)}' is not a valid artifact file name.");
+            throw new InvalidInputException("Invalid artifact name", $"'{Printable.Of(bad.Path)}' is not a valid artifact file name.");
         }
 
         var status = request.Outcome.ToStatus();
@@ -163,23 +161,13 @@ public sealed class RunnerService(
     private async Task<BuildEntity> RequireCurrentAsync(string buildId, int attempt, CancellationToken cancellationToken)
     {
         var build = await db.Builds.AsNoTracking().FirstOrDefaultAsync(b => b.Id == buildId, cancellationToken)
-            ?? throw new ApiException(StatusCodes.Status404NotFound, "Build not found", $"There is no build '{buildId}'.");
+            ?? throw new NotFoundException("Build not found", $"There is no build '{buildId}'.");
         return build.Status == BuildStatus.Running && build.Attempt == attempt ? build : throw StaleAttempt(buildId, attempt, build);
     }
 
-    private static ApiException StaleAttempt(string buildId, int attempt, BuildEntity? build = null) =>
-        new(StatusCodes.Status409Conflict, "Attempt no longer current",
+    private static ConflictException StaleAttempt(string buildId, int attempt, BuildEntity? build = null) =>
+        new("Attempt no longer current",
             build is null
                 ? $"Attempt {attempt} of build {buildId} is no longer current."
                 : $"Attempt {attempt} of build {buildId} is no longer current: the build is {build.Status.ToWire()} at attempt {build.Attempt}.");
-}
-
-/// <summary>Writes AutoBuilder's own lines into a build log.</summary>
-public static class BuildLogWriter
-{
-    public static async Task AppendLineAsync(IBlobStore store, BlobRef log, string line, CancellationToken cancellationToken = default)
-    {
-        using var content = new MemoryStream(System.Text.Encoding.UTF8.GetBytes(line + "\n"));
-        await store.AppendAsync(log, content, cancellationToken);
-    }
 }

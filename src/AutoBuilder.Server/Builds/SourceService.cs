@@ -3,10 +3,8 @@ using System.IO.Compression;
 using AutoBuilder.Core;
 using AutoBuilder.Core.Archives;
 using AutoBuilder.Core.Storage;
-using AutoBuilder.Server.Api;
 using AutoBuilder.Server.Hosting;
 using AutoBuilder.Server.Persistence;
-using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Options;
 
 namespace AutoBuilder.Server.Builds;
@@ -47,7 +45,7 @@ public sealed class SourceService(AutoBuilderDbContext db, IBlobStore store, Blo
 
             if (size == 0)
             {
-                throw new ApiException(StatusCodes.Status400BadRequest, "Empty body", "The request body is empty: send the project's source as a ZIP archive.");
+                throw new InvalidInputException("Empty body", "The request body is empty: send the project's source as a ZIP archive.");
             }
 
             CheckArchive(spool, size);
@@ -79,7 +77,7 @@ public sealed class SourceService(AutoBuilderDbContext db, IBlobStore store, Blo
             using var zip = ZipFile.OpenRead(path);
             if (zip.Entries.Count > options.MaxEntries)
             {
-                throw new ApiException(StatusCodes.Status400BadRequest, "Too many archive entries",
+                throw new InvalidInputException("Too many archive entries",
                     $"The archive has {zip.Entries.Count} entries; at most {options.MaxEntries} are accepted (Uploads:MaxEntries).");
             }
 
@@ -93,13 +91,13 @@ public sealed class SourceService(AutoBuilderDbContext db, IBlobStore store, Blo
             var ratio = uncompressed / (double)size;
             if (uncompressed > RatioFloorBytes && ratio > options.MaxCompressionRatio)
             {
-                throw new ApiException(StatusCodes.Status400BadRequest, "Compression ratio too high",
+                throw new InvalidInputException("Compression ratio too high",
                     $"The archive's {size} bytes declare {uncompressed} bytes of content, a ratio of {ratio:F0}; at most {options.MaxCompressionRatio} is accepted (Uploads:MaxCompressionRatio).");
             }
 
             if (uncompressed > options.MaxUncompressedBytes)
             {
-                throw new ApiException(StatusCodes.Status400BadRequest, "Archive too large when extracted",
+                throw new InvalidInputException("Archive too large when extracted",
                     $"The entries declare {uncompressed} bytes in total; at most {options.MaxUncompressedBytes} are accepted (Uploads:MaxUncompressedBytes).");
             }
         }
@@ -107,16 +105,16 @@ public sealed class SourceService(AutoBuilderDbContext db, IBlobStore store, Blo
         {
             throw e.Kind switch
             {
-                ArchiveProblemKind.Duplicate => new ApiException(StatusCodes.Status400BadRequest, "Duplicate archive entry", $"Entry '{Printable.Of(e.EntryName)}' {e.Problem}."),
-                ArchiveProblemKind.UnsafeSymlink => new ApiException(StatusCodes.Status400BadRequest, "Unsafe symlink entry", $"Entry '{Printable.Of(e.EntryName)}' {e.Problem}."),
-                ArchiveProblemKind.Corrupt => new ApiException(StatusCodes.Status400BadRequest, "Corrupt archive", $"The archive is corrupt: entry '{Printable.Of(e.EntryName)}' {e.Problem}."),
-                _ => new ApiException(StatusCodes.Status400BadRequest, "Unsafe archive entry",
+                ArchiveProblemKind.Duplicate => new InvalidInputException("Duplicate archive entry", $"Entry '{Printable.Of(e.EntryName)}' {e.Problem}."),
+                ArchiveProblemKind.UnsafeSymlink => new InvalidInputException("Unsafe symlink entry", $"Entry '{Printable.Of(e.EntryName)}' {e.Problem}."),
+                ArchiveProblemKind.Corrupt => new InvalidInputException("Corrupt archive", $"The archive is corrupt: entry '{Printable.Of(e.EntryName)}' {e.Problem}."),
+                _ => new InvalidInputException("Unsafe archive entry",
                     $"Entry '{Printable.Of(e.EntryName)}' {e.Problem}; every entry must stay inside the project folder."),
             };
         }
         catch (InvalidDataException e)
         {
-            throw new ApiException(StatusCodes.Status400BadRequest, "Not a ZIP archive", $"The body could not be read as a ZIP archive: {e.Message}");
+            throw new InvalidInputException("Not a ZIP archive", $"The body could not be read as a ZIP archive: {e.Message}");
         }
     }
 }

@@ -1,6 +1,5 @@
 using AutoBuilder.Core;
 using AutoBuilder.Core.Builds;
-using AutoBuilder.Server.Api;
 using AutoBuilder.Server.Auth;
 using AutoBuilder.Server.Builds;
 using AutoBuilder.Server.Dispatching;
@@ -56,8 +55,8 @@ public sealed class DataAccessTests(PostgresFixture postgres) : IClassFixture<Po
         Assert.Equal(1, results.Count(r => r.Created));
         Assert.All(results, r => Assert.Equal("alice", r.Project.OwnerName));
         await using var other = app.Services.CreateAsyncScope();
-        var conflict = await Assert.ThrowsAsync<ApiException>(() => other.ServiceProvider.GetRequiredService<BuildService>().EnsureProjectAsync(new Caller("bob", false), "shared"));
-        Assert.Equal(409, conflict.Status);
+        var conflict = await Assert.ThrowsAsync<ConflictException>(() => other.ServiceProvider.GetRequiredService<BuildService>().EnsureProjectAsync(new Caller("bob", false), "shared"));
+        Assert.Equal("Project id not available", conflict.Title);
     }
 
     [Theory]
@@ -136,8 +135,8 @@ public sealed class DataAccessTests(PostgresFixture postgres) : IClassFixture<Po
 
         Assert.Equal(BuildStatus.Cancelled, cancelled.Status);
         Assert.Null(await BuildClaims.TryClaimAsync(db, build.Id, "d1", DateTimeOffset.UtcNow, Lease, build.QueuedAt));
-        var again = await Assert.ThrowsAsync<ApiException>(() => service.CancelAsync(Alice, build));
-        Assert.Equal(409, again.Status);
+        var again = await Assert.ThrowsAsync<ConflictException>(() => service.CancelAsync(Alice, build));
+        Assert.Equal("Build already finished", again.Title);
     }
 
     [Theory]
