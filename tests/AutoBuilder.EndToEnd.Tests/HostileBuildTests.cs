@@ -270,8 +270,9 @@ public sealed class HostileBuildTests(HostileBuildServerFixture fixture) : IClas
             var build = await ApiCalls.StartBuildAsync(client, "dumpable", new Dictionary<string, string> { ["build.sh"] = "sleep 37\n" });
             await ApiCalls.WaitForAsync(client, build.Id, b => b.Phase == BuildPhase.Building, TimeSpan.FromMinutes(1));
 
-            var runnerPid = FindProcess(args => args.Contains("runner") && args.Contains(build.Id));
-            var sleepPid = FindProcess(args => args is ["sleep", "37"]);
+            // The runner reports the phase just before it starts the command: wait for the command's process itself.
+            var runnerPid = await WaitForProcessAsync(args => args.Contains("runner") && args.Contains(build.Id));
+            var sleepPid = await WaitForProcessAsync(args => args is ["sleep", "37"]);
             Assert.Equal(nobody, RealUid(runnerPid));
             Assert.Equal(nobody, RealUid(sleepPid));
             Assert.Equal(nobody, await OwnerAsync(sleepPid)); // dumpable: its own user's
@@ -290,7 +291,22 @@ public sealed class HostileBuildTests(HostileBuildServerFixture fixture) : IClas
         return problem.RootElement.GetProperty("detail").GetString();
     }
 
-    private static int FindProcess(Func<string[], bool> matches)
+    /// <summary>The matching process, once it exists (a hang guard of a minute, not a timing assertion).</summary>
+    private static async Task<int> WaitForProcessAsync(Func<string[], bool> matches)
+    {
+        using var limit = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+        while (true)
+        {
+            if (FindProcess(matches) is { } pid)
+            {
+                return pid;
+            }
+
+            await Task.Delay(100, limit.Token);
+        }
+    }
+
+    private static int? FindProcess(Func<string[], bool> matches)
     {
         foreach (var folder in Directory.EnumerateDirectories("/proc"))
         {
@@ -308,7 +324,7 @@ public sealed class HostileBuildTests(HostileBuildServerFixture fixture) : IClas
             }
         }
 
-        throw new InvalidOperationException("no such process");
+        return null;
     }
 
     private static int RealUid(int pid) =>
