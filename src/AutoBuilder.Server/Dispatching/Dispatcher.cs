@@ -168,9 +168,7 @@ public sealed class Dispatcher(
             return;
         }
 
-        var until = now + _options.LeaseDuration;
-        await db.Builds.Where(b => ids.Contains(b.Id) && b.LeaseOwner == InstanceId && b.Status == BuildStatus.Running)
-            .ExecuteUpdateAsync(s => s.SetProperty(b => b.LeaseExpiresAt, until), cancellationToken);
+        await new BuildTransitions(db).RenewLeasesAsync(ids, InstanceId, now + _options.LeaseDuration, cancellationToken);
     }
 
     /// <summary>
@@ -185,12 +183,7 @@ public sealed class Dispatcher(
             .ToListAsync(cancellationToken);
         foreach (var orphan in orphans.Where(o => !_running.ContainsKey(o.Id)))
         {
-            var until = now + _options.LeaseDuration;
-            var taken = await db.Builds
-                .Where(b => b.Id == orphan.Id && b.Attempt == orphan.Attempt && b.Status == BuildStatus.Running
-                            && (b.LeaseExpiresAt < now || b.LeaseOwner == InstanceId))
-                .ExecuteUpdateAsync(s => s.SetProperty(b => b.LeaseOwner, InstanceId).SetProperty(b => b.LeaseExpiresAt, until), cancellationToken);
-            if (taken == 0)
+            if (!await new BuildTransitions(db).TryTakeOrphanAsync(orphan.Id, orphan.Attempt, InstanceId, now, _options.LeaseDuration, cancellationToken))
             {
                 continue;
             }
@@ -252,7 +245,7 @@ public sealed class Dispatcher(
                 continue;
             }
 
-            var claimed = await BuildClaims.TryClaimAsync(db, candidate.Id, InstanceId, now, _options.LeaseDuration, candidate.QueuedAt, cancellationToken);
+            var claimed = await new BuildTransitions(db).TryClaimAsync(candidate.Id, InstanceId, now, _options.LeaseDuration, candidate.QueuedAt, cancellationToken);
             if (claimed is not { } attempt)
             {
                 continue; // another dispatcher (or a cancel) was first
@@ -329,7 +322,7 @@ public sealed class Dispatcher(
                 await FinishAsync(db, tracked, BuildStatus.TimedOut, "the build exceeded its time limit and its runner was killed");
                 break;
             case StopReason.Shutdown:
-                await RequeueAsync(db, tracked.BuildId, tracked.Attempt, "requeued: the server shut down while the build ran");
+                await new BuildTransitions(db).TryRequeueAsync(tracked.BuildId, tracked.Attempt, "requeued: the server shut down while the build ran");
                 break;
             case null when exit.TimedOut:
                 await FinishAsync(db, tracked, BuildStatus.TimedOut, exit.Error ?? "the build exceeded its time limit and its runner was stopped");
@@ -353,7 +346,7 @@ public sealed class Dispatcher(
     {
         if (attempt < _options.MaxAttempts)
         {
-            if (await RequeueAsync(db, buildId, attempt, $"attempt {attempt} failed: {reason}; retrying", cancellationToken))
+            if (await new BuildTransitions(db).TryRequeueAsync(buildId, attempt, $"attempt {attempt} failed: {reason}; retrying", cancellationToken))
             {
                 metrics.BuildRetried();
                 await TryLogAsync(projectId, number, $"[autobuilder] attempt {attempt} failed: {reason}; retrying");
@@ -361,45 +354,20 @@ public sealed class Dispatcher(
         }
         else
         {
-            var changed = await db.Builds.Where(b => b.Id == buildId && b.Attempt == attempt && b.Status == BuildStatus.Running)
-                .ExecuteUpdateAsync(s => s
-                    .SetProperty(b => b.Status, BuildStatus.Failed)
-                    .SetProperty(b => b.Phase, BuildPhase.None)
-                    .SetProperty(b => b.Error, $"{reason} (gave up after {attempt} attempts)")
-                    .SetProperty(b => b.FinishedAt, time.GetUtcNow())
-                    .SetProperty(b => b.LeaseOwner, (string?)null), cancellationToken);
-            if (changed == 1)
+            var error = $"{reason} (gave up after {attempt} attempts)";
+            if (await new BuildTransitions(db).TryFinishAsync(buildId, attempt, BuildStatus.Failed, error, time.GetUtcNow(), cancellationToken))
             {
                 metrics.BuildFinished(BuildStatus.Failed);
-                await TryLogAsync(projectId, number, $"[autobuilder] build failed: {reason} (gave up after {attempt} attempts)");
+                await TryLogAsync(projectId, number, $"[autobuilder] build failed: {error}");
             }
         }
 
         signals.NotifyBuildChanged(buildId);
     }
 
-    private async Task<bool> RequeueAsync(AutoBuilderDbContext db, string buildId, int attempt, string note, CancellationToken cancellationToken = default)
-    {
-        var changed = await db.Builds.Where(b => b.Id == buildId && b.Attempt == attempt && b.Status == BuildStatus.Running)
-            .ExecuteUpdateAsync(s => s
-                .SetProperty(b => b.Status, BuildStatus.Queued)
-                .SetProperty(b => b.Phase, BuildPhase.None)
-                .SetProperty(b => b.Error, note)
-                .SetProperty(b => b.LeaseOwner, (string?)null)
-                .SetProperty(b => b.LeaseExpiresAt, (DateTimeOffset?)null), cancellationToken);
-        return changed == 1;
-    }
-
     private async Task FinishAsync(AutoBuilderDbContext db, Tracked tracked, BuildStatus status, string error)
     {
-        var changed = await db.Builds.Where(b => b.Id == tracked.BuildId && b.Attempt == tracked.Attempt && b.Status == BuildStatus.Running)
-            .ExecuteUpdateAsync(s => s
-                .SetProperty(b => b.Status, status)
-                .SetProperty(b => b.Phase, BuildPhase.None)
-                .SetProperty(b => b.Error, error)
-                .SetProperty(b => b.FinishedAt, time.GetUtcNow())
-                .SetProperty(b => b.LeaseOwner, (string?)null));
-        if (changed == 1)
+        if (await new BuildTransitions(db).TryFinishAsync(tracked.BuildId, tracked.Attempt, status, error, time.GetUtcNow()))
         {
             metrics.BuildFinished(status);
             await TryLogAsync(tracked.ProjectId, tracked.Number, $"[autobuilder] {error}");
