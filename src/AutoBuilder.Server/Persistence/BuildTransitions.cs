@@ -21,13 +21,7 @@ public sealed class BuildTransitions(AutoBuilderDbContext db)
     /// </summary>
     public async Task<int?> TryClaimAsync(string buildId, string leaseOwner, DateTimeOffset now, TimeSpan lease, DateTimeOffset queuedAt, CancellationToken cancellationToken = default)
     {
-        if (db.Database.IsNpgsql())
-        {
-            return await TryClaimOnPostgresAsync(buildId, leaseOwner, now, lease, queuedAt, cancellationToken);
-        }
-
-        // SQLite has one writer at a time: the compare-and-set cannot interleave with another claim.
-        var claimed = await db.Builds.Where(b => b.Id == buildId && b.Status == BuildStatus.Queued)
+        var claimed = await QueuedRow(buildId)
             .ExecuteUpdateAsync(s => s
                 .SetProperty(b => b.Status, BuildStatus.Running)
                 .SetProperty(b => b.Attempt, b => b.Attempt + 1)
@@ -37,6 +31,7 @@ public sealed class BuildTransitions(AutoBuilderDbContext db)
                 .SetProperty(b => b.QueueSeconds, (now - queuedAt).TotalSeconds)
                 .SetProperty(b => b.LeaseOwner, leaseOwner)
                 .SetProperty(b => b.LeaseExpiresAt, now + lease), cancellationToken);
+        // Nothing else changes the attempt of a build just claimed: a new claim needs it queued again first.
         return claimed == 0
             ? null
             : await db.Builds.AsNoTracking().Where(b => b.Id == buildId).Select(b => b.Attempt).SingleAsync(cancellationToken);
@@ -125,24 +120,16 @@ public sealed class BuildTransitions(AutoBuilderDbContext db)
         .SetProperty(b => b.LeaseExpiresAt, (DateTimeOffset?)null);
 
     /// <summary>
-    /// The claim as one statement with two PostgreSQL refinements: a row another dispatcher is claiming right now is
-    /// skipped (SKIP LOCKED) instead of waited for, and the new attempt comes back in the same round trip
-    /// (RETURNING). It writes the same columns as the SQLite claim above; the claim tests check both.
+    /// The row of a queued build, as the claim's compare-and-set sees it. SQLite has one writer at a time, so the claim
+    /// cannot interleave with another. On PostgreSQL a row another dispatcher is claiming right now is skipped (SKIP
+    /// LOCKED) instead of waited for: that dispatcher wins it, this one moves on to the next build.
     /// </summary>
-    private async Task<int?> TryClaimOnPostgresAsync(string buildId, string leaseOwner, DateTimeOffset now, TimeSpan lease, DateTimeOffset queuedAt, CancellationToken cancellationToken)
+    private IQueryable<BuildEntity> QueuedRow(string buildId)
     {
         var queued = BuildStatus.Queued.ToString();
-        var running = BuildStatus.Running.ToString();
-        var none = BuildPhase.None.ToString();
-        var queueSeconds = (now - queuedAt).TotalSeconds;
-        var until = now + lease;
-        var attempts = await db.Database.SqlQuery<int>($"""
-            UPDATE builds SET "Status" = {running}, "Attempt" = "Attempt" + 1, "Phase" = {none}, "StartedAt" = {now}, "HeartbeatAt" = {now},
-                "QueueSeconds" = {queueSeconds}, "LeaseOwner" = {leaseOwner}, "LeaseExpiresAt" = {until}
-            WHERE "Id" = (SELECT "Id" FROM builds WHERE "Id" = {buildId} AND "Status" = {queued} FOR UPDATE SKIP LOCKED)
-            RETURNING "Attempt" AS "Value"
-            """).ToListAsync(cancellationToken);
-        return attempts.Count == 0 ? null : attempts[0];
+        return db.Database.IsNpgsql()
+            ? db.Builds.FromSql($"""SELECT * FROM builds WHERE "Id" = {buildId} AND "Status" = {queued} FOR UPDATE SKIP LOCKED""")
+            : db.Builds.Where(b => b.Id == buildId && b.Status == BuildStatus.Queued);
     }
 }
 

@@ -110,6 +110,32 @@ public sealed class BuildTransitionsTests(PostgresFixture postgres) : IClassFixt
         Assert.Equal(claimed.Count, rows.Select(r => (r.Id, r.LeaseOwner)).Distinct().Count());
     }
 
+    /// <summary>
+    /// PostgreSQL: a build whose row another dispatcher holds locked (it is claiming it right now) is skipped, not waited
+    /// for; once the lock is gone the build can be claimed. A claim that waited would hold this test until the lock goes,
+    /// which it never would.
+    /// </summary>
+    [Fact]
+    public async Task TryClaim_OnPostgres_SkipsARowAnotherClaimHoldsLocked()
+    {
+        await using var app = await MetadataApp.CreateAsync(await MetadataApp.ProviderSettingsAsync("Postgres", postgres));
+        var build = (await DataAccessTests.CreateBuildsAsync(app, "skip-locked", 1))[0].Id;
+        await using var other = app.Services.CreateAsyncScope();
+        var otherDb = other.ServiceProvider.GetRequiredService<AutoBuilderDbContext>();
+
+        await using (var transaction = await otherDb.Database.BeginTransactionAsync())
+        {
+            var locked = await otherDb.Builds.FromSql($"""SELECT * FROM builds WHERE "Id" = {build} FOR UPDATE""").CountAsync();
+            Assert.Equal(1, locked);
+
+            Assert.Null(await WithTransitionsAsync(app, t => t.TryClaimAsync(build, "d1", ClaimedAt, Lease, ClaimedAt)));
+
+            await transaction.RollbackAsync();
+        }
+
+        Assert.Equal(1, await WithTransitionsAsync(app, t => t.TryClaimAsync(build, "d1", ClaimedAt, Lease, ClaimedAt)));
+    }
+
     [Theory]
     [MemberData(nameof(ProvidersAndEnds))]
     public async Task EveryWayOutOfRunning_WritesItsStatus_AndClearsPhaseAndLease(string provider, string end)
