@@ -8,7 +8,6 @@ using AutoBuilder.Core.Protocol;
 using AutoBuilder.Core.Storage;
 using AutoBuilder.Server.Auth;
 using AutoBuilder.Server.Hosting;
-using AutoBuilder.Server.Dispatching;
 using AutoBuilder.Server.Persistence;
 using AutoBuilder.Tests.Shared;
 using Microsoft.EntityFrameworkCore;
@@ -51,7 +50,7 @@ internal static class RealServer
         await using var scope = server.Services.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<AutoBuilderDbContext>();
         var queuedAt = await db.Builds.AsNoTracking().Where(b => b.Id == buildId).Select(b => b.QueuedAt).SingleAsync();
-        var attempt = await BuildClaims.TryClaimAsync(db, buildId, "runner-tests", now, TimeSpan.FromHours(1), queuedAt);
+        var attempt = await new BuildTransitions(db).TryClaimAsync(buildId, "runner-tests", now, TimeSpan.FromHours(1), queuedAt);
         Assert.NotNull(attempt);
         return server.Services.GetRequiredService<BuildTokenService>().Issue(buildId, attempt.Value);
     }
@@ -61,12 +60,8 @@ internal static class RealServer
     {
         await using var scope = server.Services.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<AutoBuilderDbContext>();
-        var requeued = await db.Builds.Where(b => b.Id == buildId && b.Status == BuildStatus.Running)
-            .ExecuteUpdateAsync(s => s
-                .SetProperty(b => b.Status, BuildStatus.Queued)
-                .SetProperty(b => b.LeaseOwner, (string?)null)
-                .SetProperty(b => b.LeaseExpiresAt, (DateTimeOffset?)null));
-        Assert.Equal(1, requeued);
+        var attempt = await db.Builds.AsNoTracking().Where(b => b.Id == buildId).Select(b => b.Attempt).SingleAsync();
+        Assert.True(await new BuildTransitions(db).TryRequeueAsync(buildId, attempt, "requeued by the test"));
     }
 
     /// <summary>The manifest (result.json) the runner published, read from the server's blob store.</summary>

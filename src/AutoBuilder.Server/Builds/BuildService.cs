@@ -120,15 +120,9 @@ public sealed class BuildService(AutoBuilderDbContext db, BuildSignals signals, 
     public async Task<BuildEntity> CancelAsync(Caller caller, BuildEntity build, CancellationToken cancellationToken = default)
     {
         var now = time.GetUtcNow();
-        var changed = await db.Builds
-            .Where(b => b.Id == build.Id && (b.Status == BuildStatus.Queued || b.Status == BuildStatus.Running))
-            .ExecuteUpdateAsync(s => s
-                .SetProperty(b => b.Status, BuildStatus.Cancelled)
-                .SetProperty(b => b.FinishedAt, now)
-                .SetProperty(b => b.Phase, BuildPhase.None)
-                .SetProperty(b => b.Error, $"cancelled by {caller.Name}"), cancellationToken);
+        var changed = await new BuildTransitions(db).TryCancelAsync(build.Id, $"cancelled by {caller.Name}", now, cancellationToken);
         var current = await db.Builds.AsNoTracking().SingleAsync(b => b.Id == build.Id, cancellationToken);
-        if (changed == 0)
+        if (!changed)
         {
             throw new ConflictException("Build already finished", $"Build {build.Id} is {current.Status.ToWire()} and cannot be cancelled.");
         }

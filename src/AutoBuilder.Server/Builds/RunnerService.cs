@@ -60,10 +60,7 @@ public sealed class RunnerService(
     public async Task RecordPhaseAsync(string buildId, int attempt, BuildPhase phase, CancellationToken cancellationToken = default)
     {
         var now = time.GetUtcNow();
-        var changed = await db.Builds
-            .Where(b => b.Id == buildId && b.Attempt == attempt && b.Status == BuildStatus.Running)
-            .ExecuteUpdateAsync(s => s.SetProperty(b => b.Phase, phase).SetProperty(b => b.HeartbeatAt, now), cancellationToken);
-        if (changed == 0)
+        if (!await new BuildTransitions(db).TryRecordPhaseAsync(buildId, attempt, phase, now, cancellationToken))
         {
             await RequireCurrentAsync(buildId, attempt, cancellationToken);
         }
@@ -121,23 +118,9 @@ public sealed class RunnerService(
         var now = time.GetUtcNow();
         var durations = request.Durations;
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
-        var changed = await db.Builds
-            .Where(b => b.Id == buildId && b.Attempt == attempt && b.Status == BuildStatus.Running)
-            .ExecuteUpdateAsync(s => s
-                .SetProperty(b => b.Status, status)
-                .SetProperty(b => b.Phase, BuildPhase.None)
-                .SetProperty(b => b.ExitCode, request.ExitCode)
-                .SetProperty(b => b.Error, error)
-                .SetProperty(b => b.Toolchain, request.Toolchain)
-                .SetProperty(b => b.Command, request.Command)
-                .SetProperty(b => b.Version, version)
-                .SetProperty(b => b.StageSeconds, durations.Stage)
-                .SetProperty(b => b.BuildSeconds, durations.Build)
-                .SetProperty(b => b.PublishSeconds, durations.Publish)
-                .SetProperty(b => b.FinishedAt, now)
-                .SetProperty(b => b.LeaseOwner, (string?)null)
-                .SetProperty(b => b.LeaseExpiresAt, (DateTimeOffset?)null), cancellationToken);
-        if (changed == 0)
+        var completion = new BuildCompletion(status, request.ExitCode, error, request.Toolchain, request.Command, version, durations.Stage, durations.Build, durations.Publish);
+        var changed = await new BuildTransitions(db).TryCompleteAsync(buildId, attempt, completion, now, cancellationToken);
+        if (!changed)
         {
             await RequireCurrentAsync(buildId, attempt, cancellationToken);
             throw StaleAttempt(buildId, attempt);

@@ -34,8 +34,9 @@ public sealed class Dispatcher(
     ILogger<Dispatcher> logger) : BackgroundService
 {
     private readonly ConcurrentDictionary<string, Tracked> _running = new();
-    private readonly Dictionary<string, DateTimeOffset> _lastServed = new(StringComparer.Ordinal);
     private readonly DispatcherOptions _options = dispatcherOptions.Value;
+    private readonly FairQueueOrder _fairOrder = new(dispatcherOptions.Value.MaxConcurrentBuildsPerUser);
+    private readonly AttemptOutcomePolicy _outcomes = new(dispatcherOptions.Value.MaxAttempts);
     private DateTimeOffset _nextLeaseRenewal;
     private DateTimeOffset _nextRecovery;
 
@@ -82,13 +83,13 @@ public sealed class Dispatcher(
             if (executor.AttemptsOutliveDispatcher)
             {
                 // The build runs on in its Job; the next dispatcher adopts it when this one's lease lapses.
-                tracked.StopReason = StopReason.Detached;
+                tracked.StopReason = AttemptStop.Detached;
                 await tracked.Execution.DisposeAsync();
             }
             else
             {
                 // A graceful shutdown hands running builds back to the queue instead of failing them.
-                tracked.StopReason = StopReason.Shutdown;
+                tracked.StopReason = AttemptStop.Shutdown;
                 await tracked.Execution.StopAsync("server shutting down", cancellationToken);
             }
         }
@@ -137,25 +138,25 @@ public sealed class Dispatcher(
                 continue;
             }
 
-            if (state.Status == BuildStatus.Cancelled && state.Attempt == tracked.Attempt)
+            var check = AttemptOutcomePolicy.Check(state.Status, state.Attempt, tracked.Attempt, tracked.Deadline, tracked.FinishedAt, now);
+            switch (check)
             {
-                tracked.StopReason = StopReason.Cancelled;
-                await tracked.Execution.StopAsync("build cancelled", cancellationToken);
-            }
-            else if (state.Status != BuildStatus.Running || state.Attempt != tracked.Attempt)
-            {
-                // Completed: the runner exits on its own in a moment; stop it only if it lingers.
-                tracked.FinishedAt ??= now;
-                if (now - tracked.FinishedAt > TimeSpan.FromSeconds(30))
-                {
-                    tracked.StopReason = StopReason.Lingering;
+                case AttemptCheck.StopCancelled:
+                    tracked.StopReason = AttemptStop.Cancelled;
+                    await tracked.Execution.StopAsync("build cancelled", cancellationToken);
+                    break;
+                case AttemptCheck.AwaitExit:
+                    tracked.FinishedAt ??= now;
+                    break;
+                case AttemptCheck.StopLingering:
+                    tracked.FinishedAt ??= now;
+                    tracked.StopReason = AttemptStop.Lingering;
                     await tracked.Execution.StopAsync("runner did not exit after completing", cancellationToken);
-                }
-            }
-            else if (now > tracked.Deadline)
-            {
-                tracked.StopReason = StopReason.TimedOut;
-                await tracked.Execution.StopAsync("build timed out", cancellationToken);
+                    break;
+                case AttemptCheck.StopTimedOut:
+                    tracked.StopReason = AttemptStop.TimedOut;
+                    await tracked.Execution.StopAsync("build timed out", cancellationToken);
+                    break;
             }
         }
     }
@@ -168,9 +169,7 @@ public sealed class Dispatcher(
             return;
         }
 
-        var until = now + _options.LeaseDuration;
-        await db.Builds.Where(b => ids.Contains(b.Id) && b.LeaseOwner == InstanceId && b.Status == BuildStatus.Running)
-            .ExecuteUpdateAsync(s => s.SetProperty(b => b.LeaseExpiresAt, until), cancellationToken);
+        await new BuildTransitions(db).RenewLeasesAsync(ids, InstanceId, now + _options.LeaseDuration, cancellationToken);
     }
 
     /// <summary>
@@ -185,12 +184,7 @@ public sealed class Dispatcher(
             .ToListAsync(cancellationToken);
         foreach (var orphan in orphans.Where(o => !_running.ContainsKey(o.Id)))
         {
-            var until = now + _options.LeaseDuration;
-            var taken = await db.Builds
-                .Where(b => b.Id == orphan.Id && b.Attempt == orphan.Attempt && b.Status == BuildStatus.Running
-                            && (b.LeaseExpiresAt < now || b.LeaseOwner == InstanceId))
-                .ExecuteUpdateAsync(s => s.SetProperty(b => b.LeaseOwner, InstanceId).SetProperty(b => b.LeaseExpiresAt, until), cancellationToken);
-            if (taken == 0)
+            if (!await new BuildTransitions(db).TryTakeOrphanAsync(orphan.Id, orphan.Attempt, InstanceId, now, _options.LeaseDuration, cancellationToken))
             {
                 continue;
             }
@@ -204,8 +198,8 @@ public sealed class Dispatcher(
             }
             else
             {
-                await RetryOrFailAsync(db, orphan.Id, orphan.ProjectId, orphan.Number, orphan.Attempt,
-                    "the runner was lost (its dispatcher stopped while the build ran)", cancellationToken);
+                var outcome = _outcomes.OnInfrastructureFailure(orphan.Attempt, "the runner was lost (its dispatcher stopped while the build ran)");
+                await SettleAsync(db, orphan.Id, orphan.ProjectId, orphan.Number, orphan.Attempt, outcome, cancellationToken);
             }
         }
     }
@@ -227,39 +221,26 @@ public sealed class Dispatcher(
             .GroupBy(b => b.OwnerName).Select(g => new { Owner = g.Key, Count = g.Count() })
             .ToDictionaryAsync(g => g.Owner, g => g.Count, cancellationToken);
 
-        // Round-robin across users: a user's k-th queued build ranks behind every other user's first k; among
-        // equals the user served longest ago goes first, so one user's long queue never starves another's build.
-        var fairOrder = queued
-            .Select((build, index) => (build, index))
-            .GroupBy(x => x.build.OwnerName)
-            .SelectMany(g => g.Select((x, rank) => (x.build, x.index, rank: runningPerOwner.GetValueOrDefault(g.Key) + rank)))
-            .OrderBy(x => x.rank)
-            .ThenBy(x => _lastServed.GetValueOrDefault(x.build.OwnerName, DateTimeOffset.MinValue))
-            .ThenBy(x => x.index)
-            .Select(x => x.build)
-            .ToList();
-
-        var perUser = _options.MaxConcurrentBuildsPerUser;
-        foreach (var candidate in fairOrder)
+        foreach (var candidate in _fairOrder.Order(queued, b => b.OwnerName, runningPerOwner))
         {
             if (free == 0)
             {
                 break;
             }
 
-            if (perUser > 0 && runningPerOwner.GetValueOrDefault(candidate.OwnerName) >= perUser)
+            if (!_fairOrder.HasRoomFor(candidate.OwnerName, runningPerOwner))
             {
                 continue;
             }
 
-            var claimed = await BuildClaims.TryClaimAsync(db, candidate.Id, InstanceId, now, _options.LeaseDuration, candidate.QueuedAt, cancellationToken);
+            var claimed = await new BuildTransitions(db).TryClaimAsync(candidate.Id, InstanceId, now, _options.LeaseDuration, candidate.QueuedAt, cancellationToken);
             if (claimed is not { } attempt)
             {
                 continue; // another dispatcher (or a cancel) was first
             }
 
             free--;
-            _lastServed[candidate.OwnerName] = now;
+            _fairOrder.Served(candidate.OwnerName, now);
             runningPerOwner[candidate.OwnerName] = runningPerOwner.GetValueOrDefault(candidate.OwnerName) + 1;
             metrics.PhaseMeasured("queue", (now - candidate.QueuedAt).TotalSeconds);
             await StartAsync(db, Launch(candidate.Id, candidate.ProjectId, candidate.Number, attempt, candidate.RequestedToolchain), now, cancellationToken);
@@ -277,7 +258,8 @@ public sealed class Dispatcher(
         catch (Exception e) when (e is not OperationCanceledException)
         {
             logger.LogError(e, "Could not start the runner of build {BuildId}", launch.BuildId);
-            await RetryOrFailAsync(db, launch.BuildId, launch.ProjectId, launch.Number, launch.Attempt, $"the runner could not be started: {e.Message}", cancellationToken);
+            var outcome = _outcomes.OnInfrastructureFailure(launch.Attempt, $"the runner could not be started: {e.Message}");
+            await SettleAsync(db, launch.BuildId, launch.ProjectId, launch.Number, launch.Attempt, outcome, cancellationToken);
         }
     }
 
@@ -321,91 +303,37 @@ public sealed class Dispatcher(
             return;
         }
 
-        switch (tracked.StopReason)
-        {
-            case StopReason.Detached:
-                return;
-            case StopReason.TimedOut:
-                await FinishAsync(db, tracked, BuildStatus.TimedOut, "the build exceeded its time limit and its runner was killed");
-                break;
-            case StopReason.Shutdown:
-                await RequeueAsync(db, tracked.BuildId, tracked.Attempt, "requeued: the server shut down while the build ran");
-                break;
-            case null when exit.TimedOut:
-                await FinishAsync(db, tracked, BuildStatus.TimedOut, exit.Error ?? "the build exceeded its time limit and its runner was stopped");
-                break;
-            case null when !exit.Retryable:
-                // The build itself caused the end (out of memory, over its disk limit): another attempt would end alike.
-                await FinishAsync(db, tracked, BuildStatus.Failed, exit.Error ?? "the runner was stopped because of the build's own resource use");
-                break;
-            default:
-                var reason = exit.TimedOut
-                    ? exit.Error ?? "the runner exceeded its deadline"
-                    : $"the runner exited with code {exit.ExitCode?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "?"} before completing the build"
-                      + (exit.Error is null ? "" : $": {exit.Error}");
-                await RetryOrFailAsync(db, tracked.BuildId, tracked.ProjectId, tracked.Number, tracked.Attempt, reason, CancellationToken.None);
-                break;
-        }
+        var outcome = _outcomes.OnExit(tracked.Attempt, tracked.StopReason, exit);
+        await SettleAsync(db, tracked.BuildId, tracked.ProjectId, tracked.Number, tracked.Attempt, outcome, CancellationToken.None);
     }
 
-    /// <summary>An infrastructure failure: queue the build again while attempts remain, else fail it with the reason.</summary>
-    private async Task RetryOrFailAsync(AutoBuilderDbContext db, string buildId, string projectId, int number, int attempt, string reason, CancellationToken cancellationToken)
+    /// <summary>Carries out the policy's decision about an attempt that ended without completing its build.</summary>
+    private async Task SettleAsync(AutoBuilderDbContext db, string buildId, string projectId, int number, int attempt, AttemptOutcome outcome, CancellationToken cancellationToken)
     {
-        if (attempt < _options.MaxAttempts)
+        var transitions = new BuildTransitions(db);
+        switch (outcome)
         {
-            if (await RequeueAsync(db, buildId, attempt, $"attempt {attempt} failed: {reason}; retrying", cancellationToken))
-            {
-                metrics.BuildRetried();
-                await TryLogAsync(projectId, number, $"[autobuilder] attempt {attempt} failed: {reason}; retrying");
-            }
-        }
-        else
-        {
-            var changed = await db.Builds.Where(b => b.Id == buildId && b.Attempt == attempt && b.Status == BuildStatus.Running)
-                .ExecuteUpdateAsync(s => s
-                    .SetProperty(b => b.Status, BuildStatus.Failed)
-                    .SetProperty(b => b.Phase, BuildPhase.None)
-                    .SetProperty(b => b.Error, $"{reason} (gave up after {attempt} attempts)")
-                    .SetProperty(b => b.FinishedAt, time.GetUtcNow())
-                    .SetProperty(b => b.LeaseOwner, (string?)null), cancellationToken);
-            if (changed == 1)
-            {
-                metrics.BuildFinished(BuildStatus.Failed);
-                await TryLogAsync(projectId, number, $"[autobuilder] build failed: {reason} (gave up after {attempt} attempts)");
-            }
+            case AttemptOutcome.LeftRunning:
+                return;
+            case AttemptOutcome.Requeued requeued:
+                if (await transitions.TryRequeueAsync(buildId, attempt, requeued.Note, cancellationToken) && requeued.IsRetry)
+                {
+                    metrics.BuildRetried();
+                    await TryLogAsync(projectId, number, $"[autobuilder] {requeued.Note}");
+                }
+
+                break;
+            case AttemptOutcome.Ended ended:
+                if (await transitions.TryFinishAsync(buildId, attempt, ended.Status, ended.Error, time.GetUtcNow(), cancellationToken))
+                {
+                    metrics.BuildFinished(ended.Status);
+                    await TryLogAsync(projectId, number, ended.LogLine);
+                }
+
+                break;
         }
 
         signals.NotifyBuildChanged(buildId);
-    }
-
-    private async Task<bool> RequeueAsync(AutoBuilderDbContext db, string buildId, int attempt, string note, CancellationToken cancellationToken = default)
-    {
-        var changed = await db.Builds.Where(b => b.Id == buildId && b.Attempt == attempt && b.Status == BuildStatus.Running)
-            .ExecuteUpdateAsync(s => s
-                .SetProperty(b => b.Status, BuildStatus.Queued)
-                .SetProperty(b => b.Phase, BuildPhase.None)
-                .SetProperty(b => b.Error, note)
-                .SetProperty(b => b.LeaseOwner, (string?)null)
-                .SetProperty(b => b.LeaseExpiresAt, (DateTimeOffset?)null), cancellationToken);
-        return changed == 1;
-    }
-
-    private async Task FinishAsync(AutoBuilderDbContext db, Tracked tracked, BuildStatus status, string error)
-    {
-        var changed = await db.Builds.Where(b => b.Id == tracked.BuildId && b.Attempt == tracked.Attempt && b.Status == BuildStatus.Running)
-            .ExecuteUpdateAsync(s => s
-                .SetProperty(b => b.Status, status)
-                .SetProperty(b => b.Phase, BuildPhase.None)
-                .SetProperty(b => b.Error, error)
-                .SetProperty(b => b.FinishedAt, time.GetUtcNow())
-                .SetProperty(b => b.LeaseOwner, (string?)null));
-        if (changed == 1)
-        {
-            metrics.BuildFinished(status);
-            await TryLogAsync(tracked.ProjectId, tracked.Number, $"[autobuilder] {error}");
-        }
-
-        signals.NotifyBuildChanged(tracked.BuildId);
     }
 
     private async Task TryLogAsync(string projectId, int number, string line)
@@ -433,15 +361,6 @@ public sealed class Dispatcher(
         Timeout = buildOptions.Value.MaxTimeout + _options.TimeoutGrace,
     };
 
-    private enum StopReason
-    {
-        Cancelled,
-        TimedOut,
-        Shutdown,
-        Lingering,
-        Detached,
-    }
-
     private sealed class Tracked(string buildId, string projectId, int number, int attempt, IBuildExecution execution, DateTimeOffset deadline)
     {
         public string BuildId { get; } = buildId;
@@ -450,7 +369,7 @@ public sealed class Dispatcher(
         public int Attempt { get; } = attempt;
         public IBuildExecution Execution { get; } = execution;
         public DateTimeOffset Deadline { get; } = deadline;
-        public StopReason? StopReason { get; set; }
+        public AttemptStop? StopReason { get; set; }
         public DateTimeOffset? FinishedAt { get; set; }
         public Task Monitor { get; set; } = Task.CompletedTask;
     }

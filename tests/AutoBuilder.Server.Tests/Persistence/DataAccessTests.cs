@@ -2,7 +2,6 @@ using AutoBuilder.Core;
 using AutoBuilder.Core.Builds;
 using AutoBuilder.Server.Auth;
 using AutoBuilder.Server.Builds;
-using AutoBuilder.Server.Dispatching;
 using AutoBuilder.Server.Persistence;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
@@ -11,7 +10,7 @@ namespace AutoBuilder.Server.Tests.Persistence;
 
 /// <summary>
 /// The services' writes that must stay atomic when several processes share one database — build numbers, project
-/// creation, claims, cancel — on both providers. Each scope here is its own context and connection, as in another process.
+/// creation, cancel — on both providers (the claim and the other transitions: <see cref="BuildTransitionsTests"/>). Each scope here is its own context and connection, as in another process.
 /// </summary>
 public sealed class DataAccessTests(PostgresFixture postgres) : IClassFixture<PostgresFixture>
 {
@@ -62,67 +61,6 @@ public sealed class DataAccessTests(PostgresFixture postgres) : IClassFixture<Po
     [Theory]
     [InlineData("Sqlite")]
     [InlineData("Postgres")]
-    public async Task TryClaim_ClaimsAQueuedBuildOnce_WithANewAttemptAndLease(string provider)
-    {
-        await using var app = await MetadataApp.CreateAsync(await MetadataApp.ProviderSettingsAsync(provider, postgres));
-        var build = await CreateBuildsAsync(app, "claim", 1);
-        var now = DateTimeOffset.UtcNow;
-
-        await using var scope = app.Services.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<AutoBuilderDbContext>();
-        var first = await BuildClaims.TryClaimAsync(db, build[0].Id, "d1", now, Lease, build[0].QueuedAt);
-        var second = await BuildClaims.TryClaimAsync(db, build[0].Id, "d2", now, Lease, build[0].QueuedAt);
-
-        Assert.Equal(1, first);
-        Assert.Null(second);
-        var row = await db.Builds.AsNoTracking().SingleAsync(b => b.Id == build[0].Id);
-        Assert.Equal(BuildStatus.Running, row.Status);
-        Assert.Equal("d1", row.LeaseOwner);
-        Assert.Equal(now + Lease, row.LeaseExpiresAt!.Value, TimeSpan.FromMilliseconds(1));
-        Assert.Equal(now, row.StartedAt!.Value, TimeSpan.FromMilliseconds(1));
-        // The recovery query compares lease times in the database.
-        Assert.Equal(0, await db.Builds.CountAsync(b => b.Status == BuildStatus.Running && b.LeaseExpiresAt < now));
-        Assert.Equal(1, await db.Builds.CountAsync(b => b.Status == BuildStatus.Running && b.LeaseExpiresAt < now + Lease + Lease));
-    }
-
-    /// <summary>The race of several dispatchers: many claimers, each on its own connection, all after the same builds.</summary>
-    [Theory]
-    [InlineData("Sqlite")]
-    [InlineData("Postgres")]
-    public async Task TryClaim_ManyConcurrentClaimers_ClaimEachBuildExactlyOnce(string provider)
-    {
-        await using var app = await MetadataApp.CreateAsync(await MetadataApp.ProviderSettingsAsync(provider, postgres));
-        var builds = await CreateBuildsAsync(app, "race", 30);
-        var now = DateTimeOffset.UtcNow;
-
-        var wins = await Task.WhenAll(Enumerable.Range(0, 12).Select(claimer => Task.Run(async () =>
-        {
-            await using var scope = app.Services.CreateAsyncScope();
-            var db = scope.ServiceProvider.GetRequiredService<AutoBuilderDbContext>();
-            var won = new List<string>();
-            // Every claimer walks the whole queue, each from a different starting point, as fair order differs per dispatcher.
-            foreach (var build in builds.Skip(claimer).Concat(builds.Take(claimer)))
-            {
-                if (await BuildClaims.TryClaimAsync(db, build.Id, $"d{claimer}", now, Lease, build.QueuedAt) is not null)
-                {
-                    won.Add(build.Id);
-                }
-            }
-
-            return won;
-        })));
-
-        var claimed = wins.SelectMany(w => w).ToList();
-        Assert.Equal(builds.Select(b => b.Id).Order(StringComparer.Ordinal), claimed.Order(StringComparer.Ordinal));
-        await using var check = app.Services.CreateAsyncScope();
-        var rows = await check.ServiceProvider.GetRequiredService<AutoBuilderDbContext>().Builds.AsNoTracking().ToListAsync();
-        Assert.All(rows, r => Assert.Equal((BuildStatus.Running, 1), (r.Status, r.Attempt)));
-        Assert.Equal(claimed.Count, rows.Select(r => (r.Id, r.LeaseOwner)).Distinct().Count());
-    }
-
-    [Theory]
-    [InlineData("Sqlite")]
-    [InlineData("Postgres")]
     public async Task Cancel_AQueuedBuild_BeatsTheClaim_AndCancellingTwiceConflicts(string provider)
     {
         await using var app = await MetadataApp.CreateAsync(await MetadataApp.ProviderSettingsAsync(provider, postgres));
@@ -134,7 +72,7 @@ public sealed class DataAccessTests(PostgresFixture postgres) : IClassFixture<Po
         var db = scope.ServiceProvider.GetRequiredService<AutoBuilderDbContext>();
 
         Assert.Equal(BuildStatus.Cancelled, cancelled.Status);
-        Assert.Null(await BuildClaims.TryClaimAsync(db, build.Id, "d1", DateTimeOffset.UtcNow, Lease, build.QueuedAt));
+        Assert.Null(await new BuildTransitions(db).TryClaimAsync(build.Id, "d1", DateTimeOffset.UtcNow, Lease, build.QueuedAt));
         var again = await Assert.ThrowsAsync<ConflictException>(() => service.CancelAsync(Alice, build));
         Assert.Equal("Build already finished", again.Title);
     }
@@ -171,7 +109,7 @@ public sealed class DataAccessTests(PostgresFixture postgres) : IClassFixture<Po
         return source.Id;
     }
 
-    private static async Task<IReadOnlyList<BuildEntity>> CreateBuildsAsync(MetadataApp app, string projectId, int count)
+    internal static async Task<IReadOnlyList<BuildEntity>> CreateBuildsAsync(MetadataApp app, string projectId, int count)
     {
         var project = await EnsureProjectAsync(app, projectId);
         var source = await AddSourceAsync(app, projectId);

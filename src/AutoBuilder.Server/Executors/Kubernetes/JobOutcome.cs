@@ -22,6 +22,26 @@ public static class JobOutcome
             ? condition.Message ?? "Unschedulable"
             : null;
 
+    /// <summary>
+    /// Patience with a pod no node takes. <paramref name="pendingSince"/> is when the caller first saw it unschedulable
+    /// (null: not yet); the answer gives the value to keep for the next look, and the end of the attempt once the pod
+    /// has waited <paramref name="maxPendingTime"/> (an infrastructure failure, so retried).
+    /// </summary>
+    public static (ExecutionExit? GaveUp, DateTimeOffset? PendingSince) WaitForScheduling(IReadOnlyList<V1Pod> pods, DateTimeOffset? pendingSince, DateTimeOffset now, TimeSpan maxPendingTime)
+    {
+        ArgumentNullException.ThrowIfNull(pods);
+        var waiting = pods.Select(Unschedulable).FirstOrDefault(m => m is not null);
+        if (waiting is null)
+        {
+            return (null, null);
+        }
+
+        var since = pendingSince ?? now;
+        return now - since < maxPendingTime
+            ? (null, since)
+            : (new ExecutionExit(null, $"no node could take the build for {maxPendingTime}: {waiting}"), since);
+    }
+
     /// <summary>Whether Kubernetes itself has ended the attempt (the Job finished, or its pod did).</summary>
     public static bool HasEnded(V1Job job, IReadOnlyList<V1Pod> pods) =>
         job?.Status?.Conditions?.Any(c => c.Type is "Complete" or "Failed" && c.Status == "True") == true

@@ -336,23 +336,15 @@ public sealed class KubernetesJobExecutor : IBuildExecutor, IAsyncDisposable
         /// <summary>A pod that cannot be scheduled for too long ends the attempt (deleting its Job) as an infrastructure failure.</summary>
         private async Task<ExecutionExit?> GiveUpWaitingAsync(IReadOnlyList<V1Pod> pods)
         {
-            var waiting = pods.Select(JobOutcome.Unschedulable).FirstOrDefault(m => m is not null);
-            if (waiting is null)
-            {
-                _pendingSince = null;
-                return null;
-            }
-
-            var now = executor._time.GetUtcNow();
-            _pendingSince ??= now;
-            if (now - _pendingSince < executor._factory.Options.MaxPendingTime)
+            (var gaveUp, _pendingSince) = JobOutcome.WaitForScheduling(pods, _pendingSince, executor._time.GetUtcNow(), executor._factory.Options.MaxPendingTime);
+            if (gaveUp is null)
             {
                 return null;
             }
 
             _stopReason = "could not be scheduled";
             await executor.DeleteJobQuietlyAsync(JobName);
-            return new ExecutionExit(null, $"no node could take the build for {executor._factory.Options.MaxPendingTime}: {waiting}");
+            return gaveUp;
         }
 
         /// <summary>A runner that failed before completing its build explains itself in its last log lines.</summary>
