@@ -27,13 +27,8 @@ internal static class MigrateCommand
         var parallel = new Option<int?>("--parallel") { Description = "Files copied at once [default: 4 for the filesystem store, 16 for Azure]", HelpName = "N" };
         var includeCache = new Option<bool>("--include-cache") { Description = "Also copy .m2/repository and .gradle/caches into the cache container" };
         var owner = new Option<string>("--owner") { Description = "The user who owns the imported projects (must exist)", HelpName = "USER", DefaultValueFactory = _ => "admin" };
-        var data = new Option<string>("--data")
-        {
-            Description = "The server's data folder, as for serve (env AUTOBUILDER_DATA)",
-            HelpName = "DIR",
-            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("AUTOBUILDER_DATA") is { Length: > 0 } d ? d : ".autobuilder",
-        };
-        var config = new Option<string?>("--config") { Description = "The server's JSON configuration file, as for serve (names the blob and metadata stores)", HelpName = "FILE" };
+        var data = ServerConfigurationOptions.Data();
+        var config = ServerConfigurationOptions.Config();
 
         var command = new Command("migrate", "Copy a legacy build volume into blob storage and the metadata store, verified. Exit code 0 when the verification is clean, 1 when it is not, 2 on errors.")
         {
