@@ -76,9 +76,9 @@ internal static class RunnerCommand
 
             using var loggerFactory = LoggerFactory.Create(b => b.AddRedactingConsole().SetMinimumLevel(LogLevel.Information));
             using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(30) };
-            var options = new RunnerOptions(apiUrl, parseResult.GetValue(build)!, token, parseResult.GetValue(workspace)!, parseResult.GetValue(cache));
+            var startInfo = new RunnerStartInfo(apiUrl, parseResult.GetValue(build)!, token, parseResult.GetValue(workspace)!, parseResult.GetValue(cache));
             BuildRunner.ProtectProcessMemory();
-            var runner = new BuildRunner(options, http, loggerFactory.CreateLogger<BuildRunner>());
+            var runner = new BuildRunner(startInfo, http, loggerFactory.CreateLogger<BuildRunner>());
             return await runner.RunAsync(stop.Token);
         });
         return command;
