@@ -24,15 +24,6 @@ using OpenTelemetry.Metrics;
 
 namespace AutoBuilder.Server.Hosting;
 
-/// <summary>
-/// What `autobuilder serve` was asked for on its command line. <paramref name="Settings"/> are further configuration
-/// keys (as in the README, e.g. "Dispatcher:MaxConcurrentBuilds"); they override the config file and the environment.
-/// </summary>
-public sealed record ServeRequest(string DataDirectory, string Urls, ServerRole Role, string? ConfigFile = null, IReadOnlyDictionary<string, string?>? Settings = null);
-
-/// <summary>What `autobuilder db migrate` did: the migrations it applied, and how many had been applied before.</summary>
-public sealed record MigrationResult(MetadataProvider Provider, IReadOnlyList<string> Applied, int AppliedBefore);
-
 /// <summary>Builds and starts the AutoBuilder web application: API, dispatcher and local executor.</summary>
 public static class AutoBuilderServer
 {
