@@ -91,7 +91,7 @@ internal static class MigrateCommand
         {
             await app.InitializeAsync(cancellationToken);
             var provider = app.Services.GetRequiredService<IOptions<StorageOptions>>().Value.Provider;
-            var parallelism = request.Parallel ?? (string.Equals(provider, "FileSystem", StringComparison.OrdinalIgnoreCase) ? 4 : 16);
+            var parallelism = request.Parallel ?? (provider == StorageProvider.FileSystem ? 4 : 16);
             await using var scope = app.Services.CreateAsyncScope();
             var services = scope.ServiceProvider;
 

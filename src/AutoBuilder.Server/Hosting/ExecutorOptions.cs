@@ -4,13 +4,12 @@ namespace AutoBuilder.Server.Hosting;
 public sealed class ExecutorOptions
 {
     public const string Section = "Executor";
-    public const string Local = "Local";
-    public const string Kubernetes = "Kubernetes";
-    public const string InProcess = "InProcess";
-    public const string Process = "Process";
 
-    /// <summary>Local (a child process per build) or Kubernetes (a Job per build; section "Kubernetes").</summary>
-    public string Kind { get; set; } = Local;
+    /// <summary>Read when services are registered (<see cref="ConfigurationChoice"/>): they pick the executor.</summary>
+    public const string KindKey = $"{Section}:{nameof(Kind)}";
+    public const string RunnerKey = $"{Section}:{nameof(Runner)}";
+
+    public ExecutorKind Kind { get; set; } = ExecutorKind.Local;
 
     /// <summary>Where local workspaces are made (fast local scratch); default: the system temp folder.</summary>
     public string? WorkspaceRoot { get; set; }
@@ -21,11 +20,8 @@ public sealed class ExecutorOptions
     /// <summary>Keep workspaces after builds (debugging only).</summary>
     public bool KeepWorkspaces { get; set; }
 
-    /// <summary>
-    /// With the Local executor, where each build's runner runs: InProcess (default: inside the server, warm; the build
-    /// command is still a child process) or Process (a child `autobuilder runner` process per build, as on Kubernetes).
-    /// </summary>
-    public string Runner { get; set; } = InProcess;
+    /// <summary>With the Local executor, where each build's runner runs.</summary>
+    public RunnerPlacement Runner { get; set; } = RunnerPlacement.InProcess;
 
     /// <summary>With Runner=Process, the command that starts a runner; default: this very executable with the verb `runner`.</summary>
     public string? RunnerExecutable { get; set; }

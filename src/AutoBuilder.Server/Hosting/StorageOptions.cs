@@ -7,11 +7,10 @@ public sealed class StorageOptions
 {
     public const string Section = "Storage";
 
-    public const string FileSystemProvider = "FileSystem";
-    public const string AzureBlobProvider = "AzureBlob";
+    /// <summary>Read when services are registered (<see cref="ConfigurationChoice"/>): it picks the blob store.</summary>
+    public const string ProviderKey = $"{Section}:{nameof(Provider)}";
 
-    /// <summary>FileSystem (default: blobs under {data}/blobs) or AzureBlob.</summary>
-    public string Provider { get; set; } = FileSystemProvider;
+    public StorageProvider Provider { get; set; } = StorageProvider.FileSystem;
 
     public ContainerNames Containers { get; set; } = new();
 
