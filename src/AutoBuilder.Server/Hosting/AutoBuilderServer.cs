@@ -71,11 +71,11 @@ public static class AutoBuilderServer
 
         services.AddAutoBuilderOptions(urls);
         // The provider choices decide what is registered, so they are read now; everything else is options, checked at start.
-        var storage = ConfigurationChoice.Read(configuration, StorageOptions.ProviderKey, new StorageOptions().Provider);
-        var metadata = ConfigurationChoice.Read(configuration, MetadataOptions.ProviderKey, new MetadataOptions().Provider);
+        var storageProvider = ConfigurationChoice.Read(configuration, StorageOptions.ProviderKey, new StorageOptions().Provider);
+        var metadataProvider = ConfigurationChoice.Read(configuration, MetadataOptions.ProviderKey, new MetadataOptions().Provider);
         var executorDefaults = new ExecutorOptions();
-        var executor = ConfigurationChoice.Read(configuration, ExecutorOptions.KindKey, executorDefaults.Kind);
-        var runner = ConfigurationChoice.Read(configuration, ExecutorOptions.RunnerKey, executorDefaults.Runner);
+        var executorKind = ConfigurationChoice.Read(configuration, ExecutorOptions.KindKey, executorDefaults.Kind);
+        var runnerPlacement = ConfigurationChoice.Read(configuration, ExecutorOptions.RunnerKey, executorDefaults.Runner);
 
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton(sp =>
@@ -89,13 +89,13 @@ public static class AutoBuilderServer
         services.AddSingleton(sp => ServerSecrets.Load(sp.GetRequiredService<IOptions<StorageOptions>>().Value.SigningKey, sp.GetRequiredService<ServerPaths>().DataDirectory));
         services.AddSingleton(sp => ResolveAddress(urls, sp.GetRequiredService<IOptions<ServerOptions>>().Value.PublicUrl));
         services.AddSingleton(sp => new BlobLayout(sp.GetRequiredService<IOptions<StorageOptions>>().Value.Containers));
-        _ = storage switch
+        _ = storageProvider switch
         {
             StorageProvider.AzureBlob => services.AddAzureBlobStore(),
             _ => services.AddFileSystemBlobStore(),
         };
 
-        _ = metadata switch
+        _ = metadataProvider switch
         {
             MetadataProvider.Postgres => services.AddPostgresMetadata(configuration),
             _ => services.AddSqliteMetadata(configuration),
@@ -111,10 +111,10 @@ public static class AutoBuilderServer
         services.AddSingleton<BuildTokenService>();
         services.AddSingleton<BuildSignals>();
         services.AddSingleton<AutoBuilderMetrics>();
-        _ = executor switch
+        _ = executorKind switch
         {
             ExecutorKind.Kubernetes => services.AddKubernetesExecutor(),
-            _ => services.AddLocalExecutor(runner),
+            _ => services.AddLocalExecutor(runnerPlacement),
         };
 
         services.AddSingleton<SandboxCheck>();
