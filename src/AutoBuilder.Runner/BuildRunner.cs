@@ -20,18 +20,18 @@ namespace AutoBuilder.Runner;
 /// </summary>
 public sealed class BuildRunner
 {
-    private readonly RunnerOptions _options;
+    private readonly RunnerStartInfo _startInfo;
     private readonly RunnerApiClient _api;
     private readonly ILogger _logger;
     private readonly TimeProvider _timeProvider;
 
-    public BuildRunner(RunnerOptions options, HttpClient httpClient, ILogger? logger = null, TimeProvider? timeProvider = null)
+    public BuildRunner(RunnerStartInfo startInfo, HttpClient httpClient, ILogger? logger = null, TimeProvider? timeProvider = null)
     {
-        _options = options ?? throw new ArgumentNullException(nameof(options));
+        _startInfo = startInfo ?? throw new ArgumentNullException(nameof(startInfo));
         ArgumentNullException.ThrowIfNull(httpClient);
         _logger = logger ?? NullLogger.Instance;
         _timeProvider = timeProvider ?? TimeProvider.System;
-        _api = new RunnerApiClient(httpClient, options.ApiUrl, options.BuildId, options.Token, _logger, _timeProvider);
+        _api = new RunnerApiClient(httpClient, startInfo.ApiUrl, startInfo.BuildId, startInfo.Token, _logger, _timeProvider);
     }
 
     /// <summary>
@@ -136,7 +136,7 @@ public sealed class BuildRunner
     /// <summary>The mutable state of one attempt, in one place.</summary>
     private sealed class Attempt(BuildRunner runner, RunnerSpec spec, LogShipper shipper)
     {
-        private readonly string _workspace = Path.GetFullPath(runner._options.WorkspaceDirectory);
+        private readonly string _workspace = Path.GetFullPath(runner._startInfo.WorkspaceDirectory);
         private BuildOutcome _outcome = BuildOutcome.Failed;
         private string? _error;
         private int? _exitCode;
@@ -360,7 +360,7 @@ public sealed class BuildRunner
         private async Task<string> PrepareCacheAsync(BuildUser? user, CancellationToken cancellationToken)
         {
             var local = Path.Combine(_workspace, "cache");
-            var shared = runner._options.CacheDirectory;
+            var shared = runner._startInfo.CacheDirectory;
             if (shared is not null)
             {
                 var project = Path.GetFullPath(Path.Combine(shared, ProjectCacheFolder, spec.ProjectId));
@@ -501,7 +501,7 @@ public sealed class BuildRunner
             {
                 while (true)
                 {
-                    await Task.Delay(runner._options.HeartbeatInterval, Time, linked.Token).ConfigureAwait(false);
+                    await Task.Delay(runner._startInfo.HeartbeatInterval, Time, linked.Token).ConfigureAwait(false);
                     await Api.ReportPhaseAsync(BuildPhase.Building, linked.Token).ConfigureAwait(false);
                 }
             }

@@ -247,17 +247,17 @@ public sealed class BuildRunnerTests : IAsyncLifetime
     {
         var (build, _) = await QueueAndClaimAsync(RealServer.Zip(TestZip.File("build.sh", "echo hi")));
         using var http = new HttpClient();
-        var runner = new BuildRunner(new RunnerOptions(_server.Url, build.Id, "wrong", _temp.Combine("workspace"), null), http);
+        var runner = new BuildRunner(new RunnerStartInfo(_server.Url, build.Id, "wrong", _temp.Combine("workspace"), null), http);
 
         Assert.Equal(RunnerExitCodes.Unauthorized, await runner.RunAsync());
         Assert.Equal(BuildPhase.None, (await _server.GetBuildAsync(build.Id)).Phase);
     }
 
     [Fact]
-    public void RunnerOptions_ToString_HidesTheToken()
+    public void RunnerStartInfo_ToString_HidesTheToken()
     {
         const string token = "build-token-0123456789abcdef";
-        var options = new RunnerOptions(new Uri("http://127.0.0.1:1/"), "0192f0c0c0c0c0c0c0c0c0c0c0c0c0c0", token, "/w", null);
+        var options = new RunnerStartInfo(new Uri("http://127.0.0.1:1/"), "0192f0c0c0c0c0c0c0c0c0c0c0c0c0c0", token, "/w", null);
         Assert.DoesNotContain(token, options.ToString(), StringComparison.Ordinal);
     }
 
@@ -335,7 +335,7 @@ public sealed class BuildRunnerTests : IAsyncLifetime
     private async Task<int> Run(BuildDto build, string token, HttpMessageHandler? handler = null, TimeSpan? heartbeat = null, CancellationToken cancellationToken = default)
     {
         using var http = handler is null ? new HttpClient() : new HttpClient(handler, disposeHandler: false);
-        var options = new RunnerOptions(_server.Url, build.Id, token, _temp.Combine("workspace"), _temp.Combine("cache"))
+        var options = new RunnerStartInfo(_server.Url, build.Id, token, _temp.Combine("workspace"), _temp.Combine("cache"))
         {
             HeartbeatInterval = heartbeat ?? TimeSpan.FromSeconds(30),
         };

@@ -10,8 +10,8 @@ internal static class DbCommand
 {
     public static Command Create()
     {
-        var data = ServeCommand.DataOption();
-        var config = ServeCommand.ConfigOption();
+        var data = ServerConfigurationOptions.Data();
+        var config = ServerConfigurationOptions.Config();
         var migrate = new Command("migrate", "Apply pending schema migrations to the metadata database (Metadata:Provider, ConnectionStrings:Metadata)") { data, config };
         migrate.SetAction(async (parseResult, cancellationToken) =>
         {

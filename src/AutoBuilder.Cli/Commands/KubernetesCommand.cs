@@ -68,9 +68,10 @@ internal static class KubernetesCommand
             var builds = configuration.GetSection(BuildOptions.Section).Get<BuildOptions>() ?? new BuildOptions();
             var dispatcher = configuration.GetSection(DispatcherOptions.Section).Get<DispatcherOptions>() ?? new DispatcherOptions();
             var problems = new List<ValidationResult>();
-            if (!Validator.TryValidateObject(options, new ValidationContext(options), problems, validateAllProperties: true) || !KubernetesExecutorRegistration.AreQuantities(options))
+            var quantities = new KubernetesQuantitiesValidator().Validate(null, options);
+            if (!Validator.TryValidateObject(options, new ValidationContext(options), problems, validateAllProperties: true) || quantities.Failed)
             {
-                var reasons = problems.Select(p => p.ErrorMessage).DefaultIfEmpty("Kubernetes:Requests, Limits and WorkspaceSizeLimit must be Kubernetes quantities (e.g. 2, 500m, 4Gi).");
+                var reasons = problems.Select(p => p.ErrorMessage).DefaultIfEmpty(quantities.FailureMessage);
                 await Console.Error.WriteLineAsync($"autobuilder k8s render-job: {string.Join(" ", reasons)}");
                 return ExitCodes.Error;
             }

@@ -27,13 +27,8 @@ internal static class MigrateCommand
         var parallel = new Option<int?>("--parallel") { Description = "Files copied at once [default: 4 for the filesystem store, 16 for Azure]", HelpName = "N" };
         var includeCache = new Option<bool>("--include-cache") { Description = "Also copy .m2/repository and .gradle/caches into the cache container" };
         var owner = new Option<string>("--owner") { Description = "The user who owns the imported projects (must exist)", HelpName = "USER", DefaultValueFactory = _ => "admin" };
-        var data = new Option<string>("--data")
-        {
-            Description = "The server's data folder, as for serve (env AUTOBUILDER_DATA)",
-            HelpName = "DIR",
-            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("AUTOBUILDER_DATA") is { Length: > 0 } d ? d : ".autobuilder",
-        };
-        var config = new Option<string?>("--config") { Description = "The server's JSON configuration file, as for serve (names the blob and metadata stores)", HelpName = "FILE" };
+        var data = ServerConfigurationOptions.Data();
+        var config = ServerConfigurationOptions.Config();
 
         var command = new Command("migrate", "Copy a legacy build volume into blob storage and the metadata store, verified. Exit code 0 when the verification is clean, 1 when it is not, 2 on errors.")
         {
@@ -53,7 +48,7 @@ internal static class MigrateCommand
                 await Console.Error.WriteLineAsync("autobuilder migrate: interrupted; run it again to finish (nothing is copied twice).");
                 return ExitCodes.Interrupted;
             }
-            catch (Exception e) when (e is MigrationException or OptionsValidationException or InvalidOperationException or IOException or UnauthorizedAccessException)
+            catch (Exception e) when (e is LegacyImportException or OptionsValidationException or InvalidOperationException or IOException or UnauthorizedAccessException)
             {
                 await Console.Error.WriteLineAsync($"autobuilder migrate: {e.Message}");
                 return ExitCodes.Error;
@@ -68,19 +63,19 @@ internal static class MigrateCommand
     {
         if (request.DryRun && request.VerifyOnly)
         {
-            throw new MigrationException("--dry-run and --verify-only exclude each other: a dry run only plans, a verification reads the store.");
+            throw new LegacyImportException("--dry-run and --verify-only exclude each other: a dry run only plans, a verification reads the store.");
         }
 
         if (request.Parallel is < 1 or > MaxParallelism)
         {
-            throw new MigrationException($"--parallel must be between 1 and {MaxParallelism}.");
+            throw new LegacyImportException($"--parallel must be between 1 and {MaxParallelism}.");
         }
 
         var legacyRoot = Path.TrimEndingDirectorySeparator(Path.GetFullPath(request.From));
         var dataRoot = Path.TrimEndingDirectorySeparator(Path.GetFullPath(request.Data));
         if (IsInside(dataRoot, legacyRoot) || IsInside(legacyRoot, dataRoot))
         {
-            throw new MigrationException($"The data folder '{dataRoot}' and the legacy volume '{legacyRoot}' overlap; the legacy volume is only read, so keep the data elsewhere.");
+            throw new LegacyImportException($"The data folder '{dataRoot}' and the legacy volume '{legacyRoot}' overlap; the legacy volume is only read, so keep the data elsewhere.");
         }
 
         var volume = LegacyVolume.Scan(request.From, request.IncludeCache);
@@ -96,16 +91,16 @@ internal static class MigrateCommand
         {
             await app.InitializeAsync(cancellationToken);
             var provider = app.Services.GetRequiredService<IOptions<StorageOptions>>().Value.Provider;
-            var parallelism = request.Parallel ?? (string.Equals(provider, "FileSystem", StringComparison.OrdinalIgnoreCase) ? 4 : 16);
+            var parallelism = request.Parallel ?? (provider == StorageProvider.FileSystem ? 4 : 16);
             await using var scope = app.Services.CreateAsyncScope();
             var services = scope.ServiceProvider;
 
-            MigrationReport report;
+            LegacyImportReport report;
             if (Console.IsOutputRedirected || !AnsiConsole.Profile.Capabilities.Interactive)
             {
                 using var progress = new PlainProgress(Console.Out);
-                var migrator = new VolumeMigrator(services.GetRequiredService<IBlobStore>(), services.GetRequiredService<BlobLayout>(), services.GetRequiredService<AutoBuilderDbContext>(), progress);
-                report = await migrator.RunAsync(volume, new MigrationSettings(request.Owner, parallelism, request.VerifyOnly), cancellationToken);
+                var importer = new LegacyVolumeImporter(services.GetRequiredService<IBlobStore>(), services.GetRequiredService<BlobLayout>(), services.GetRequiredService<AutoBuilderDbContext>(), progress);
+                report = await importer.RunAsync(volume, new LegacyImportSettings(request.Owner, parallelism, request.VerifyOnly), cancellationToken);
             }
             else
             {
@@ -113,8 +108,8 @@ internal static class MigrateCommand
                     .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new DownloadedColumn(), new TransferSpeedColumn(), new RemainingTimeColumn())
                     .StartAsync(async context =>
                     {
-                        var migrator = new VolumeMigrator(services.GetRequiredService<IBlobStore>(), services.GetRequiredService<BlobLayout>(), services.GetRequiredService<AutoBuilderDbContext>(), new BarProgress(context));
-                        return await migrator.RunAsync(volume, new MigrationSettings(request.Owner, parallelism, request.VerifyOnly), cancellationToken);
+                        var importer = new LegacyVolumeImporter(services.GetRequiredService<IBlobStore>(), services.GetRequiredService<BlobLayout>(), services.GetRequiredService<AutoBuilderDbContext>(), new BarProgress(context));
+                        return await importer.RunAsync(volume, new LegacyImportSettings(request.Owner, parallelism, request.VerifyOnly), cancellationToken);
                     });
             }
 
@@ -171,7 +166,7 @@ internal static class MigrateCommand
         }
     }
 
-    private static void WriteReport(LegacyVolume volume, MigrationReport report, bool verifyOnly)
+    private static void WriteReport(LegacyVolume volume, LegacyImportReport report, bool verifyOnly)
     {
         Console.WriteLine(verifyOnly
             ? $"Verify only (nothing copied): {N(report.Files)} files, {Bytes(report.Bytes)}: {N(report.Verified)} identical, mismatched {N(report.Mismatched.Count)}, missing {N(report.Missing.Count)}"
@@ -213,7 +208,7 @@ internal static class MigrateCommand
     }
 
     /// <summary>On a terminal: one Spectre bar per phase (bytes, speed, ETA) with the file count in its description.</summary>
-    private sealed class BarProgress(ProgressContext context) : IMigrationProgress
+    private sealed class BarProgress(ProgressContext context) : ILegacyImportProgress
     {
         private ProgressTask? _task;
         private string _name = "";
@@ -252,7 +247,7 @@ internal static class MigrateCommand
     }
 
     /// <summary>When output is not a terminal: a plain line every second (files, bytes, throughput, ETA) and one at the end of each phase.</summary>
-    private sealed class PlainProgress : IMigrationProgress, IDisposable
+    private sealed class PlainProgress : ILegacyImportProgress, IDisposable
     {
         private readonly TextWriter _output;
         private readonly Timer _timer;

@@ -29,7 +29,7 @@ internal static class RunnerCommand
             if (!Uri.TryCreate(parseResult.GetValue(api), UriKind.Absolute, out var apiUrl))
             {
                 await Console.Error.WriteLineAsync("autobuilder runner: --api must be an absolute URL.");
-                return 2;
+                return ExitCodes.Error;
             }
 
             // Raw stdin: Console.In serializes reads under a lock, so a reader waiting for end-of-file would block everything.
@@ -44,13 +44,13 @@ internal static class RunnerCommand
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException)
                 {
                     await Console.Error.WriteLineAsync($"autobuilder runner: cannot read the build token from {path}: {e.Message}");
-                    return 2;
+                    return ExitCodes.Error;
                 }
 
                 if (string.IsNullOrEmpty(token))
                 {
                     await Console.Error.WriteLineAsync($"autobuilder runner: the token file {path} is empty.");
-                    return 2;
+                    return ExitCodes.Error;
                 }
             }
             else
@@ -59,7 +59,7 @@ internal static class RunnerCommand
                 if (string.IsNullOrEmpty(token))
                 {
                     await Console.Error.WriteLineAsync("autobuilder runner: expected the build token on the first line of stdin (or --token-file).");
-                    return 2;
+                    return ExitCodes.Error;
                 }
             }
 
@@ -76,9 +76,9 @@ internal static class RunnerCommand
 
             using var loggerFactory = LoggerFactory.Create(b => b.AddRedactingConsole().SetMinimumLevel(LogLevel.Information));
             using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(30) };
-            var options = new RunnerOptions(apiUrl, parseResult.GetValue(build)!, token, parseResult.GetValue(workspace)!, parseResult.GetValue(cache));
+            var startInfo = new RunnerStartInfo(apiUrl, parseResult.GetValue(build)!, token, parseResult.GetValue(workspace)!, parseResult.GetValue(cache));
             BuildRunner.ProtectProcessMemory();
-            var runner = new BuildRunner(options, http, loggerFactory.CreateLogger<BuildRunner>());
+            var runner = new BuildRunner(startInfo, http, loggerFactory.CreateLogger<BuildRunner>());
             return await runner.RunAsync(stop.Token);
         });
         return command;

@@ -12,7 +12,7 @@ internal static class ServeCommand
 {
     public static Command Create()
     {
-        var data = DataOption();
+        var data = ServerConfigurationOptions.Data();
         var urls = new Option<string>("--urls")
         {
             Description = "Address(es) to listen on, ';'-separated; port 0 picks a free port (env AUTOBUILDER_URLS)",
@@ -23,7 +23,7 @@ internal static class ServeCommand
             Description = "all (default), api or dispatcher",
             DefaultValueFactory = _ => ServerRole.All,
         };
-        var config = ConfigOption();
+        var config = ServerConfigurationOptions.Config();
 
         var command = new Command("serve", "Run the AutoBuilder server") { data, urls, role, config };
         command.SetAction(async (parseResult, cancellationToken) =>
@@ -38,7 +38,7 @@ internal static class ServeCommand
             catch (Exception e) when (e is OptionsValidationException or InvalidOperationException or IOException or UnauthorizedAccessException or System.Data.Common.DbException)
             {
                 await Console.Error.WriteLineAsync($"autobuilder serve: {e.Message}");
-                return 2;
+                return ExitCodes.Error;
             }
 
             await using (app)
@@ -53,18 +53,8 @@ internal static class ServeCommand
                 await app.WaitForShutdownAsync(cancellationToken);
             }
 
-            return 0;
+            return ExitCodes.Success;
         });
         return command;
     }
-
-    /// <summary>--data, shared by every verb that reads the server's configuration.</summary>
-    internal static Option<string> DataOption() => new("--data")
-    {
-        Description = "Data folder: metadata, blobs, cache and admin.key (env AUTOBUILDER_DATA)",
-        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("AUTOBUILDER_DATA") is { Length: > 0 } d ? d : ".autobuilder",
-    };
-
-    /// <summary>--config, shared by every verb that reads the server's configuration.</summary>
-    internal static Option<string?> ConfigOption() => new("--config") { Description = "A JSON configuration file (keys as in README: Dispatcher:MaxConcurrentBuilds, ...)" };
 }

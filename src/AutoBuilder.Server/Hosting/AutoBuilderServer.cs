@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
 using AutoBuilder.Core;
-using AutoBuilder.Core.Execution;
 using AutoBuilder.Core.Storage;
 using AutoBuilder.Server.Api;
 using AutoBuilder.Server.Auth;
@@ -23,15 +22,6 @@ using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
 
 namespace AutoBuilder.Server.Hosting;
-
-/// <summary>
-/// What `autobuilder serve` was asked for on its command line. <paramref name="Settings"/> are further configuration
-/// keys (as in the README, e.g. "Dispatcher:MaxConcurrentBuilds"); they override the config file and the environment.
-/// </summary>
-public sealed record ServeRequest(string DataDirectory, string Urls, ServerRole Role, string? ConfigFile = null, IReadOnlyDictionary<string, string?>? Settings = null);
-
-/// <summary>What `autobuilder db migrate` did: the migrations it applied, and how many had been applied before.</summary>
-public sealed record MigrationResult(MetadataProvider Provider, IReadOnlyList<string> Applied, int AppliedBefore);
 
 /// <summary>Builds and starts the AutoBuilder web application: API, dispatcher and local executor.</summary>
 public static class AutoBuilderServer
@@ -79,44 +69,13 @@ public static class AutoBuilderServer
         var services = builder.Services;
         var configuration = builder.Configuration;
 
-        services.AddOptions<ServerOptions>().BindConfiguration(ServerOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<StorageOptions>().BindConfiguration(StorageOptions.Section).ValidateOnStart();
-        services.AddOptions<DownloadLinkOptions>().BindConfiguration(DownloadLinkOptions.Section).ValidateDataAnnotations()
-            .Validate(o => o.DefaultLifetime <= o.MaxLifetime, "Links:DefaultLifetime must not exceed Links:MaxLifetime.").ValidateOnStart();
-        services.AddOptions<RateLimitOptions>().BindConfiguration(RateLimitOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<UploadOptions>().BindConfiguration(UploadOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<BuildOptions>().BindConfiguration(BuildOptions.Section).ValidateDataAnnotations()
-            .Validate(o => o.DefaultTimeout <= o.MaxTimeout, "Builds:DefaultTimeout must not exceed Builds:MaxTimeout.").ValidateOnStart();
-        services.AddOptions<DispatcherOptions>().BindConfiguration(DispatcherOptions.Section).ValidateDataAnnotations().ValidateOnStart()
-            .PostConfigure<IOptions<ServerOptions>>((dispatcher, server) =>
-            {
-                // Stable across restarts on one machine and data folder, so a restarted server settles its own
-                // interrupted builds at once instead of waiting for their leases to expire. Dispatcher-only processes
-                // may share one data folder (the file-system blob store of a one-machine deployment), so their
-                // listening address tells them apart too.
-                var identity = server.Value.Role == ServerRole.Dispatcher ? $"{server.Value.DataDirectory}|{urls}" : server.Value.DataDirectory;
-                dispatcher.InstanceId ??= $"{Environment.MachineName}-{Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(identity)))[..8]}";
-                if (server.Value.Role == ServerRole.Dispatcher)
-                {
-                    dispatcher.ApiUrl ??= server.Value.PublicUrl;
-                }
-            })
-            .Validate<IOptions<ServerOptions>>((dispatcher, server) => server.Value.Role != ServerRole.Dispatcher || dispatcher.ApiUrl is not null,
-                "--role dispatcher needs to know where its runners reach the API: set Dispatcher:ApiUrl (or Server:PublicUrl).");
-        services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.Section)
-            .Validate(o => o.BootstrapAdminKey is null || ApiKeyService.IsWellFormed(o.BootstrapAdminKey),
-                "Auth:BootstrapAdminKey is not a valid API key: it must be 'abk_' followed by 43 to 124 URL-safe base64 characters (A-Z, a-z, 0-9, '-', '_'), 47 to 128 characters in all.")
-            .ValidateOnStart();
-        services.AddOptions<ExecutorOptions>().BindConfiguration(ExecutorOptions.Section)
-            .Validate(o => o.Kind is ExecutorOptions.Local or ExecutorOptions.Kubernetes, "Executor:Kind must be 'Local' or 'Kubernetes'.")
-            .Validate(o => o.Runner is ExecutorOptions.InProcess or ExecutorOptions.Process, "Executor:Runner must be 'InProcess' or 'Process'.").ValidateOnStart();
-        var kubernetes = configuration[$"{ExecutorOptions.Section}:{nameof(ExecutorOptions.Kind)}"] == ExecutorOptions.Kubernetes;
-        services.AddOptions<ToolchainOptions>().BindConfiguration(ToolchainOptions.Section)
-            // Under Kubernetes the path is the build pod's (e.g. /cache/maven/settings.xml), not this process's.
-            .Validate(o => kubernetes || o.Maven.SettingsFile is null || File.Exists(o.Maven.SettingsFile), "Toolchains:Maven:SettingsFile names a file that does not exist.")
-            .ValidateOnStart();
-        services.AddOptions<SandboxOptions>().BindConfiguration(SandboxOptions.Section)
-            .Validate(o => Enum.IsDefined(o.Mode), "Sandbox:Mode must be Auto, Required or Off.").ValidateOnStart();
+        services.AddAutoBuilderOptions(urls);
+        // The provider choices decide what is registered, so they are read now; everything else is options, checked at start.
+        var storageProvider = ConfigurationChoice.Read(configuration, StorageOptions.ProviderKey, new StorageOptions().Provider);
+        var metadataProvider = ConfigurationChoice.Read(configuration, MetadataOptions.ProviderKey, new MetadataOptions().Provider);
+        var executorDefaults = new ExecutorOptions();
+        var executorKind = ConfigurationChoice.Read(configuration, ExecutorOptions.KindKey, executorDefaults.Kind);
+        var runnerPlacement = ConfigurationChoice.Read(configuration, ExecutorOptions.RunnerKey, executorDefaults.Runner);
 
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton(sp =>
@@ -130,9 +89,17 @@ public static class AutoBuilderServer
         services.AddSingleton(sp => ServerSecrets.Load(sp.GetRequiredService<IOptions<StorageOptions>>().Value.SigningKey, sp.GetRequiredService<ServerPaths>().DataDirectory));
         services.AddSingleton(sp => ResolveAddress(urls, sp.GetRequiredService<IOptions<ServerOptions>>().Value.PublicUrl));
         services.AddSingleton(sp => new BlobLayout(sp.GetRequiredService<IOptions<StorageOptions>>().Value.Containers));
-        AddBlobStore(services, configuration);
+        _ = storageProvider switch
+        {
+            StorageProvider.AzureBlob => services.AddAzureBlobStore(),
+            _ => services.AddFileSystemBlobStore(),
+        };
 
-        services.AddMetadataStore(configuration);
+        _ = metadataProvider switch
+        {
+            MetadataProvider.Postgres => services.AddPostgresMetadata(configuration),
+            _ => services.AddSqliteMetadata(configuration),
+        };
 
         services.AddScoped<ApiKeyService>();
         services.AddScoped<DatabaseInitializer>();
@@ -144,17 +111,11 @@ public static class AutoBuilderServer
         services.AddSingleton<BuildTokenService>();
         services.AddSingleton<BuildSignals>();
         services.AddSingleton<AutoBuilderMetrics>();
-        if (kubernetes)
+        _ = executorKind switch
         {
-            services.AddKubernetesExecutor();
-        }
-        else
-        {
-            services.AddSingleton<IBuildExecutor>(sp =>
-                sp.GetRequiredService<IOptions<ExecutorOptions>>().Value.Runner == ExecutorOptions.Process
-                    ? ActivatorUtilities.CreateInstance<LocalProcessExecutor>(sp)
-                    : ActivatorUtilities.CreateInstance<InProcessRunnerExecutor>(sp));
-        }
+            ExecutorKind.Kubernetes => services.AddKubernetesExecutor(),
+            _ => services.AddLocalExecutor(runnerPlacement),
+        };
 
         services.AddSingleton<SandboxCheck>();
         services.AddHostedService(sp => sp.GetRequiredService<SandboxCheck>());
@@ -256,61 +217,6 @@ public static class AutoBuilderServer
         var total = db.Database.GetMigrations().Count();
         return new MigrationResult(db.Database.IsNpgsql() ? MetadataProvider.Postgres : MetadataProvider.Sqlite, applied, total - applied.Count);
     }
-
-    private static void AddBlobStore(IServiceCollection services, IConfiguration configuration)
-    {
-        var storage = configuration.GetSection(StorageOptions.Section).Get<StorageOptions>() ?? new StorageOptions();
-        if (string.Equals(storage.Provider, StorageOptions.FileSystemProvider, StringComparison.OrdinalIgnoreCase))
-        {
-            services.AddSingleton(sp => new FileSystemBlobStore(
-                new FileSystemBlobStoreOptions
-                {
-                    RootPath = sp.GetRequiredService<ServerPaths>().BlobRoot,
-                    PublicBaseUrl = sp.GetRequiredService<ServerAddress>().PublicUrl,
-                    SigningKey = sp.GetRequiredService<ServerSecrets>().BlobSigningKey,
-                    Containers = sp.GetRequiredService<IOptions<StorageOptions>>().Value.Containers,
-                },
-                sp.GetRequiredService<TimeProvider>()));
-            services.AddSingleton<IBlobStore>(sp => sp.GetRequiredService<FileSystemBlobStore>());
-            return;
-        }
-
-        if (!string.Equals(storage.Provider, StorageOptions.AzureBlobProvider, StringComparison.OrdinalIgnoreCase))
-        {
-            throw new InvalidOperationException($"Storage:Provider '{storage.Provider}' is not supported; use '{StorageOptions.FileSystemProvider}' or '{StorageOptions.AzureBlobProvider}'.");
-        }
-
-        var azure = AzureStoreOptions(storage, configuration);
-        // Checked here, so `autobuilder serve` stops at once with a message naming the key rather than at the first upload.
-        var errors = azure.GetValidationErrors();
-        if (errors.Count > 0)
-        {
-            throw new InvalidOperationException(string.Join(" ", errors));
-        }
-
-        services.AddSingleton(sp => new AzureBlobStore(azure, sp.GetRequiredService<TimeProvider>()));
-        services.AddSingleton<IBlobStore>(sp => sp.GetRequiredService<AzureBlobStore>());
-    }
-
-    /// <summary>Storage:Azure:* first, then the seed's environment variables, unchanged.</summary>
-    private static AzureBlobStoreOptions AzureStoreOptions(StorageOptions storage, IConfiguration configuration)
-    {
-        var azure = storage.Azure;
-        var connectionString = NullIfBlank(azure.ConnectionString) ?? NullIfBlank(configuration["AZURE_STORAGE_CONNECTION_STRING"]);
-        return new AzureBlobStoreOptions
-        {
-            ConnectionString = connectionString,
-            // A connection string names its account; the account name matters only without one.
-            AccountName = connectionString is null ? NullIfBlank(azure.AccountName) ?? NullIfBlank(configuration["AZURE_STORAGE_ACCOUNT_NAME"]) : null,
-            ServiceUri = connectionString is null ? azure.ServiceUri : null,
-            Containers = storage.Containers,
-            MaxRetries = azure.MaxRetries,
-            MaxRetryDelay = azure.MaxRetryDelay,
-            NetworkTimeout = azure.NetworkTimeout,
-        };
-    }
-
-    private static string? NullIfBlank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
 
     /// <summary>Replaces port 0 with a free port, so the address is known before the server starts.</summary>
     private static string ResolvePorts(string urls) => string.Join(';', urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(url =>

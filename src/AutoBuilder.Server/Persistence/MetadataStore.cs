@@ -6,55 +6,31 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace AutoBuilder.Server.Persistence;
 
-/// <summary>Which database holds the metadata: section "Metadata" plus ConnectionStrings:Metadata.</summary>
-public sealed class MetadataOptions
-{
-    public const string Section = "Metadata";
-
-    /// <summary>Sqlite (embedded, {data}/autobuilder.db by default) or Postgres (ConnectionStrings:Metadata required).</summary>
-    public MetadataProvider Provider { get; set; } = MetadataProvider.Sqlite;
-
-    /// <summary>Apply pending schema migrations at start-up; off, `autobuilder db migrate` must have run first.</summary>
-    public bool MigrateOnStart { get; set; } = true;
-}
-
-public enum MetadataProvider
-{
-    Sqlite,
-    Postgres,
-}
-
-/// <summary>Registers the configured provider's context as <see cref="AutoBuilderDbContext"/>.</summary>
+/// <summary>The metadata database's registrations, one per provider; each registers its context as <see cref="AutoBuilderDbContext"/>.</summary>
 public static class MetadataStore
 {
     public const string ConnectionStringName = "Metadata";
 
-    public static void AddMetadataStore(this IServiceCollection services, IConfiguration configuration)
+    /// <summary>Metadata:Provider = Sqlite: ConnectionStrings:Metadata, else {data}/autobuilder.db.</summary>
+    public static IServiceCollection AddSqliteMetadata(this IServiceCollection services, IConfiguration configuration)
     {
-        var section = configuration.GetSection(MetadataOptions.Section);
-        var providerName = section[nameof(MetadataOptions.Provider)];
-        var provider = MetadataProvider.Sqlite;
-        if (!string.IsNullOrWhiteSpace(providerName) && !Enum.TryParse(providerName, ignoreCase: true, out provider))
-        {
-            throw new InvalidOperationException($"Metadata:Provider '{providerName}' is not supported; use 'Sqlite' or 'Postgres'.");
-        }
-
-        services.AddOptions<MetadataOptions>().BindConfiguration(MetadataOptions.Section);
         var connectionString = configuration.GetConnectionString(ConnectionStringName);
-        if (provider == MetadataProvider.Postgres)
-        {
-            if (string.IsNullOrWhiteSpace(connectionString))
-            {
-                throw new InvalidOperationException("Metadata:Provider is 'Postgres' but ConnectionStrings:Metadata is not set (env ConnectionStrings__Metadata).");
-            }
+        services.AddDbContext<AutoBuilderDbContext, SqliteAutoBuilderDbContext>((sp, options) => ConfigureSqlite(options,
+            connectionString ?? $"Data Source={Path.Combine(sp.GetRequiredService<ServerPaths>().DataDirectory, "autobuilder.db")};Default Timeout=60"));
+        return services;
+    }
 
-            services.AddDbContext<AutoBuilderDbContext, PostgresAutoBuilderDbContext>(options => ConfigurePostgres(options, connectionString));
-        }
-        else
+    /// <summary>Metadata:Provider = Postgres: ConnectionStrings:Metadata is required, so its absence stops start-up here.</summary>
+    public static IServiceCollection AddPostgresMetadata(this IServiceCollection services, IConfiguration configuration)
+    {
+        var connectionString = configuration.GetConnectionString(ConnectionStringName);
+        if (string.IsNullOrWhiteSpace(connectionString))
         {
-            services.AddDbContext<AutoBuilderDbContext, SqliteAutoBuilderDbContext>((sp, options) => ConfigureSqlite(options,
-                connectionString ?? $"Data Source={Path.Combine(sp.GetRequiredService<ServerPaths>().DataDirectory, "autobuilder.db")};Default Timeout=60"));
+            throw new InvalidOperationException("Metadata:Provider is 'Postgres' but ConnectionStrings:Metadata is not set (env ConnectionStrings__Metadata).");
         }
+
+        services.AddDbContext<AutoBuilderDbContext, PostgresAutoBuilderDbContext>(options => ConfigurePostgres(options, connectionString));
+        return services;
     }
 
     public static DbContextOptionsBuilder ConfigureSqlite(DbContextOptionsBuilder options, string connectionString)

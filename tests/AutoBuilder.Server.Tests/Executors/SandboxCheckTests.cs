@@ -42,7 +42,7 @@ public sealed class SandboxCheckTests
     public async Task StartAsync_KubernetesExecutor_ThePodIsTheSandbox(SandboxMode mode)
     {
         var logger = new ListLogger();
-        var check = new SandboxCheck(Options.Create(new SandboxOptions { Mode = mode }), Options.Create(new ExecutorOptions { Kind = ExecutorOptions.Kubernetes }), logger);
+        var check = new SandboxCheck(Options.Create(new SandboxOptions { Mode = mode }), Options.Create(new ExecutorOptions { Kind = ExecutorKind.Kubernetes }), logger);
 
         await check.StartAsync(CancellationToken.None);
 
@@ -53,7 +53,7 @@ public sealed class SandboxCheckTests
     [Fact]
     public async Task StartAsync_KubernetesExecutorWithRequired_FailsNamingTheFix()
     {
-        var check = new SandboxCheck(Options.Create(new SandboxOptions { Mode = SandboxMode.Required }), Options.Create(new ExecutorOptions { Kind = ExecutorOptions.Kubernetes }), new ListLogger());
+        var check = new SandboxCheck(Options.Create(new SandboxOptions { Mode = SandboxMode.Required }), Options.Create(new ExecutorOptions { Kind = ExecutorKind.Kubernetes }), new ListLogger());
 
         var error = await Assert.ThrowsAsync<InvalidOperationException>(() => check.StartAsync(CancellationToken.None));
 

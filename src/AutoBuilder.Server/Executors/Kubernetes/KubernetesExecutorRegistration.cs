@@ -1,5 +1,4 @@
 using AutoBuilder.Core.Execution;
-using k8s.Models;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
@@ -12,32 +11,10 @@ public static class KubernetesExecutorRegistration
     {
         services.AddOptions<KubernetesExecutorOptions>().BindConfiguration(KubernetesExecutorOptions.Section)
             .ValidateDataAnnotations()
-            .Validate(o => AreQuantities(o), "Kubernetes:Requests, Limits and WorkspaceSizeLimit must be Kubernetes quantities (e.g. 2, 500m, 4Gi).")
             .ValidateOnStart();
+        services.AddSingleton<IValidateOptions<KubernetesExecutorOptions>, KubernetesQuantitiesValidator>();
         services.AddSingleton<KubernetesJobExecutor>();
         services.AddSingleton<IBuildExecutor>(sp => sp.GetRequiredService<KubernetesJobExecutor>());
         return services;
-    }
-
-    public static bool AreQuantities(KubernetesExecutorOptions options)
-    {
-        var values = new[]
-        {
-            options.WorkspaceSizeLimit, options.Requests.Cpu, options.Requests.Memory, options.Requests.EphemeralStorage,
-            options.Limits.Cpu, options.Limits.Memory, options.Limits.EphemeralStorage,
-        };
-        try
-        {
-            foreach (var value in values.Where(v => !string.IsNullOrWhiteSpace(v)))
-            {
-                _ = new ResourceQuantity(value).ToDecimal();
-            }
-
-            return true;
-        }
-        catch (Exception e) when (e is FormatException or ArgumentException or OverflowException)
-        {
-            return false;
-        }
     }
 }

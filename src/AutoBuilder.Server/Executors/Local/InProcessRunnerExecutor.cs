@@ -28,8 +28,8 @@ public sealed class InProcessRunnerExecutor(ServerPaths paths, IOptions<Executor
     public Task<IBuildExecution> StartAsync(BuildLaunch launch, CancellationToken cancellationToken = default)
     {
         var workspace = LocalWorkspace.Create(paths, launch);
-        var runnerOptions = new RunnerOptions(launch.ApiUrl, launch.BuildId, launch.Token, workspace, paths.CacheDirectory);
-        return Task.FromResult<IBuildExecution>(new Execution(launch, workspace, options.Value.KeepWorkspaces, runnerOptions, _http, _logger));
+        var startInfo = new RunnerStartInfo(launch.ApiUrl, launch.BuildId, launch.Token, workspace, paths.CacheDirectory);
+        return Task.FromResult<IBuildExecution>(new Execution(launch, workspace, options.Value.KeepWorkspaces, startInfo, _http, _logger));
     }
 
     /// <summary>A runner inside a process that has died is gone with it: nothing to adopt after a restart.</summary>
@@ -51,7 +51,7 @@ public sealed class InProcessRunnerExecutor(ServerPaths paths, IOptions<Executor
         private readonly bool _keepWorkspace;
         private readonly ILogger _logger;
 
-        public Execution(BuildLaunch launch, string workspace, bool keepWorkspace, RunnerOptions runnerOptions, HttpClient http, ILogger logger)
+        public Execution(BuildLaunch launch, string workspace, bool keepWorkspace, RunnerStartInfo startInfo, HttpClient http, ILogger logger)
         {
             BuildId = launch.BuildId;
             Attempt = launch.Attempt;
@@ -59,7 +59,7 @@ public sealed class InProcessRunnerExecutor(ServerPaths paths, IOptions<Executor
             _keepWorkspace = keepWorkspace;
             _logger = logger;
             var log = new RunnerLog(logger, launch.BuildId);
-            var runner = new BuildRunner(runnerOptions, http, log);
+            var runner = new BuildRunner(startInfo, http, log);
             // Off the dispatcher's thread: the runner's first steps (workspace, spec request) must not hold it up.
             Completion = SettleAsync(Task.Run(() => RunAsync(runner, log)));
         }

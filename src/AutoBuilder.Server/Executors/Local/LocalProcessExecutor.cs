@@ -21,7 +21,7 @@ public sealed class LocalProcessExecutor(ServerPaths paths, IOptions<ExecutorOpt
     public Task<IBuildExecution> StartAsync(BuildLaunch launch, CancellationToken cancellationToken = default)
     {
         var workspace = LocalWorkspace.Create(paths, launch);
-        var startInfo = RunnerStartInfo();
+        var startInfo = RunnerProcessStartInfo();
         foreach (var argument in new[]
                  {
                      "runner", "--api", launch.ApiUrl.ToString(), "--build", launch.BuildId,
@@ -46,7 +46,7 @@ public sealed class LocalProcessExecutor(ServerPaths paths, IOptions<ExecutorOpt
         return Task.FromResult<IBuildExecution?>(null);
     }
 
-    private ProcessStartInfo RunnerStartInfo()
+    private ProcessStartInfo RunnerProcessStartInfo()
     {
         var startInfo = new ProcessStartInfo
         {

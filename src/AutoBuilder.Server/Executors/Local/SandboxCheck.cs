@@ -17,7 +17,7 @@ namespace AutoBuilder.Server.Executors.Local;
 public sealed class SandboxCheck(IOptions<SandboxOptions> options, IOptions<ExecutorOptions> executor, ILogger<SandboxCheck> logger) : IHostedService
 {
     private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(30);
-    private readonly Lazy<SandboxSettings> _settings = new(() => executor.Value.Kind == ExecutorOptions.Kubernetes
+    private readonly Lazy<SandboxSettings> _settings = new(() => executor.Value.Kind == ExecutorKind.Kubernetes
         ? InPod(options.Value, logger)
         : Decide(options.Value, logger), LazyThreadSafetyMode.ExecutionAndPublication);
 

@@ -16,7 +16,7 @@ namespace AutoBuilder.Server.LegacyImport;
 /// visible only when complete (the store's contract). The legacy volume is only ever opened for reading.
 /// </para>
 /// </summary>
-public sealed class VolumeMigrator(IBlobStore store, BlobLayout layout, AutoBuilderDbContext db, IMigrationProgress progress)
+public sealed class LegacyVolumeImporter(IBlobStore store, BlobLayout layout, AutoBuilderDbContext db, ILegacyImportProgress progress)
 {
     private const int BufferSize = 1024 * 1024;
     private const int RecordBatchSize = 200;
@@ -42,12 +42,12 @@ public sealed class VolumeMigrator(IBlobStore store, BlobLayout layout, AutoBuil
         Cache,
     }
 
-    /// <summary>Runs the migration (or, with <see cref="MigrationSettings.VerifyOnly"/>, only its verification).</summary>
-    public async Task<MigrationReport> RunAsync(LegacyVolume volume, MigrationSettings settings, CancellationToken cancellationToken = default)
+    /// <summary>Runs the migration (or, with <see cref="LegacyImportSettings.VerifyOnly"/>, only its verification).</summary>
+    public async Task<LegacyImportReport> RunAsync(LegacyVolume volume, LegacyImportSettings settings, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(volume);
         ArgumentNullException.ThrowIfNull(settings);
-        var report = new MigrationReport
+        var report = new LegacyImportReport
         {
             Projects = volume.Projects.Count,
             Builds = volume.Projects.Count(p => p.HasBuild),
@@ -61,7 +61,7 @@ public sealed class VolumeMigrator(IBlobStore store, BlobLayout layout, AutoBuil
         else
         {
             var owner = await db.Users.AsNoTracking().FirstOrDefaultAsync(u => u.Name == settings.Owner, cancellationToken)
-                ?? throw new MigrationException($"User '{settings.Owner}' does not exist. Create it first (autobuilder keys create --user {settings.Owner}) or name another with --owner.");
+                ?? throw new LegacyImportException($"User '{settings.Owner}' does not exist. Create it first (autobuilder keys create --user {settings.Owner}) or name another with --owner.");
             buildNumbers = await RegisterProjectsAsync(volume, owner.Name, cancellationToken);
         }
 
@@ -264,7 +264,7 @@ public sealed class VolumeMigrator(IBlobStore store, BlobLayout layout, AutoBuil
         return builds.ToDictionary(b => b.ProjectId, b => b.Number, StringComparer.Ordinal);
     }
 
-    private async Task CopyWithRetriesAsync(Item item, MigrationReport report, bool force, CancellationToken cancellationToken)
+    private async Task CopyWithRetriesAsync(Item item, LegacyImportReport report, bool force, CancellationToken cancellationToken)
     {
         for (var attempt = 1; ; attempt++)
         {
@@ -285,7 +285,7 @@ public sealed class VolumeMigrator(IBlobStore store, BlobLayout layout, AutoBuil
                 progress.Advance(1, item.File.Size - Interlocked.Read(ref reported[0]));
                 lock (report)
                 {
-                    report.Failed.Add(new MigrationProblem(item.File.RelativePath, item.TargetText, e.Message));
+                    report.Failed.Add(new LegacyImportProblem(item.File.RelativePath, item.TargetText, e.Message));
                 }
 
                 return;
@@ -294,7 +294,7 @@ public sealed class VolumeMigrator(IBlobStore store, BlobLayout layout, AutoBuil
     }
 
     /// <summary>Copies one file unless an identical blob is there; <paramref name="force"/> copies regardless (a repair).</summary>
-    private async Task CopyAsync(Item item, MigrationReport report, long[] reported, bool force, CancellationToken cancellationToken)
+    private async Task CopyAsync(Item item, LegacyImportReport report, long[] reported, bool force, CancellationToken cancellationToken)
     {
         if (item.Target is not { } target)
         {
@@ -341,7 +341,7 @@ public sealed class VolumeMigrator(IBlobStore store, BlobLayout layout, AutoBuil
             OnBytes(item.File.Size - Interlocked.Read(ref reported[0]));
             lock (report)
             {
-                report.Mismatched.Add(new MigrationProblem(item.File.RelativePath, item.TargetText,
+                report.Mismatched.Add(new LegacyImportProblem(item.File.RelativePath, item.TargetText,
                     "an artifact with other content is already there; released artifacts are never overwritten (remove one of them by hand)"));
             }
 
@@ -479,9 +479,9 @@ public sealed class VolumeMigrator(IBlobStore store, BlobLayout layout, AutoBuil
     }
 
     /// <summary>Re-reads every blob and its legacy file and compares their SHA-256: null for a match, else what is wrong.</summary>
-    private async Task<Dictionary<Item, (bool Missing, MigrationProblem Problem)?>> VerifyItemsAsync(string phase, List<Item> items, int parallelism, CancellationToken cancellationToken)
+    private async Task<Dictionary<Item, (bool Missing, LegacyImportProblem Problem)?>> VerifyItemsAsync(string phase, List<Item> items, int parallelism, CancellationToken cancellationToken)
     {
-        var outcomes = new System.Collections.Concurrent.ConcurrentDictionary<Item, (bool Missing, MigrationProblem Problem)?>();
+        var outcomes = new System.Collections.Concurrent.ConcurrentDictionary<Item, (bool Missing, LegacyImportProblem Problem)?>();
         progress.BeginPhase(phase, items.Count, items.Sum(i => i.File.Size));
         await Parallel.ForEachAsync(
             items.OrderByDescending(i => i.File.Size),
@@ -493,26 +493,26 @@ public sealed class VolumeMigrator(IBlobStore store, BlobLayout layout, AutoBuil
                 progress.Advance(1, outcome is null ? 0 : item.File.Size);
             });
         progress.EndPhase();
-        return new Dictionary<Item, (bool Missing, MigrationProblem Problem)?>(outcomes);
+        return new Dictionary<Item, (bool Missing, LegacyImportProblem Problem)?>(outcomes);
     }
 
-    private async Task<(bool Missing, MigrationProblem Problem)?> VerifyItemAsync(Item item, CancellationToken cancellationToken)
+    private async Task<(bool Missing, LegacyImportProblem Problem)?> VerifyItemAsync(Item item, CancellationToken cancellationToken)
     {
         var path = item.File.RelativePath;
         if (item.Target is not { } target)
         {
-            return (true, new MigrationProblem(path, item.TargetText, "the imported build is not recorded"));
+            return (true, new LegacyImportProblem(path, item.TargetText, "the imported build is not recorded"));
         }
 
         var properties = await store.GetPropertiesAsync(target, cancellationToken);
         if (properties is null)
         {
-            return (true, new MigrationProblem(path, item.TargetText, "not in the blob store"));
+            return (true, new LegacyImportProblem(path, item.TargetText, "not in the blob store"));
         }
 
         if (properties.Size != item.File.Size)
         {
-            return (false, new MigrationProblem(path, item.TargetText, $"{properties.Size} bytes in the store, {item.File.Size} on the volume"));
+            return (false, new LegacyImportProblem(path, item.TargetText, $"{properties.Size} bytes in the store, {item.File.Size} on the volume"));
         }
 
         var blobHash = HashBlobAsync(target, n => progress.Advance(0, n), cancellationToken);
@@ -521,10 +521,10 @@ public sealed class VolumeMigrator(IBlobStore store, BlobLayout layout, AutoBuil
         _fileHashes[item.File.RelativePath] = await fileHash;
         return string.Equals(await blobHash, await fileHash, StringComparison.Ordinal)
             ? null
-            : (false, new MigrationProblem(path, item.TargetText, $"SHA-256 differs: {await blobHash} in the store, {await fileHash} on the volume"));
+            : (false, new LegacyImportProblem(path, item.TargetText, $"SHA-256 differs: {await blobHash} in the store, {await fileHash} on the volume"));
     }
 
-    private async Task VerifyRecordsAsync(LegacyVolume volume, List<Item> items, MigrationReport report, CancellationToken cancellationToken)
+    private async Task VerifyRecordsAsync(LegacyVolume volume, List<Item> items, LegacyImportReport report, CancellationToken cancellationToken)
     {
         var projectIds = volume.Projects.Select(p => p.ProjectId).ToList();
         var buildIds = volume.Projects.Where(p => p.HasBuild).Select(p => LegacyNames.RecordId("build", p.LegacyName)).ToList();
@@ -539,12 +539,12 @@ public sealed class VolumeMigrator(IBlobStore store, BlobLayout layout, AutoBuil
         {
             if (!projects.Contains(project.ProjectId))
             {
-                report.Missing.Add(new MigrationProblem(project.LegacyName, $"project {project.ProjectId}", "the project is not recorded"));
+                report.Missing.Add(new LegacyImportProblem(project.LegacyName, $"project {project.ProjectId}", "the project is not recorded"));
             }
 
             if (project.HasBuild && !builds.Contains(LegacyNames.RecordId("build", project.LegacyName)))
             {
-                report.Missing.Add(new MigrationProblem(project.LegacyName, $"project {project.ProjectId}", "the imported build is not recorded"));
+                report.Missing.Add(new LegacyImportProblem(project.LegacyName, $"project {project.ProjectId}", "the imported build is not recorded"));
             }
         }
 
@@ -557,15 +557,15 @@ public sealed class VolumeMigrator(IBlobStore store, BlobLayout layout, AutoBuil
             var what = item.Kind == ItemKind.Source ? "source" : "artifact";
             if (recorded is null)
             {
-                report.Missing.Add(new MigrationProblem(item.File.RelativePath, item.TargetText, $"the {what} is not recorded"));
+                report.Missing.Add(new LegacyImportProblem(item.File.RelativePath, item.TargetText, $"the {what} is not recorded"));
             }
             else if (recorded.Count > 1)
             {
-                report.Mismatched.Add(new MigrationProblem(item.File.RelativePath, item.TargetText, $"the {what} is recorded {recorded.Count} times"));
+                report.Mismatched.Add(new LegacyImportProblem(item.File.RelativePath, item.TargetText, $"the {what} is recorded {recorded.Count} times"));
             }
             else if (_fileHashes.TryGetValue(item.File.RelativePath, out var hash) && !string.Equals(recorded[0], hash, StringComparison.Ordinal))
             {
-                report.Mismatched.Add(new MigrationProblem(item.File.RelativePath, item.TargetText, $"the {what} is recorded with SHA-256 {recorded[0]}, the file has {hash}"));
+                report.Mismatched.Add(new LegacyImportProblem(item.File.RelativePath, item.TargetText, $"the {what} is recorded with SHA-256 {recorded[0]}, the file has {hash}"));
             }
         }
     }

@@ -1,0 +1,9 @@
+namespace AutoBuilder.Server.Hosting;
+
+/// <summary>Section "Toolchains".</summary>
+public sealed class ToolchainOptions
+{
+    public const string Section = "Toolchains";
+
+    public MavenToolchainOptions Maven { get; set; } = new();
+}
