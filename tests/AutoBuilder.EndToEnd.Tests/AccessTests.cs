@@ -20,8 +20,8 @@ public sealed class AccessTests(ServerFixture fixture) : IClassFixture<ServerFix
         using var client = fixture.Server.CreateClient();
         var build = await ApiCalls.StartBuildAsync(client, $"link-{Guid.NewGuid():N}"[..20], ApiCalls.QuickBuild);
         Assert.Equal(BuildStatus.Succeeded, (await ApiCalls.WaitForEndAsync(client, build.Id)).Status);
-        var link = (await client.GetFromJsonAsync<SignedLink>(ApiRoutes.BuildResult(build.Id), AutoBuilderJson.Options))!;
-        Assert.InRange(link.ExpiresAt - DateTimeOffset.UtcNow, TimeSpan.FromMinutes(55), TimeSpan.FromMinutes(61));
+        var (link, before, after) = await ApiCalls.GetSignedAsync<SignedLink>(client, ApiRoutes.BuildResult(build.Id));
+        ApiCalls.AssertExpiry(link.ExpiresAt, TimeSpan.FromHours(1), before, after); // Links:DefaultLifetime
         using var anonymous = new HttpClient();
 
         using (var ok = await anonymous.GetAsync(link.Url))

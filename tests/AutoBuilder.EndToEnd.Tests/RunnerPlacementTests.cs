@@ -120,9 +120,10 @@ public sealed class RunnerPlacementTests
         return found;
     }
 
+    /// <summary>True once the condition holds; false if it still does not after 2 min (a hang guard, not a deadline the code must meet).</summary>
     private static async Task<bool> WaitUntilAsync(Func<bool> condition)
     {
-        for (var deadline = DateTime.UtcNow.AddSeconds(30); DateTime.UtcNow < deadline; await Task.Delay(200))
+        for (var deadline = DateTime.UtcNow.AddMinutes(2); DateTime.UtcNow < deadline; await Task.Delay(200))
         {
             if (condition())
             {

@@ -63,7 +63,8 @@ public sealed partial class ScaledDeploymentTests(AzureScaledDeploymentFixture d
         {
             ["build.sh"] = "echo started\nfor i in $(seq 1 600); do echo tick $i; sleep 1; done\n",
         });
-        await WaitForLogAsync(canceller, build.Id, "started");
+        // Positive control: ticks reach the stored log while the build runs (so a build still running after the cancel would show).
+        await WaitForLogAsync(canceller, build.Id, "tick 3\n");
 
         using (var cancel = await canceller.PostAsync(ApiRoutes.CancelBuild(build.Id), null))
         {
@@ -79,9 +80,16 @@ public sealed partial class ScaledDeploymentTests(AzureScaledDeploymentFixture d
         }
 
         var runner = deployment.Dispatchers.Single(d => d.Output.Contains($"Started build {build.Id}", StringComparison.Ordinal));
-        Assert.DoesNotContain("tick 600", await ApiCalls.GetLogAsync(submitter, build.Id), StringComparison.Ordinal);
         Assert.NotNull(runner);
+        // The script ticks once a second: a build that still ran would add ticks over the next ten seconds. (Before,
+        // the test looked for "tick 600", which a 600 s script cannot print within the 4 minutes the test waits.)
+        var lastTick = LastTick(await ApiCalls.GetLogAsync(submitter, build.Id));
+        Assert.True(lastTick >= 3, $"last tick {lastTick}");
+        await Task.Delay(TimeSpan.FromSeconds(10));
+        Assert.Equal(lastTick, LastTick(await ApiCalls.GetLogAsync(submitter, build.Id)));
     }
+
+    private static int LastTick(string log) => Tick().Matches(log).Select(m => int.Parse(m.Groups["n"].Value, System.Globalization.CultureInfo.InvariantCulture)).DefaultIfEmpty(0).Max();
 
     [Fact]
     public async Task EveryRole_AnswersHealthReadinessAndMetrics_AndServesOnlyItsOwnEndpoints()
@@ -140,6 +148,9 @@ public sealed partial class ScaledDeploymentTests(AzureScaledDeploymentFixture d
             await Task.Delay(200, timeout.Token);
         }
     }
+
+    [GeneratedRegex("^tick (?<n>[0-9]+)$", RegexOptions.Multiline)]
+    private static partial Regex Tick();
 
     [GeneratedRegex("Started build (?<id>[0-9a-f]{32}) ")]
     private static partial Regex StartedBuild();

@@ -17,10 +17,35 @@ public sealed class SchedulingTests
     public async Task TwentyBuilds_WithLimitFour_AllSucceedAndNeverMoreThanFourRun()
     {
         var root = TestPaths.NewTempDirectory("limit");
-        await using var server = await ServerProcess.StartAsync(Path.Combine(root, "data"), new Dictionary<string, string> { ["Dispatcher:MaxConcurrentBuilds"] = "4" });
+        var data = Path.Combine(root, "data");
+        await using var server = await ServerProcess.StartAsync(data, new Dictionary<string, string> { ["Dispatcher:MaxConcurrentBuilds"] = "4" });
         using var client = server.CreateClient();
+        // Each build waits for a file in its project's cache folder (the one host folder a sandboxed build sees), so
+        // "four ran at once" does not hang on how quickly twenty uploads and one-second sleeps happen to overlap.
+        var held = new Dictionary<string, string>(SleepingBuild)
+        {
+            ["build.sh"] = "echo working\nwhile [ ! -e \"$AUTOBUILDER_CACHE/release\" ]; do sleep 0.1; done\nmkdir -p out && echo done > out/done.txt\n",
+        };
 
-        var builds = await Task.WhenAll(Enumerable.Range(0, 20).Select(i => ApiCalls.StartBuildAsync(client, $"limit-{i}", SleepingBuild)));
+        var builds = await Task.WhenAll(Enumerable.Range(0, 20).Select(i => ApiCalls.StartBuildAsync(client, $"limit-{i}", held)));
+        using (var guard = new CancellationTokenSource(TimeSpan.FromMinutes(4))) // hang guard
+        {
+            while ((await Task.WhenAll(builds.Select(b => ApiCalls.GetBuildAsync(client, b.Id)))).Count(b => b.Status == BuildStatus.Running) < 4)
+            {
+                await Task.Delay(200, guard.Token);
+            }
+        }
+
+        // Four hold their slots and cannot end: none of the other sixteen may start.
+        var holding = await Task.WhenAll(builds.Select(b => ApiCalls.GetBuildAsync(client, b.Id)));
+        Assert.Equal(4, holding.Count(b => b.Status == BuildStatus.Running));
+        Assert.Equal(16, holding.Count(b => b.Status == BuildStatus.Queued));
+        for (var i = 0; i < 20; i++)
+        {
+            var cache = Directory.CreateDirectory(Path.Combine(data, "cache", "projects", $"limit-{i}")).FullName;
+            await File.WriteAllTextAsync(Path.Combine(cache, "release"), "");
+        }
+
         var ended = await Task.WhenAll(builds.Select(b => ApiCalls.WaitForEndAsync(client, b.Id)));
 
         Assert.All(ended, b => Assert.Equal(BuildStatus.Succeeded, b.Status));

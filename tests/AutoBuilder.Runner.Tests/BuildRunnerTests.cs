@@ -4,8 +4,10 @@ using AutoBuilder.Core.Builds;
 using AutoBuilder.Core.Protocol;
 using AutoBuilder.Core.Storage;
 using AutoBuilder.Runner.Api;
+using AutoBuilder.Runner.Logs;
 using AutoBuilder.Tests.Shared;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
 
 namespace AutoBuilder.Runner.Tests;
 
@@ -142,14 +144,29 @@ public sealed class BuildRunnerTests : IAsyncLifetime
     [Fact]
     public async Task RunAsync_CommandOutlivesTimeout_CompletesTimedOut()
     {
-        var (build, token) = await QueueAndClaimAsync(RealServer.Zip(TestZip.File("build.sh", "echo started; sleep 1000"), TestZip.File("autobuilder.yml", "timeout: 1s\n")));
+        // The runner's clock is fake: it passes the build's timeout only once the command has been seen running. With a
+        // real 1 s timeout a loaded machine could time the command out before it printed "started".
+        var time = new FakeTimeProvider();
+        var (build, token) = await QueueAndClaimAsync(RealServer.Zip(TestZip.File("build.sh", "echo started; sleep 1000"), TestZip.File("autobuilder.yml", "timeout: 1h\n")));
 
-        Assert.Equal(RunnerExitCodes.Completed, await Run(build, token));
+        var run = Run(build, token, time: time);
+        // The log shipper sends a batch after LogShipper.MaxBatchDelay on the runner's clock: move it on in such steps
+        // (far short of the hour) until the command's first line is stored.
+        var guard = DateTime.UtcNow + TestWait.HangGuard;
+        while (!(await _server.GetLogAsync(build.Id)).Contains("started\n", StringComparison.Ordinal))
+        {
+            Assert.False(run.IsCompleted, "the runner ended before the command printed 'started'");
+            Assert.True(DateTime.UtcNow < guard, "the command's 'started' never reached the log");
+            time.Advance(LogShipper.MaxBatchDelay);
+            await Task.Delay(50);
+        }
 
+        await TestWait.AdvanceUntilDoneAsync(time, TimeSpan.FromHours(1), run);
+
+        Assert.Equal(RunnerExitCodes.Completed, await run);
         var done = await _server.GetBuildAsync(build.Id);
         Assert.Equal(BuildStatus.TimedOut, done.Status);
-        Assert.Equal("build timed out after 1s", done.Error);
-        Assert.Contains("started\n", await _server.GetLogAsync(build.Id), StringComparison.Ordinal);
+        Assert.Equal("build timed out after 1h 0m 0s", done.Error);
     }
 
     [Fact]
@@ -211,6 +228,8 @@ public sealed class BuildRunnerTests : IAsyncLifetime
 
         var run = Run(build, token, heartbeat: TimeSpan.FromMilliseconds(200));
         await WaitForLogAsync(build.Id, "started");
+        // Positive control: the build's own sleep runs (seen from the host) before the cancel, so "none left" below means killed.
+        Assert.True(await TestWait.UntilAsync(() => LiveNow(marker).Count > 0), "the build's sleep never ran");
 
         using (var cancel = await _server.Admin.PostAsync(new Uri(ApiRoutes.CancelBuild(build.Id), UriKind.Relative), null))
         {
@@ -271,24 +290,16 @@ public sealed class BuildRunnerTests : IAsyncLifetime
         }
     }
 
-    /// <summary>Host processes (not zombies) whose command line holds <paramref name="marker"/>, after a bounded wait for them to go.</summary>
+    /// <summary>Host processes (not zombies) whose command line holds <paramref name="marker"/>, once they are gone or the hang guard ran out.</summary>
     private static async Task<List<int>> LiveProcessesWithAsync(string marker)
     {
-        List<int> live = [];
-        for (var i = 0; i < 100; i++)
-        {
-            live = [.. Directory.GetDirectories("/proc").Select(Path.GetFileName).Where(n => int.TryParse(n, out _)).Select(n => int.Parse(n!, CultureInfo.InvariantCulture))
-                .Where(pid => IsLiveWith(pid, marker))];
-            if (live.Count == 0)
-            {
-                break;
-            }
-
-            await Task.Delay(50);
-        }
-
-        return live;
+        await TestWait.UntilAsync(() => LiveNow(marker).Count == 0);
+        return LiveNow(marker);
     }
+
+    private static List<int> LiveNow(string marker) =>
+        [.. Directory.GetDirectories("/proc").Select(Path.GetFileName).Where(n => int.TryParse(n, out _)).Select(n => int.Parse(n!, CultureInfo.InvariantCulture))
+            .Where(pid => IsLiveWith(pid, marker))];
 
     private static bool IsLiveWith(int pid, string marker)
     {
@@ -332,13 +343,14 @@ public sealed class BuildRunnerTests : IAsyncLifetime
         return (build, await _server.ClaimAsync(build.Id));
     }
 
-    private async Task<int> Run(BuildDto build, string token, HttpMessageHandler? handler = null, TimeSpan? heartbeat = null, CancellationToken cancellationToken = default)
+    private async Task<int> Run(BuildDto build, string token, HttpMessageHandler? handler = null, TimeSpan? heartbeat = null, CancellationToken cancellationToken = default,
+        TimeProvider? time = null)
     {
         using var http = handler is null ? new HttpClient() : new HttpClient(handler, disposeHandler: false);
         var options = new RunnerStartInfo(_server.Url, build.Id, token, _temp.Combine("workspace"), _temp.Combine("cache"))
         {
             HeartbeatInterval = heartbeat ?? TimeSpan.FromSeconds(30),
         };
-        return await new BuildRunner(options, http).RunAsync(cancellationToken);
+        return await new BuildRunner(options, http, timeProvider: time).RunAsync(cancellationToken);
     }
 }

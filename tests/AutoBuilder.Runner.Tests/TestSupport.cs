@@ -110,3 +110,45 @@ public static class Samples
         }
     }
 }
+
+/// <summary>
+/// Waits for a state instead of sleeping for a guessed while. The limit is a hang guard, never an assertion on time:
+/// a slow machine only makes the wait longer, and a state that never comes fails the caller's assertion.
+/// </summary>
+public static class TestWait
+{
+    public static readonly TimeSpan HangGuard = TimeSpan.FromMinutes(2);
+
+    /// <summary>True once <paramref name="condition"/> holds; false when it still does not after <paramref name="limit"/> (default <see cref="HangGuard"/>).</summary>
+    public static async Task<bool> UntilAsync(Func<bool> condition, TimeSpan? limit = null)
+    {
+        var deadline = DateTime.UtcNow + (limit ?? HangGuard);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                return false;
+            }
+
+            await Task.Delay(20);
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Moves the fake clock on by <paramref name="step"/> until <paramref name="run"/> ends: the code under test may not
+    /// have armed its timer yet when the test first advances, so one advance is not enough.
+    /// </summary>
+    public static async Task AdvanceUntilDoneAsync(Microsoft.Extensions.Time.Testing.FakeTimeProvider time, TimeSpan step, Task run)
+    {
+        var deadline = DateTime.UtcNow + HangGuard;
+        while (!run.IsCompleted && DateTime.UtcNow < deadline)
+        {
+            time.Advance(step);
+            await Task.WhenAny(run, Task.Delay(50));
+        }
+
+        Assert.True(run.IsCompleted, $"still running {HangGuard} after the fake clock passed its timeout");
+    }
+}

@@ -27,6 +27,9 @@ internal sealed class ClientConsole
     /// <summary>True when stdout is a terminal: progress bars instead of plain lines.</summary>
     public bool Interactive { get; }
 
+    /// <summary>What relative output folders (--out, the default autobuilder-out/...) resolve against: the current directory.</summary>
+    public string WorkingDirectory { get; init; } = Environment.CurrentDirectory;
+
     public static ClientConsole CreateDefault()
     {
         var error = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });

@@ -17,7 +17,7 @@ internal static class ResultDownloader
     /// <summary>Writes {out}/result.zip and {out}/artifacts/{version}/{name}; returns the number of files written.</summary>
     public static async Task<int> DownloadAsync(AutoBuilderClient client, ClientConsole console, BuildDto build, string outputFolder, CancellationToken cancellationToken = default)
     {
-        var root = Path.GetFullPath(outputFolder);
+        var root = Path.GetFullPath(outputFolder, console.WorkingDirectory);
         var written = new List<(string What, long Size, string Path)>();
 
         SignedLink? result = null;

@@ -88,7 +88,12 @@ public sealed class ClientCommandsTests : IAsyncLifetime
         Assert.Equal(ExitCodes.Success, exitCode);
         var build = Assert.Single(await Client().GetBuildsAsync("demo"));
         Assert.Equal(bytes, await File.ReadAllBytesAsync(_server.BlobPath("uploads", $"demo/{build.SourceId}/source.zip")));
+        // --no-download: nothing in the folder the CLI runs in, where it would have written autobuilder-out/demo/1.
         Assert.Equal([zip], Directory.EnumerateFileSystemEntries(_temp.Path));
+
+        // Positive control: the build has a result, and without --out the CLI writes it exactly there.
+        Assert.Equal(ExitCodes.Success, await RunAsync("download", build.Id));
+        Assert.True(File.Exists(Path.Combine(_temp.Path, "autobuilder-out", "demo", "1", "result.zip")), "download wrote no result.zip into autobuilder-out/demo/1");
     }
 
     [Fact]
@@ -363,7 +368,11 @@ public sealed class ClientCommandsTests : IAsyncLifetime
             CreateConsole(_error),
             () => _rawStdout,
             name => name == ClientSettings.ServerVariable ? server.Url.ToString() : environment.GetValueOrDefault(name),
-            interactive: false);
+            interactive: false)
+        {
+            // The folder the CLI "runs in": relative output folders (the default autobuilder-out/...) land here, not in the test's bin folder.
+            WorkingDirectory = _temp.Path,
+        };
         var root = new RootCommand();
         foreach (var command in ClientCommands.Create(console))
         {

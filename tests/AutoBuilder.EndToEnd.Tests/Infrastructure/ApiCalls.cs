@@ -59,6 +59,22 @@ public static class ApiCalls
         }
     }
 
+    /// <summary>
+    /// GETs a JSON body that holds signed links, reading the test's clock just before and just after: the server signed
+    /// the links between the two (server and test share the machine's clock), so <see cref="AssertExpiry"/> can check
+    /// their expiry against that bracket instead of against a fixed window that a slow request could overrun.
+    /// </summary>
+    public static async Task<(T Body, DateTimeOffset Before, DateTimeOffset After)> GetSignedAsync<T>(HttpClient client, string route)
+    {
+        var before = DateTimeOffset.UtcNow;
+        var body = (await client.GetFromJsonAsync<T>(route, AutoBuilderJson.Options))!;
+        return (body, before, DateTimeOffset.UtcNow);
+    }
+
+    /// <summary>A link asked for with <paramref name="lifetime"/> expires at the server's clock then plus the lifetime, rounded down to whole seconds.</summary>
+    public static void AssertExpiry(DateTimeOffset expiresAt, TimeSpan lifetime, DateTimeOffset before, DateTimeOffset after) =>
+        Assert.InRange(expiresAt, before + lifetime - TimeSpan.FromSeconds(1), after + lifetime);
+
     /// <summary>Polls until the build is finished (bounded).</summary>
     public static async Task<BuildDto> WaitForEndAsync(HttpClient client, string buildId, TimeSpan? limit = null)
     {

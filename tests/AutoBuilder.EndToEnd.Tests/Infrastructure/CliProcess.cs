@@ -2,8 +2,8 @@ using System.Diagnostics;
 
 namespace AutoBuilder.EndToEnd.Tests.Infrastructure;
 
-/// <summary>One line the CLI printed, and when the test saw it.</summary>
-public sealed record OutputLine(DateTimeOffset SeenAt, string Text);
+/// <summary>One line the CLI printed.</summary>
+public sealed record OutputLine(string Text);
 
 public sealed record CliResult(int ExitCode, IReadOnlyList<OutputLine> Stdout, string Stderr)
 {
@@ -44,7 +44,7 @@ public static class CliProcess
             {
                 lock (stdout)
                 {
-                    stdout.Add(new OutputLine(DateTimeOffset.UtcNow, e.Data));
+                    stdout.Add(new OutputLine(e.Data));
                 }
             }
         };

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using AutoBuilder.Runner.Processes;
+using Microsoft.Extensions.Time.Testing;
 
 namespace AutoBuilder.Runner.Tests.Processes;
 
@@ -39,14 +40,30 @@ public sealed class BuildProcessTests : IDisposable
     [Fact]
     public async Task RunAsync_Timeout_KillsTheWholeProcessTree()
     {
+        // The timeout runs on a fake clock, moved on only once every process has written its pid: a loaded machine
+        // cannot let the timeout fire before the tree exists (which used to fail the test for no fault of the code).
+        var time = new FakeTimeProvider();
+        var timeout = TimeSpan.FromMinutes(1);
         var pids = _temp.Combine("pids");
-        var result = await Run($"sleep 1000 & echo $! > {pids}.1; (sleep 1000 & echo $! > {pids}.2; wait) & echo $$ > {pids}; wait", TimeSpan.FromSeconds(1));
+        var run = Run($"sleep 1000 & echo $! > {pids}.1; (sleep 1000 & echo $! > {pids}.2; wait) & echo $$ > {pids}; wait", timeout, time: time);
+        string[] files = [pids, pids + ".1", pids + ".2"];
+        Assert.True(await TestWait.UntilAsync(() => files.All(HasPid)), "the command never wrote its three pids");
+        var group = ReadPid(pids);
+        var tree = files.Select(ReadPid).ToList();
+        Assert.All(tree, pid => Assert.True(IsAlive(pid), $"process {pid} is not running before the timeout")); // positive control
+
+        await TestWait.AdvanceUntilDoneAsync(time, timeout, run);
+        var result = await run;
 
         Assert.True(result.TimedOut);
         Assert.Null(result.ExitCode);
-        var group = ReadPid(pids);
-        Assert.All(new[] { group, ReadPid(pids + ".1"), ReadPid(pids + ".2") }, pid => Assert.False(IsAlive(pid), $"process {pid} survived"));
-        Assert.Empty(LiveMembersOfGroup(group));
+        Assert.True(result.Elapsed >= timeout, $"timed out after {result.Elapsed} on the fake clock");
+        foreach (var pid in tree)
+        {
+            Assert.True(await TestWait.UntilAsync(() => !IsAlive(pid)), $"process {pid} survived");
+        }
+
+        Assert.True(await TestWait.UntilAsync(() => LiveMembersOfGroup(group).Count == 0), $"group {group} still has {string.Join(", ", LiveMembersOfGroup(group))}");
     }
 
     [Fact]
@@ -56,7 +73,10 @@ public sealed class BuildProcessTests : IDisposable
         var result = await Run($"sleep 1000 & echo $! > {pid}; exit 0");
 
         Assert.Equal(0, result.ExitCode);
-        Assert.False(IsAlive(ReadPid(pid)));
+        Assert.True(HasPid(pid), "the background child never started"); // positive control
+        var child = ReadPid(pid);
+        // SIGKILL is sent before RunAsync returns; the kernel ends the process a moment later.
+        Assert.True(await TestWait.UntilAsync(() => !IsAlive(child)), $"background child {child} survived");
     }
 
     [Fact]
@@ -65,17 +85,16 @@ public sealed class BuildProcessTests : IDisposable
         var pids = _temp.Combine("pids");
         using var cancel = new CancellationTokenSource();
         var run = Run($"echo $$ > {pids}; sleep 1000 & echo $! > {pids}.1; wait", TimeSpan.FromHours(1), cancel.Token);
-        while (!File.Exists(pids + ".1") || new FileInfo(pids + ".1").Length == 0)
-        {
-            await Task.Delay(20);
-        }
+        Assert.True(await TestWait.UntilAsync(() => HasPid(pids) && HasPid(pids + ".1")), "the command never wrote its pids");
+        var (shell, child) = (ReadPid(pids), ReadPid(pids + ".1"));
+        Assert.True(IsAlive(shell) && IsAlive(child), "the command is not running before the cancel"); // positive control
 
         await cancel.CancelAsync();
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run);
-        Assert.False(IsAlive(ReadPid(pids)));
-        Assert.False(IsAlive(ReadPid(pids + ".1")));
-        Assert.Empty(LiveMembersOfGroup(ReadPid(pids)));
+        Assert.True(await TestWait.UntilAsync(() => !IsAlive(shell)), $"shell {shell} survived");
+        Assert.True(await TestWait.UntilAsync(() => !IsAlive(child)), $"child {child} survived");
+        Assert.True(await TestWait.UntilAsync(() => LiveMembersOfGroup(shell).Count == 0), $"group {shell} still has {string.Join(", ", LiveMembersOfGroup(shell))}");
     }
 
     [Fact]
@@ -108,8 +127,9 @@ public sealed class BuildProcessTests : IDisposable
         }
     }
 
-    private Task<BuildProcessResult> Run(string command, TimeSpan? timeout = null, CancellationToken cancellationToken = default, IReadOnlyDictionary<string, string>? environment = null) =>
-        new BuildProcess().RunAsync(
+    private Task<BuildProcessResult> Run(string command, TimeSpan? timeout = null, CancellationToken cancellationToken = default,
+        IReadOnlyDictionary<string, string>? environment = null, TimeProvider? time = null) =>
+        new BuildProcess(time).RunAsync(
             new BuildProcessRequest
             {
                 Command = command,
@@ -123,6 +143,9 @@ public sealed class BuildProcessTests : IDisposable
                 return ValueTask.CompletedTask;
             },
             cancellationToken);
+
+    /// <summary>The shell has written the whole pid (echo writes the line at once).</summary>
+    private static bool HasPid(string path) => File.Exists(path) && File.ReadAllText(path).EndsWith('\n');
 
     private static int ReadPid(string path) => int.Parse(File.ReadAllText(path).Trim(), CultureInfo.InvariantCulture);
 

@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using AutoBuilder.Runner.Processes;
+using Microsoft.Extensions.Time.Testing;
 
 namespace AutoBuilder.Runner.Tests.Processes;
 
@@ -108,8 +109,16 @@ public sealed class SandboxedBuildProcessTests : IDisposable
     [Fact]
     public async Task RunAsync_SandboxedTimeout_KillsEverythingInTheSandbox()
     {
+        // The timeout runs on a fake clock, moved on once all three sleeps run: a 2 s real timeout could fire on a
+        // loaded machine before they started, and "none survived" would then hold without anything having run.
+        var time = new FakeTimeProvider();
+        var timeout = TimeSpan.FromMinutes(1);
         var marker = "1000." + Random.Shared.Next(100_000, 999_999).ToString(CultureInfo.InvariantCulture);
-        var result = await Run($"sleep {marker} & (sleep {marker} & wait) & setsid sleep {marker} & echo started; wait", TimeSpan.FromSeconds(2));
+        var run = Run($"sleep {marker} & (sleep {marker} & wait) & setsid sleep {marker} & echo started; wait", timeout, time: time);
+        Assert.True(await TestWait.UntilAsync(() => SleepsWith(marker).Count == 3), $"the 3 sleeps never ran together: {SleepsWith(marker).Count}"); // positive control
+
+        await TestWait.AdvanceUntilDoneAsync(time, timeout, run);
+        var result = await run;
 
         Assert.True(result.TimedOut);
         Assert.Contains("started", Output, StringComparison.Ordinal);
@@ -122,12 +131,9 @@ public sealed class SandboxedBuildProcessTests : IDisposable
         var marker = "1000." + Random.Shared.Next(100_000, 999_999).ToString(CultureInfo.InvariantCulture);
         using var cancel = new CancellationTokenSource();
         var run = Run($"sleep {marker} & echo started; wait", TimeSpan.FromHours(1), cancel.Token);
-        for (var i = 0; i < 500 && !Output.Contains("started", StringComparison.Ordinal); i++)
-        {
-            await Task.Delay(20);
-        }
+        // Positive control: the sleep itself runs (not only the echo after it was forked) before the cancel.
+        Assert.True(await TestWait.UntilAsync(() => SleepsWith(marker).Count == 1), "the sandboxed sleep never ran");
 
-        Assert.NotEmpty(ProcessesWith(marker));
         await cancel.CancelAsync();
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run);
@@ -156,12 +162,12 @@ public sealed class SandboxedBuildProcessTests : IDisposable
     }
 
     private Task<BuildProcessResult> Run(string command, TimeSpan? timeout = null, CancellationToken cancellationToken = default,
-        IReadOnlyDictionary<string, string>? environment = null, bool network = false)
+        IReadOnlyDictionary<string, string>? environment = null, bool network = false, TimeProvider? time = null)
     {
         var bwrap = Sandbox.Find() ?? throw new InvalidOperationException("bwrap is not installed (apt-get install bubblewrap)");
         var source = _temp.Combine("src");
         var sandbox = Sandbox.Arguments(new SandboxRequest([source, _temp.Combine("home"), _temp.Combine("tmp"), _temp.Combine("cache")], source, network));
-        return new BuildProcess().RunAsync(
+        return new BuildProcess(time).RunAsync(
             new BuildProcessRequest
             {
                 Command = command,
@@ -185,17 +191,27 @@ public sealed class SandboxedBuildProcessTests : IDisposable
         return ValueTask.CompletedTask;
     }
 
-    /// <summary>Live processes (not zombies) whose command line holds the marker; waits a bounded while for the kernel to reap them.</summary>
+    /// <summary>Live processes (not zombies) whose command line holds the marker, once they are gone or the hang guard ran out.</summary>
     private static async Task<List<int>> WaitUntilGoneAsync(string marker)
     {
-        var live = ProcessesWith(marker);
-        for (var i = 0; i < 100 && live.Count > 0; i++)
-        {
-            await Task.Delay(50);
-            live = ProcessesWith(marker);
-        }
+        await TestWait.UntilAsync(() => ProcessesWith(marker).Count == 0);
+        return ProcessesWith(marker);
+    }
 
-        return live;
+    /// <summary>Live `sleep MARKER` processes themselves (the shells and bwrap above them hold the marker in their command lines too).</summary>
+    private static List<int> SleepsWith(string marker) =>
+        [.. ProcessesWith(marker).Where(pid => CommandLine(pid) == $"sleep\0{marker}\0")];
+
+    private static string CommandLine(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/cmdline");
+        }
+        catch (IOException)
+        {
+            return "";
+        }
     }
 
     private static List<int> ProcessesWith(string marker) =>
