@@ -22,7 +22,7 @@ public sealed class FileSystemBlobStore : IBlobStore
     private readonly string _root;
     private readonly string _tempFolder;
     private readonly Uri _publicBaseUrl;
-    private readonly HashSet<string> _containers;
+    private readonly ConfiguredContainers _containers;
     private readonly BlobUrlSigner _signer;
     private readonly TimeProvider _timeProvider;
     private readonly Dictionary<string, AppendGate> _appendGates = new(StringComparer.Ordinal);
@@ -36,7 +36,7 @@ public sealed class FileSystemBlobStore : IBlobStore
         _root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(options.RootPath));
         _tempFolder = Path.Combine(_root, TempFolderName);
         _publicBaseUrl = options.PublicBaseUrl!;
-        _containers = new HashSet<string>(options.Containers.All, StringComparer.Ordinal);
+        _containers = new ConfiguredContainers(options.Containers);
         _signer = new BlobUrlSigner(options.SigningKey);
         _timeProvider = timeProvider;
     }
@@ -217,17 +217,13 @@ public sealed class FileSystemBlobStore : IBlobStore
     public IAsyncEnumerable<BlobItem> ListAsync(string container, string prefix, CancellationToken cancellationToken = default)
     {
         var containerFolder = ContainerFolder(container);
-        prefix ??= "";
-        if (prefix.Contains('\\', StringComparison.Ordinal) || prefix.Any(char.IsControl) || prefix.StartsWith('/'))
-        {
-            throw new ArgumentException($"Invalid blob prefix '{prefix}': it must be relative, '/'-separated and free of backslashes and control characters.", nameof(prefix));
-        }
+        prefix = BlobPath.RequirePrefix(prefix, nameof(prefix));
 
         // Start at the deepest folder the prefix names completely; the rest of the prefix filters names.
         var folderPart = prefix[..(prefix.LastIndexOf('/') + 1)];
         if (folderPart.Length > 0)
         {
-            ValidatePath(folderPart[..^1], nameof(prefix));
+            BlobPath.Require(folderPart[..^1], nameof(prefix));
         }
 
         return ListCore(container, Path.Combine(containerFolder, folderPart), folderPart, prefix, cancellationToken);
@@ -378,23 +374,13 @@ public sealed class FileSystemBlobStore : IBlobStore
         return entries.Select(e => (e.FullPath, e.Relative, e.IsFile));
     }
 
-    private string ContainerFolder(string container)
-    {
-        if (container is null || !_containers.Contains(container))
-        {
-            throw new ArgumentException(
-                $"Unknown blob container '{container}'; the configured containers are {string.Join(", ", _containers.Order(StringComparer.Ordinal))}.",
-                nameof(container));
-        }
-
-        return Path.Combine(_root, container);
-    }
+    private string ContainerFolder(string container) => Path.Combine(_root, _containers.Require(container));
 
     private string Resolve(BlobRef blob)
     {
-        var containerFolder = ContainerFolder(blob.Container);
-        ValidatePath(blob.Path, nameof(blob));
+        var containerFolder = Path.Combine(_root, _containers.Require(blob).Container);
 
+        // Defence in depth: the path rule already keeps a blob inside its container's folder.
         var fullPath = Path.GetFullPath(Path.Combine(containerFolder, blob.Path));
         if (!fullPath.StartsWith(containerFolder + Path.DirectorySeparatorChar, StringComparison.Ordinal))
         {
@@ -402,37 +388,6 @@ public sealed class FileSystemBlobStore : IBlobStore
         }
 
         return fullPath;
-    }
-
-    private static void ValidatePath(string? path, string parameterName)
-    {
-        if (string.IsNullOrEmpty(path))
-        {
-            throw new ArgumentException("A blob path must not be empty.", parameterName);
-        }
-
-        if (path.StartsWith('/') || Path.IsPathRooted(path))
-        {
-            throw new ArgumentException($"Blob path '{path}' must be relative.", parameterName);
-        }
-
-        if (path.Contains('\\', StringComparison.Ordinal))
-        {
-            throw new ArgumentException($"Blob path '{path}' must use '/' separators, not backslashes.", parameterName);
-        }
-
-        if (path.Any(char.IsControl))
-        {
-            throw new ArgumentException($"Blob path '{path.Replace("\0", "\\0", StringComparison.Ordinal)}' must not contain NUL or control characters.", parameterName);
-        }
-
-        foreach (var segment in path.Split('/'))
-        {
-            if (segment.Length == 0 || segment is "." or "..")
-            {
-                throw new ArgumentException($"Blob path '{path}' must not contain empty, '.' or '..' segments.", parameterName);
-            }
-        }
     }
 
     private static void ThrowIfExists(BlobRef blob, string path, bool overwrite)
