@@ -48,9 +48,9 @@ public sealed class AzureBlobStore : IBlobStore
         options.Validate();
         _timeProvider = timeProvider;
         _containers = new ConfiguredContainers(options.Containers);
-        _service = CreateClient(options, ClientOptions(options, options.MaxRetries));
-        // /readyz must answer quickly: one try, short timeout.
-        _probe = CreateClient(options, ClientOptions(options, maxRetries: 0));
+        _service = CreateClient(options, ClientOptions(options.Retry));
+        // /readyz must answer quickly: one try.
+        _probe = CreateClient(options, ClientOptions(options.Retry with { MaxRetries = 0 }));
     }
 
     /// <summary>The blob endpoint, e.g. https://account.blob.core.windows.net/ (signed URLs point here).</summary>
@@ -61,16 +61,16 @@ public sealed class AzureBlobStore : IBlobStore
 
     public BlobUrlProtocol UrlProtocol => BlobUrlProtocol.AzureBlob;
 
-    /// <summary>The SDK's client options for AutoBuilder: exponential retries of transient failures with a network timeout.</summary>
-    public static BlobClientOptions ClientOptions(AzureBlobStoreOptions options, int maxRetries)
+    /// <summary>The SDK's client options for AutoBuilder: its own exponential retries of transient failures, with a network timeout.</summary>
+    public static BlobClientOptions ClientOptions(BlobRetrySettings retry)
     {
-        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(retry);
         var client = new BlobClientOptions();
         client.Retry.Mode = RetryMode.Exponential;
-        client.Retry.MaxRetries = maxRetries;
-        client.Retry.Delay = options.RetryDelay;
-        client.Retry.MaxDelay = options.MaxRetryDelay;
-        client.Retry.NetworkTimeout = options.NetworkTimeout;
+        client.Retry.MaxRetries = retry.MaxRetries;
+        client.Retry.Delay = retry.Delay;
+        client.Retry.MaxDelay = retry.MaxDelay;
+        client.Retry.NetworkTimeout = retry.NetworkTimeout;
         return client;
     }
 

@@ -1,3 +1,4 @@
+using AutoBuilder.Core.Storage;
 using Azure;
 using Azure.Core;
 using Azure.Storage;
@@ -10,8 +11,9 @@ namespace AutoBuilder.Runner.Api;
 /// <summary>
 /// The runner's data transfers for Azure Blob SAS URLs, through the Azure SDK: downloads and uploads in parallel blocks
 /// (an upload becomes visible only when its block list is committed), log appends as Append Block on an append blob.
-/// The SDK retries transient failures (exponential backoff, network timeout); what still fails is reported as a
-/// <see cref="RunnerStoppedException"/> naming the storage error, an infrastructure failure the dispatcher retries.
+/// The SDK retries transient failures with <see cref="BlobRetrySettings.Default"/>, the settings the server's Azure store
+/// starts from; what still fails is reported as a <see cref="RunnerStoppedException"/> naming the storage error, an
+/// infrastructure failure the dispatcher retries.
 /// </summary>
 internal sealed class AzureSasTransfer
 {
@@ -32,15 +34,16 @@ internal sealed class AzureSasTransfer
         _options = options ?? DefaultOptions();
     }
 
-    /// <summary>Exponential retries of transient failures: 5 tries up to 10 s apart, 60 s network timeout.</summary>
+    /// <summary>The SDK's own exponential retries of transient failures, with a network timeout.</summary>
     public static BlobClientOptions DefaultOptions()
     {
+        var retry = BlobRetrySettings.Default;
         var options = new BlobClientOptions();
         options.Retry.Mode = RetryMode.Exponential;
-        options.Retry.MaxRetries = 5;
-        options.Retry.Delay = TimeSpan.FromMilliseconds(500);
-        options.Retry.MaxDelay = TimeSpan.FromSeconds(10);
-        options.Retry.NetworkTimeout = TimeSpan.FromSeconds(60);
+        options.Retry.MaxRetries = retry.MaxRetries;
+        options.Retry.Delay = retry.Delay;
+        options.Retry.MaxDelay = retry.MaxDelay;
+        options.Retry.NetworkTimeout = retry.NetworkTimeout;
         return options;
     }
 
