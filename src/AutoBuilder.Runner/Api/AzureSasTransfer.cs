@@ -9,13 +9,14 @@ using Azure.Storage.Blobs.Specialized;
 namespace AutoBuilder.Runner.Api;
 
 /// <summary>
-/// The runner's data transfers for Azure Blob SAS URLs, through the Azure SDK: downloads and uploads in parallel blocks
-/// (an upload becomes visible only when its block list is committed), log appends as Append Block on an append blob.
+/// <see cref="BlobUrlProtocol.AzureBlob"/>: the runner's data transfers for Azure Blob SAS URLs, through the Azure SDK:
+/// downloads and uploads in parallel blocks (an upload becomes visible only when its block list is committed), log
+/// appends as Append Block on an append blob.
 /// The SDK retries transient failures with <see cref="BlobRetrySettings.Default"/>, the settings the server's Azure store
 /// starts from; what still fails is reported as a <see cref="RunnerStoppedException"/> naming the storage error, an
 /// infrastructure failure the dispatcher retries.
 /// </summary>
-internal sealed class AzureSasTransfer
+internal sealed class AzureSasTransfer : ISignedUrlTransfer
 {
     private const int BlockSize = 8 * 1024 * 1024;
 
@@ -58,8 +59,8 @@ internal sealed class AzureSasTransfer
     /// create and add but not write, and create alone may not touch an existing blob — the log of an earlier attempt
     /// of this build, or one the dispatcher started (Azure answers 403 AuthorizationPermissionMismatch).
     /// </summary>
-    public Task AppendAsync(Uri sasUrl, ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken) =>
-        Run("log append", async () =>
+    public Task AppendAsync(Uri sasUrl, ReadOnlyMemory<byte> bytes, string what, CancellationToken cancellationToken) =>
+        Run(what, async () =>
         {
             if (_log is null || _log.Uri != sasUrl)
             {
