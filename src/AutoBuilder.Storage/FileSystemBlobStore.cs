@@ -221,12 +221,11 @@ public sealed class FileSystemBlobStore : IBlobStore
 
         // Start at the deepest folder the prefix names completely; the rest of the prefix filters names.
         var folderPart = prefix[..(prefix.LastIndexOf('/') + 1)];
-        if (folderPart.Length > 0)
-        {
-            BlobPath.Require(folderPart[..^1], nameof(prefix));
-        }
+        var startFolder = folderPart.Length == 0
+            ? containerFolder
+            : InsideContainer(container, containerFolder, BlobPath.Require(folderPart[..^1], nameof(prefix)), nameof(prefix));
 
-        return ListCore(container, Path.Combine(containerFolder, folderPart), folderPart, prefix, cancellationToken);
+        return ListCore(container, startFolder, folderPart, prefix, cancellationToken);
     }
 
     public async Task CopyAsync(BlobRef source, BlobRef target, bool overwrite, CancellationToken cancellationToken = default)
@@ -378,13 +377,20 @@ public sealed class FileSystemBlobStore : IBlobStore
 
     private string Resolve(BlobRef blob)
     {
-        var containerFolder = Path.Combine(_root, _containers.Require(blob).Container);
+        _containers.Require(blob);
+        return InsideContainer(blob.Container, Path.Combine(_root, blob.Container), blob.Path, nameof(blob));
+    }
 
-        // Defence in depth: the path rule already keeps a blob inside its container's folder.
-        var fullPath = Path.GetFullPath(Path.Combine(containerFolder, blob.Path));
+    /// <summary>
+    /// The full local path of a relative path that keeps <see cref="BlobPath"/>'s rule. Defence in depth: the rule already
+    /// keeps it inside the container's folder, and this checks that the file system agrees (rooted names on Windows).
+    /// </summary>
+    private static string InsideContainer(string container, string containerFolder, string path, string parameterName)
+    {
+        var fullPath = Path.GetFullPath(Path.Combine(containerFolder, path));
         if (!fullPath.StartsWith(containerFolder + Path.DirectorySeparatorChar, StringComparison.Ordinal))
         {
-            throw new ArgumentException($"Blob path '{blob.Path}' resolves outside its container '{blob.Container}'.", nameof(blob));
+            throw new ArgumentException($"Blob path '{path}' resolves outside its container '{container}'.", parameterName);
         }
 
         return fullPath;
