@@ -36,7 +36,7 @@ public sealed class AzureBlobStore : IBlobStore
 
     private readonly BlobServiceClient _service;
     private readonly BlobServiceClient _probe;
-    private readonly HashSet<string> _containers;
+    private readonly ConfiguredContainers _containers;
     private readonly TimeProvider _timeProvider;
     private readonly SemaphoreSlim _delegationKeyLock = new(1, 1);
     private UserDelegationKey? _delegationKey;
@@ -47,10 +47,10 @@ public sealed class AzureBlobStore : IBlobStore
         ArgumentNullException.ThrowIfNull(timeProvider);
         options.Validate();
         _timeProvider = timeProvider;
-        _containers = new HashSet<string>(options.Containers.All, StringComparer.Ordinal);
-        _service = CreateClient(options, ClientOptions(options, options.MaxRetries));
-        // /readyz must answer quickly: one try, short timeout.
-        _probe = CreateClient(options, ClientOptions(options, maxRetries: 0));
+        _containers = new ConfiguredContainers(options.Containers);
+        _service = CreateClient(options, ClientOptions(options.Retry));
+        // /readyz must answer quickly: one try.
+        _probe = CreateClient(options, ClientOptions(options.Retry with { MaxRetries = 0 }));
     }
 
     /// <summary>The blob endpoint, e.g. https://account.blob.core.windows.net/ (signed URLs point here).</summary>
@@ -61,16 +61,16 @@ public sealed class AzureBlobStore : IBlobStore
 
     public BlobUrlProtocol UrlProtocol => BlobUrlProtocol.AzureBlob;
 
-    /// <summary>The SDK's client options for AutoBuilder: exponential retries of transient failures with a network timeout.</summary>
-    public static BlobClientOptions ClientOptions(AzureBlobStoreOptions options, int maxRetries)
+    /// <summary>The SDK's client options for AutoBuilder: its own exponential retries of transient failures, with a network timeout.</summary>
+    public static BlobClientOptions ClientOptions(BlobRetrySettings retry)
     {
-        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(retry);
         var client = new BlobClientOptions();
         client.Retry.Mode = RetryMode.Exponential;
-        client.Retry.MaxRetries = maxRetries;
-        client.Retry.Delay = options.RetryDelay;
-        client.Retry.MaxDelay = options.MaxRetryDelay;
-        client.Retry.NetworkTimeout = options.NetworkTimeout;
+        client.Retry.MaxRetries = retry.MaxRetries;
+        client.Retry.Delay = retry.Delay;
+        client.Retry.MaxDelay = retry.MaxDelay;
+        client.Retry.NetworkTimeout = retry.NetworkTimeout;
         return client;
     }
 
@@ -150,7 +150,7 @@ public sealed class AzureBlobStore : IBlobStore
     private async Task<BlobUploadResult> UploadCoreAsync(BlobRef blob, Stream content, bool overwrite, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(content);
-        var client = Container(blob).GetBlockBlobClient(ValidPath(blob));
+        var client = Container(blob).GetBlockBlobClient(blob.Path);
         if (!overwrite && await client.ExistsAsync(cancellationToken).ConfigureAwait(false))
         {
             throw new BlobAlreadyExistsException(blob); // cheap early answer; the commit's condition is what decides
@@ -373,7 +373,7 @@ public sealed class AzureBlobStore : IBlobStore
     private async Task<long> AppendCoreAsync(BlobRef blob, Stream content, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(content);
-        var client = Container(blob).GetAppendBlobClient(ValidPath(blob));
+        var client = Container(blob).GetAppendBlobClient(blob.Path);
         await client.CreateIfNotExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
         var buffer = ArrayPool<byte>.Shared.Rent(AppendChunkSize);
         try
@@ -418,11 +418,7 @@ public sealed class AzureBlobStore : IBlobStore
     public IAsyncEnumerable<BlobItem> ListAsync(string container, string prefix, CancellationToken cancellationToken = default)
     {
         var client = ContainerClient(container);
-        prefix ??= "";
-        if (prefix.Contains('\\', StringComparison.Ordinal) || prefix.Any(char.IsControl) || prefix.StartsWith('/'))
-        {
-            throw new ArgumentException($"Invalid blob prefix '{prefix}': it must be relative, '/'-separated and free of backslashes and control characters.", nameof(prefix));
-        }
+        prefix = BlobPath.RequirePrefix(prefix, nameof(prefix));
 
         return Guarded($"listing {container}/{prefix}", ListCore(client, container, prefix, cancellationToken), cancellationToken);
     }
@@ -578,37 +574,10 @@ public sealed class AzureBlobStore : IBlobStore
         return total;
     }
 
-    private BlobClient Client(BlobRef blob) => Container(blob).GetBlobClient(ValidPath(blob));
+    private BlobClient Client(BlobRef blob) => Container(blob).GetBlobClient(blob.Path);
 
-    private BlobContainerClient Container(BlobRef blob) => ContainerClient(blob.Container);
+    /// <summary>The client of a checked blob's container: every blob operation passes here first.</summary>
+    private BlobContainerClient Container(BlobRef blob) => ContainerClient(_containers.Require(blob).Container);
 
-    private BlobContainerClient ContainerClient(string container)
-    {
-        if (container is null || !_containers.Contains(container))
-        {
-            throw new ArgumentException(
-                $"Unknown blob container '{container}'; the configured containers are {string.Join(", ", _containers.Order(StringComparer.Ordinal))}.",
-                nameof(container));
-        }
-
-        return _service.GetBlobContainerClient(container);
-    }
-
-    /// <summary>The same path rules as the filesystem store, so a path valid on one backend is valid on the other.</summary>
-    private static string ValidPath(BlobRef blob)
-    {
-        var path = blob.Path;
-        if (string.IsNullOrEmpty(path))
-        {
-            throw new ArgumentException("A blob path must not be empty.", nameof(blob));
-        }
-
-        if (path.StartsWith('/') || path.Contains('\\', StringComparison.Ordinal) || path.Any(char.IsControl)
-            || path.Split('/').Any(segment => segment.Length == 0 || segment is "." or ".."))
-        {
-            throw new ArgumentException($"Blob path '{path.Replace("\0", "\\0", StringComparison.Ordinal)}' must be relative, '/'-separated, without empty, '.' or '..' segments, backslashes or control characters.", nameof(blob));
-        }
-
-        return path;
-    }
+    private BlobContainerClient ContainerClient(string container) => _service.GetBlobContainerClient(_containers.Require(container));
 }

@@ -30,14 +30,17 @@ public sealed class AzureBlobStoreOptions
     public ContainerNames Containers { get; set; } = new();
 
     /// <summary>Transient failures (5xx, 408, 429, network errors) are retried with exponential backoff up to this many times.</summary>
-    public int MaxRetries { get; set; } = 5;
+    public int MaxRetries { get; set; } = BlobRetrySettings.Default.MaxRetries;
 
-    public TimeSpan RetryDelay { get; set; } = TimeSpan.FromMilliseconds(500);
+    public TimeSpan RetryDelay { get; set; } = BlobRetrySettings.Default.Delay;
 
-    public TimeSpan MaxRetryDelay { get; set; } = TimeSpan.FromSeconds(10);
+    public TimeSpan MaxRetryDelay { get; set; } = BlobRetrySettings.Default.MaxDelay;
 
     /// <summary>How long one request (or one read of a streamed download) may stall before it is retried.</summary>
-    public TimeSpan NetworkTimeout { get; set; } = TimeSpan.FromSeconds(60);
+    public TimeSpan NetworkTimeout { get; set; } = BlobRetrySettings.Default.NetworkTimeout;
+
+    /// <summary>The retry settings above, as one value.</summary>
+    public BlobRetrySettings Retry => new(MaxRetries, RetryDelay, MaxRetryDelay, NetworkTimeout);
 
     /// <summary>Every problem with these options, each a sentence naming the setting; empty when valid.</summary>
     public IReadOnlyList<string> GetValidationErrors()

@@ -22,7 +22,7 @@ public sealed class FileSystemBlobStore : IBlobStore
     private readonly string _root;
     private readonly string _tempFolder;
     private readonly Uri _publicBaseUrl;
-    private readonly HashSet<string> _containers;
+    private readonly ConfiguredContainers _containers;
     private readonly BlobUrlSigner _signer;
     private readonly TimeProvider _timeProvider;
     private readonly Dictionary<string, AppendGate> _appendGates = new(StringComparer.Ordinal);
@@ -36,7 +36,7 @@ public sealed class FileSystemBlobStore : IBlobStore
         _root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(options.RootPath));
         _tempFolder = Path.Combine(_root, TempFolderName);
         _publicBaseUrl = options.PublicBaseUrl!;
-        _containers = new HashSet<string>(options.Containers.All, StringComparer.Ordinal);
+        _containers = new ConfiguredContainers(options.Containers);
         _signer = new BlobUrlSigner(options.SigningKey);
         _timeProvider = timeProvider;
     }
@@ -217,20 +217,15 @@ public sealed class FileSystemBlobStore : IBlobStore
     public IAsyncEnumerable<BlobItem> ListAsync(string container, string prefix, CancellationToken cancellationToken = default)
     {
         var containerFolder = ContainerFolder(container);
-        prefix ??= "";
-        if (prefix.Contains('\\', StringComparison.Ordinal) || prefix.Any(char.IsControl) || prefix.StartsWith('/'))
-        {
-            throw new ArgumentException($"Invalid blob prefix '{prefix}': it must be relative, '/'-separated and free of backslashes and control characters.", nameof(prefix));
-        }
+        prefix = BlobPath.RequirePrefix(prefix, nameof(prefix));
 
         // Start at the deepest folder the prefix names completely; the rest of the prefix filters names.
         var folderPart = prefix[..(prefix.LastIndexOf('/') + 1)];
-        if (folderPart.Length > 0)
-        {
-            ValidatePath(folderPart[..^1], nameof(prefix));
-        }
+        var startFolder = folderPart.Length == 0
+            ? containerFolder
+            : InsideContainer(container, containerFolder, BlobPath.Require(folderPart[..^1], nameof(prefix)), nameof(prefix));
 
-        return ListCore(container, Path.Combine(containerFolder, folderPart), folderPart, prefix, cancellationToken);
+        return ListCore(container, startFolder, folderPart, prefix, cancellationToken);
     }
 
     public async Task CopyAsync(BlobRef source, BlobRef target, bool overwrite, CancellationToken cancellationToken = default)
@@ -378,61 +373,27 @@ public sealed class FileSystemBlobStore : IBlobStore
         return entries.Select(e => (e.FullPath, e.Relative, e.IsFile));
     }
 
-    private string ContainerFolder(string container)
-    {
-        if (container is null || !_containers.Contains(container))
-        {
-            throw new ArgumentException(
-                $"Unknown blob container '{container}'; the configured containers are {string.Join(", ", _containers.Order(StringComparer.Ordinal))}.",
-                nameof(container));
-        }
-
-        return Path.Combine(_root, container);
-    }
+    private string ContainerFolder(string container) => Path.Combine(_root, _containers.Require(container));
 
     private string Resolve(BlobRef blob)
     {
-        var containerFolder = ContainerFolder(blob.Container);
-        ValidatePath(blob.Path, nameof(blob));
+        _containers.Require(blob);
+        return InsideContainer(blob.Container, Path.Combine(_root, blob.Container), blob.Path, nameof(blob));
+    }
 
-        var fullPath = Path.GetFullPath(Path.Combine(containerFolder, blob.Path));
+    /// <summary>
+    /// The full local path of a relative path that keeps <see cref="BlobPath"/>'s rule. Defence in depth: the rule already
+    /// keeps it inside the container's folder, and this checks that the file system agrees (rooted names on Windows).
+    /// </summary>
+    private static string InsideContainer(string container, string containerFolder, string path, string parameterName)
+    {
+        var fullPath = Path.GetFullPath(Path.Combine(containerFolder, path));
         if (!fullPath.StartsWith(containerFolder + Path.DirectorySeparatorChar, StringComparison.Ordinal))
         {
-            throw new ArgumentException($"Blob path '{blob.Path}' resolves outside its container '{blob.Container}'.", nameof(blob));
+            throw new ArgumentException($"Blob path '{path}' resolves outside its container '{container}'.", parameterName);
         }
 
         return fullPath;
-    }
-
-    private static void ValidatePath(string? path, string parameterName)
-    {
-        if (string.IsNullOrEmpty(path))
-        {
-            throw new ArgumentException("A blob path must not be empty.", parameterName);
-        }
-
-        if (path.StartsWith('/') || Path.IsPathRooted(path))
-        {
-            throw new ArgumentException($"Blob path '{path}' must be relative.", parameterName);
-        }
-
-        if (path.Contains('\\', StringComparison.Ordinal))
-        {
-            throw new ArgumentException($"Blob path '{path}' must use '/' separators, not backslashes.", parameterName);
-        }
-
-        if (path.Any(char.IsControl))
-        {
-            throw new ArgumentException($"Blob path '{path.Replace("\0", "\\0", StringComparison.Ordinal)}' must not contain NUL or control characters.", parameterName);
-        }
-
-        foreach (var segment in path.Split('/'))
-        {
-            if (segment.Length == 0 || segment is "." or "..")
-            {
-                throw new ArgumentException($"Blob path '{path}' must not contain empty, '.' or '..' segments.", parameterName);
-            }
-        }
     }
 
     private static void ThrowIfExists(BlobRef blob, string path, bool overwrite)

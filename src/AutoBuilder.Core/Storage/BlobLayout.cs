@@ -58,11 +58,11 @@ public sealed class BlobLayout(ContainerNames containers)
     public BlobRef CacheTreeFile(string path) =>
         IsSafeTreePath(path) ? new(Containers.Cache, path) : throw new ArgumentException($"Invalid cache path '{path}'.", nameof(path));
 
-    /// <summary>Relative, '/'-separated, no empty, '.' or '..' segment, no backslash or control character.</summary>
-    public static bool IsSafeTreePath(string? path) =>
-        !string.IsNullOrEmpty(path) && path.Length <= 1024
-        && !path.Contains('\\', StringComparison.Ordinal) && !path.Any(char.IsControl)
-        && path.Split('/').All(segment => segment.Length > 0 && segment is not "." and not "..");
+    /// <summary>The longest cache tree path taken from a legacy volume: Azure's limit on a blob name.</summary>
+    public const int MaxTreePathLength = 1024;
+
+    /// <summary>A path that keeps <see cref="BlobPath"/>'s rule and is at most <see cref="MaxTreePathLength"/> characters.</summary>
+    public static bool IsSafeTreePath(string? path) => BlobPath.IsValid(path) && path!.Length <= MaxTreePathLength;
 
     private static string Project(string projectId) =>
         Ids.IsValidProjectId(projectId) ? projectId : throw new ArgumentException($"Invalid project id '{projectId}'.", nameof(projectId));

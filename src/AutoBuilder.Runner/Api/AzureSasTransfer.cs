@@ -1,3 +1,4 @@
+using AutoBuilder.Core.Storage;
 using Azure;
 using Azure.Core;
 using Azure.Storage;
@@ -8,12 +9,14 @@ using Azure.Storage.Blobs.Specialized;
 namespace AutoBuilder.Runner.Api;
 
 /// <summary>
-/// The runner's data transfers for Azure Blob SAS URLs, through the Azure SDK: downloads and uploads in parallel blocks
-/// (an upload becomes visible only when its block list is committed), log appends as Append Block on an append blob.
-/// The SDK retries transient failures (exponential backoff, network timeout); what still fails is reported as a
-/// <see cref="RunnerStoppedException"/> naming the storage error, an infrastructure failure the dispatcher retries.
+/// <see cref="BlobUrlProtocol.AzureBlob"/>: the runner's data transfers for Azure Blob SAS URLs, through the Azure SDK:
+/// downloads and uploads in parallel blocks (an upload becomes visible only when its block list is committed), log
+/// appends as Append Block on an append blob.
+/// The SDK retries transient failures with <see cref="BlobRetrySettings.Default"/>, the settings the server's Azure store
+/// starts from; what still fails is reported as a <see cref="RunnerStoppedException"/> naming the storage error, an
+/// infrastructure failure the dispatcher retries.
 /// </summary>
-internal sealed class AzureSasTransfer
+internal sealed class AzureSasTransfer : ISignedUrlTransfer
 {
     private const int BlockSize = 8 * 1024 * 1024;
 
@@ -32,15 +35,16 @@ internal sealed class AzureSasTransfer
         _options = options ?? DefaultOptions();
     }
 
-    /// <summary>Exponential retries of transient failures: 5 tries up to 10 s apart, 60 s network timeout.</summary>
+    /// <summary>The SDK's own exponential retries of transient failures, with a network timeout.</summary>
     public static BlobClientOptions DefaultOptions()
     {
+        var retry = BlobRetrySettings.Default;
         var options = new BlobClientOptions();
         options.Retry.Mode = RetryMode.Exponential;
-        options.Retry.MaxRetries = 5;
-        options.Retry.Delay = TimeSpan.FromMilliseconds(500);
-        options.Retry.MaxDelay = TimeSpan.FromSeconds(10);
-        options.Retry.NetworkTimeout = TimeSpan.FromSeconds(60);
+        options.Retry.MaxRetries = retry.MaxRetries;
+        options.Retry.Delay = retry.Delay;
+        options.Retry.MaxDelay = retry.MaxDelay;
+        options.Retry.NetworkTimeout = retry.NetworkTimeout;
         return options;
     }
 
@@ -55,8 +59,8 @@ internal sealed class AzureSasTransfer
     /// create and add but not write, and create alone may not touch an existing blob — the log of an earlier attempt
     /// of this build, or one the dispatcher started (Azure answers 403 AuthorizationPermissionMismatch).
     /// </summary>
-    public Task AppendAsync(Uri sasUrl, ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken) =>
-        Run("log append", async () =>
+    public Task AppendAsync(Uri sasUrl, ReadOnlyMemory<byte> bytes, string what, CancellationToken cancellationToken) =>
+        Run(what, async () =>
         {
             if (_log is null || _log.Uri != sasUrl)
             {
