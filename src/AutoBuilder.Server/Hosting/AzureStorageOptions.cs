@@ -15,11 +15,11 @@ public sealed class AzureStorageOptions
     /// <summary>The blob endpoint when it is not https://{AccountName}.blob.core.windows.net.</summary>
     public Uri? ServiceUri { get; set; }
 
-    /// <summary>Retries of a transient storage failure (exponential backoff from 0.5 s up to MaxRetryDelay).</summary>
-    public int MaxRetries { get; set; } = 5;
+    /// <summary>Retries of a transient storage failure (exponential backoff from 0.5 s up to MaxRetryDelay); defaults from <see cref="AutoBuilder.Core.Storage.BlobRetrySettings.Default"/>.</summary>
+    public int MaxRetries { get; set; } = AutoBuilder.Core.Storage.BlobRetrySettings.Default.MaxRetries;
 
-    public TimeSpan MaxRetryDelay { get; set; } = TimeSpan.FromSeconds(10);
+    public TimeSpan MaxRetryDelay { get; set; } = AutoBuilder.Core.Storage.BlobRetrySettings.Default.MaxDelay;
 
     /// <summary>How long one storage request may stall before it is retried.</summary>
-    public TimeSpan NetworkTimeout { get; set; } = TimeSpan.FromSeconds(60);
+    public TimeSpan NetworkTimeout { get; set; } = AutoBuilder.Core.Storage.BlobRetrySettings.Default.NetworkTimeout;
 }
