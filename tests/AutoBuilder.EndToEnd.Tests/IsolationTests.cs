@@ -44,6 +44,7 @@ public sealed class IsolationTests(ServerFixture fixture) : IClassFixture<Server
         ("GET result", HttpMethod.Get, ApiRoutes.BuildResult(buildId), () => null),
         ("GET artifacts", HttpMethod.Get, ApiRoutes.BuildArtifacts(buildId), () => null),
         ("POST cancel", HttpMethod.Post, ApiRoutes.CancelBuild(buildId), () => null),
+        ("POST rerun", HttpMethod.Post, ApiRoutes.RerunBuild(buildId), () => null),
     ];
 
     [Fact]

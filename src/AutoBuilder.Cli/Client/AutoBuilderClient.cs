@@ -132,6 +132,10 @@ public sealed class AutoBuilderClient : IDisposable
     public Task<BuildDto> CancelBuildAsync(string buildId, CancellationToken cancellationToken = default) =>
         SendJsonAsync<BuildDto>(HttpMethod.Post, ApiRoutes.CancelBuild(EscapeId(buildId)), content: null, cancellationToken);
 
+    /// <summary>Starts a new build of the same source with the same settings; returns the new build.</summary>
+    public Task<BuildDto> RerunBuildAsync(string buildId, CancellationToken cancellationToken = default) =>
+        SendJsonAsync<BuildDto>(HttpMethod.Post, ApiRoutes.RerunBuild(EscapeId(buildId)), content: null, cancellationToken);
+
     /// <summary>POST api/v1/users/{name}/keys[?admin=true] (admin): a new key, shown this once.</summary>
     public Task<ApiKeyCreated> CreateKeyAsync(string userName, bool admin, CancellationToken cancellationToken = default) =>
         SendJsonAsync<ApiKeyCreated>(HttpMethod.Post, ApiRoutes.UserKeys(Uri.EscapeDataString(userName), admin), content: null, cancellationToken);

@@ -5,7 +5,7 @@ using Spectre.Console;
 namespace AutoBuilder.Cli.Commands;
 
 /// <summary>
-/// The client verbs of <c>autobuilder</c>: build, status, logs, download, cancel, projects, builds.
+/// The client verbs of <c>autobuilder</c>: build, status, logs, download, cancel, rerun, projects, builds.
 /// Each command carries its own --server and --data options. Exit codes: see <see cref="ExitCodes"/>.
 /// </summary>
 public static class ClientCommands
@@ -19,6 +19,7 @@ public static class ClientCommands
         Logs(console),
         Download(console),
         Cancel(console),
+        Rerun(console),
         Projects(console),
         Builds(console),
         Keys(console),
@@ -95,6 +96,36 @@ public static class ClientCommands
             var build = await client.CancelBuildAsync(parseResult.GetRequiredValue(buildId), ct);
             BuildView.WriteBuild(console.Out, build);
             return ExitCodes.Success;
+        }, ct));
+        return command;
+    }
+
+    private static Command Rerun(ClientConsole console)
+    {
+        var common = new CommonOptions();
+        var buildId = BuildIdArgument();
+        var follow = new Option<bool>("--follow", "-f") { Description = "Stream the new build's log until it ends; exit code as for status" };
+        var command = new Command("rerun", "Build the same source again with the same settings; prints the new build.");
+        command.Arguments.Add(buildId);
+        command.Options.Add(follow);
+        common.AddTo(command);
+        command.SetAction((parseResult, ct) => CommandRunner.RunAsync(console, common, parseResult, async client =>
+        {
+            var build = await client.RerunBuildAsync(parseResult.GetRequiredValue(buildId), ct);
+            BuildView.WriteBuild(console.Out, build);
+            if (!parseResult.GetValue(follow))
+            {
+                return ExitCodes.Success;
+            }
+
+            if (!await FollowLogAsync(console, client, build.Id, follow: true, ct))
+            {
+                return ExitCodes.Interrupted;
+            }
+
+            var ended = await client.GetBuildAsync(build.Id, ct);
+            BuildView.WriteBuild(console.Out, ended);
+            return ended.Status == AutoBuilder.Core.Builds.BuildStatus.Succeeded ? ExitCodes.Success : ExitCodes.BuildFailed;
         }, ct));
         return command;
     }

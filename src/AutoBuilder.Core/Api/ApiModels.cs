@@ -54,6 +54,7 @@ public static class ApiRoutes
     public static string BuildResult(string buildId) => $"api/v1/builds/{buildId}/result";
     public static string BuildArtifacts(string buildId) => $"api/v1/builds/{buildId}/artifacts";
     public static string CancelBuild(string buildId) => $"api/v1/builds/{buildId}/cancel";
+    public static string RerunBuild(string buildId) => $"api/v1/builds/{buildId}/rerun";
     public static string UserKeys(string userName, bool admin = false) => $"api/v1/users/{userName}/keys" + (admin ? "?admin=true" : "");
     public static string Keys => "api/v1/keys";
     public static string Key(string keyId) => $"api/v1/keys/{keyId}";

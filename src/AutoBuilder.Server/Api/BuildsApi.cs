@@ -14,7 +14,7 @@ using Microsoft.Extensions.Options;
 
 namespace AutoBuilder.Server.Api;
 
-/// <summary>/api/v1/builds/{buildId}: state, log (live), result and artifact links, cancel.</summary>
+/// <summary>/api/v1/builds/{buildId}: state, log (live), result and artifact links, cancel, rerun.</summary>
 public static class BuildsApi
 {
     public static RouteGroupBuilder MapBuildsApi(this RouteGroupBuilder api)
@@ -29,6 +29,7 @@ public static class BuildsApi
         build.MapGet("/result", GetResultLinkAsync);
         build.MapGet("/artifacts", ListArtifactsAsync);
         build.MapPost("/cancel", CancelAsync);
+        build.MapPost("/rerun", RerunAsync);
         return api;
     }
 
@@ -81,6 +82,13 @@ public static class BuildsApi
         var build = OwnedResources.Build(context);
         var cancelled = await builds.CancelAsync(Caller.From(context.User), build, context.RequestAborted);
         return TypedResults.Accepted($"/api/v1/builds/{build.Id}", BuildService.ToDto(cancelled));
+    }
+
+    /// <summary>202 with the new build: the same source, toolchain and command, queued now.</summary>
+    private static async Task<Accepted<BuildDto>> RerunAsync(HttpContext context, BuildService builds)
+    {
+        var rerun = await builds.RerunAsync(OwnedResources.Build(context), context.RequestAborted);
+        return TypedResults.Accepted($"/api/v1/builds/{rerun.Id}", BuildService.ToDto(rerun));
     }
 
     /// <summary>?lifetime=SECONDS asks for a shorter or longer link than Links:DefaultLifetime, never beyond Links:MaxLifetime (400, not clamped).</summary>

@@ -116,6 +116,18 @@ public sealed class BuildService(AutoBuilderDbContext db, BuildSignals signals, 
         return build;
     }
 
+    /// <summary>A new build of the same pinned source with the same requested toolchain and command (POST .../rerun).</summary>
+    public async Task<BuildEntity> RerunAsync(BuildEntity build, CancellationToken cancellationToken = default)
+    {
+        if (build.Imported)
+        {
+            throw new ConflictException("Imported build", $"Build {build.Id} was imported from a legacy volume and has no source to build again.");
+        }
+
+        var project = await db.Projects.AsNoTracking().SingleAsync(p => p.Id == build.ProjectId, cancellationToken);
+        return await CreateBuildAsync(project, build.SourceId, build.RequestedToolchain, build.RequestedCommand, cancellationToken);
+    }
+
     /// <summary>Moves a queued or running build to cancelled; the dispatcher then stops its runner.</summary>
     public async Task<BuildEntity> CancelAsync(Caller caller, BuildEntity build, CancellationToken cancellationToken = default)
     {

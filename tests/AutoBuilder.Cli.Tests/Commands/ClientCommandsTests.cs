@@ -218,6 +218,32 @@ public sealed class ClientCommandsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Rerun_BuildsTheSameSourceWithTheSameSettings_AndFollowsIt()
+    {
+        var project = ScriptProject("again", "echo \"build number $AUTOBUILDER_BUILD_NUMBER\"; mkdir -p out; printf '{Artifact}' > out/app.jar", ArtifactYml);
+        Assert.Equal(ExitCodes.Success, await RunAsync("build", project, "--no-download"));
+        var first = Assert.Single(await Client().GetBuildsAsync("again"));
+
+        var exitCode = await RunAsync("rerun", first.Id, "--follow");
+
+        Assert.Equal(ExitCodes.Success, exitCode);
+        var builds = await Client().GetBuildsAsync("again");
+        var second = Assert.Single(builds, b => b.Id != first.Id);
+        Assert.Equal(first.SourceId, second.SourceId);
+        Assert.Equal(2, second.Number);
+        Assert.Equal(BuildStatus.Succeeded, second.Status);
+        Assert.Contains(second.Id, _out.ToString(), StringComparison.Ordinal);
+        Assert.Contains("build number 2", await _server.GetLogAsync(second.Id), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Rerun_UnknownBuild_ExitsTwoWithProblemTitle()
+    {
+        Assert.Equal(ExitCodes.Error, await RunAsync("rerun", "ffffffffffffffffffffffffffffffff"));
+        Assert.Contains("404 Build not found", _error.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Projects_Listed_PrintsTable()
     {
         await Client().PutProjectAsync("demo");
