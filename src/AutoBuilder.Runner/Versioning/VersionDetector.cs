@@ -11,7 +11,7 @@ public sealed record DetectedVersion(string Version, string Source, string? Warn
 
 /// <summary>
 /// Picks the artifact version: autobuilder.yml, else the project file (pom.xml, build.gradle(.kts),
-/// package.json), else the build number. A candidate that is not a valid version (e.g. an
+/// package.json, the one *.csproj/*.fsproj at the root), else the build number. A candidate that is not a valid version (e.g. an
 /// unresolved "${revision}") falls back to the build number with a warning.
 /// </summary>
 public static partial class VersionDetector
@@ -56,6 +56,13 @@ public static partial class VersionDetector
             return (npmVersion, "package.json");
         }
 
+        // The one .NET project at the root, as the default dotnet command builds it.
+        var projects = Directory.EnumerateFiles(sourceRoot, "*.csproj").Concat(Directory.EnumerateFiles(sourceRoot, "*.fsproj")).ToList();
+        if (projects.Count == 1 && FromMsBuildProject(projects[0]) is { } projectVersion)
+        {
+            return (projectVersion, Path.GetFileName(projects[0]));
+        }
+
         return (null, "build number");
     }
 
@@ -75,6 +82,22 @@ public static partial class VersionDetector
         }
 
         static XElement? Child(XElement? parent, string name) => parent?.Elements().FirstOrDefault(e => e.Name.LocalName == name);
+    }
+
+    /// <summary>&lt;Version&gt; of an SDK-style project's property groups; one built from properties ($(...)) is left to the build number.</summary>
+    private static string? FromMsBuildProject(string path)
+    {
+        try
+        {
+            using var reader = XmlReader.Create(path, new XmlReaderSettings { DtdProcessing = DtdProcessing.Prohibit });
+            var version = XDocument.Load(reader).Root?.Elements().Where(e => e.Name.LocalName == "PropertyGroup")
+                .SelectMany(group => group.Elements()).LastOrDefault(e => e.Name.LocalName == "Version")?.Value.Trim();
+            return version is null || version.Contains("$(", StringComparison.Ordinal) ? null : version;
+        }
+        catch (XmlException)
+        {
+            return null;
+        }
     }
 
     private static string? FromPackageJson(string path)

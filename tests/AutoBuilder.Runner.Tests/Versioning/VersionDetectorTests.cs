@@ -64,6 +64,24 @@ public sealed class VersionDetectorTests : IDisposable
         Assert.Equal("0.4.2", VersionDetector.Detect(_temp.Path, null, 42).Version);
     }
 
+    [Theory]
+    [InlineData("<Project Sdk=\"Microsoft.NET.Sdk\"><PropertyGroup><Version>2.3.4</Version></PropertyGroup></Project>", "2.3.4")]
+    [InlineData("<Project Sdk=\"Microsoft.NET.Sdk\"><PropertyGroup><Version>$(Major).0</Version></PropertyGroup></Project>", "42")]
+    [InlineData("<Project Sdk=\"Microsoft.NET.Sdk\"><PropertyGroup><OutputType>Exe</OutputType></PropertyGroup></Project>", "42")]
+    public void Detect_DotNetProject_UsesItsVersionUnlessBuiltFromProperties(string project, string expected)
+    {
+        _temp.Write("App.csproj", project);
+        Assert.Equal(expected, VersionDetector.Detect(_temp.Path, null, 42).Version);
+    }
+
+    [Fact]
+    public void Detect_SeveralDotNetProjects_UsesBuildNumber()
+    {
+        _temp.Write("A.csproj", "<Project><PropertyGroup><Version>1.0.0</Version></PropertyGroup></Project>");
+        _temp.Write("B.csproj", "<Project><PropertyGroup><Version>2.0.0</Version></PropertyGroup></Project>");
+        Assert.Equal(new DetectedVersion("42", "build number"), VersionDetector.Detect(_temp.Path, null, 42));
+    }
+
     [Fact]
     public void Detect_YmlVersion_WinsOverProjectFile()
     {

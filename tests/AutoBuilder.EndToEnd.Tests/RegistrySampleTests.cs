@@ -1,0 +1,59 @@
+using System.IO.Compression;
+using System.Net.Http.Json;
+using AutoBuilder.Core;
+using AutoBuilder.Core.Api;
+using AutoBuilder.Core.Builds;
+using AutoBuilder.EndToEnd.Tests.Infrastructure;
+
+namespace AutoBuilder.EndToEnd.Tests;
+
+/// <summary>
+/// The npm and .NET samples, built through the CLI with their default commands; each build downloads its real
+/// dependency from the npm or NuGet registry itself. Until builds get their own egress network, the server gives
+/// them the host's (Sandbox:Network=true).
+/// </summary>
+public sealed class RegistrySampleTests(RegistrySampleTests.Fixture fixture) : IClassFixture<RegistrySampleTests.Fixture>
+{
+    public sealed class Fixture : ServerFixture
+    {
+        protected override IReadOnlyDictionary<string, string> Settings => new Dictionary<string, string> { ["Sandbox:Network"] = "true" };
+    }
+
+    [Fact]
+    public async Task NpmSample_InstallsFromTheRegistry_BuildsAndPublishesItsPackedTarball()
+    {
+        var (build, log, output) = await BuildAsync("npm-hello");
+
+        Assert.Equal("npm ci && npm run build && npm pack", build.Command);
+        Assert.Equal("1.0.0", build.Version);
+        Assert.Contains("42 is a number | forty-two is not a number | is-number says true", log, StringComparison.Ordinal);
+        Assert.True(File.Exists(Path.Combine(fixture.Server.BlobRoot, "artifacts", build.ProjectId, "1.0.0", "npm-hello-1.0.0.tgz")));
+        using var zip = ZipFile.OpenRead(Path.Combine(output, "result.zip"));
+        Assert.Contains(zip.Entries, e => e.FullName == "dist/index.js");
+        Assert.Contains(zip.Entries, e => e.FullName == "npm-hello-1.0.0.tgz");
+    }
+
+    [Fact]
+    public async Task DotNetSample_RestoresFromNuGet_PublishesTheProject()
+    {
+        var (build, log, output) = await BuildAsync("dotnet-hello");
+
+        Assert.Equal("dotnet publish dotnet-hello.csproj -c Release -o out", build.Command);
+        Assert.Equal("1.0.0", build.Version);
+        Assert.Contains("Restored ", log, StringComparison.Ordinal);
+        Assert.True(File.Exists(Path.Combine(fixture.Server.BlobRoot, "artifacts", build.ProjectId, "1.0.0", "dotnet-hello.dll")));
+        using var zip = ZipFile.OpenRead(Path.Combine(output, "result.zip"));
+        Assert.Contains(zip.Entries, e => e.FullName == "out/dotnet-hello.dll");
+    }
+
+    private async Task<(BuildDto Build, string Log, string Output)> BuildAsync(string sample)
+    {
+        var project = $"{sample}-{Guid.NewGuid():N}"[..24];
+        var output = TestPaths.NewTempDirectory("out");
+        await CliProcess.BuildSampleAsync(fixture.Server, sample, project, output);
+        using var client = fixture.Server.CreateClient();
+        var build = (await client.GetFromJsonAsync<BuildDto[]>(ApiRoutes.ProjectBuilds(project), AutoBuilderJson.Options))!.Single();
+        Assert.Equal(BuildStatus.Succeeded, build.Status);
+        return (build, await ApiCalls.GetLogAsync(client, build.Id), output);
+    }
+}
