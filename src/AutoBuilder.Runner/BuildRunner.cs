@@ -120,6 +120,8 @@ public sealed class BuildRunner
         public IReadOnlyList<string>? Sandbox { get; init; }
         /// <summary>The unprivileged user the command runs as, when the runner is root.</summary>
         public BuildUser? RunAs { get; init; }
+        /// <summary>The build's own network to the internet (Sandbox:Network=Egress).</summary>
+        public EgressNetwork? Egress { get; init; }
     }
 
     private static readonly TimeSpan MinimumTransferLimit = TimeSpan.FromMinutes(5);
@@ -326,19 +328,41 @@ public sealed class BuildRunner
                 HandOver(user, cache.StartsWith(_workspace + "/", StringComparison.Ordinal) ? [sourceDirectory, home, temp, cache] : [sourceDirectory, home, temp]);
             }
 
-            var environment = BuildEnvironment.Create(new BuildEnvironmentRequest(home, temp, spec.Number, spec.ProjectId, toolchain.Environment, config.Env) { CacheDirectory = cache });
+            var environment = BuildEnvironment.Create(new BuildEnvironmentRequest(home, temp, spec.Number, spec.ProjectId, toolchain.Environment, config.Env)
+            {
+                CacheDirectory = cache,
+                Proxy = new ProxySettings(spec.Sandbox.HttpProxy, spec.Sandbox.HttpsProxy, spec.Sandbox.NoProxy),
+            });
             if (toolchain.RequiredTool?.MissingFrom(environment["PATH"]) is { } missing)
             {
                 throw new BuildFailureException(missing);
             }
 
             IReadOnlyList<string>? sandbox = null;
+            EgressNetwork? egress = null;
             if (spec.Sandbox.Enabled)
             {
                 var bwrap = Processes.Sandbox.Find()
                     ?? throw new BuildFailureException("the server runs builds sandboxed (Sandbox:Mode) but bubblewrap ('bwrap') is not on the runner's PATH: install it (apt-get install bubblewrap) or set Sandbox:Mode=Off");
-                sandbox = [bwrap, .. Processes.Sandbox.Arguments(new SandboxRequest([sourceDirectory, home, temp, cache], extracted.SourceRoot, spec.Sandbox.Network, temp))];
-                await LogAsync(spec.Sandbox.Network ? "sandbox: bubblewrap, network shared" : "sandbox: bubblewrap, no network", cancellationToken).ConfigureAwait(false);
+                if (spec.Sandbox.Network == SandboxNetwork.Egress)
+                {
+                    // Decided by the server; a runner that cannot provide it fails the build rather than widen its network.
+                    if (EgressNetwork.Unavailable() is { } reason)
+                    {
+                        throw new BuildFailureException($"the server gives builds Sandbox:Network=Egress, but this runner cannot: {reason}");
+                    }
+
+                    egress = new EgressNetwork(spec.Sandbox.AllowedNetworks);
+                }
+
+                var shareNetwork = spec.Sandbox.Network != SandboxNetwork.None;
+                sandbox = [bwrap, .. Processes.Sandbox.Arguments(new SandboxRequest([sourceDirectory, home, temp, cache], extracted.SourceRoot, shareNetwork, temp))];
+                await LogAsync(spec.Sandbox.Network switch
+                {
+                    SandboxNetwork.Egress => "sandbox: bubblewrap, network: egress (the internet; not the host, its loopback, link-local or private networks)",
+                    SandboxNetwork.Host => "sandbox: bubblewrap, network: the host's (Sandbox:Network=Host)",
+                    _ => "sandbox: bubblewrap, no network",
+                }, cancellationToken).ConfigureAwait(false);
             }
             else
             {
@@ -350,7 +374,7 @@ public sealed class BuildRunner
                 await LogAsync(string.Create(CultureInfo.InvariantCulture, $"build user: uid {user.Uid}, gid {user.Gid} (the runner is root; Sandbox:BuildUid)"), cancellationToken).ConfigureAwait(false);
             }
 
-            return new Prepared(extracted.SourceRoot, toolchain, config, version.Version, timeout, environment) { Sandbox = sandbox, RunAs = user };
+            return new Prepared(extracted.SourceRoot, toolchain, config, version.Version, timeout, environment) { Sandbox = sandbox, RunAs = user, Egress = egress };
         }
 
         /// <summary>
@@ -442,6 +466,7 @@ public sealed class BuildRunner
                         Sandbox = prepared.Sandbox,
                         SandboxStatusFile = Path.Combine(_workspace, "sandbox-status.json"),
                         RunAs = prepared.RunAs,
+                        Egress = prepared.Egress,
                     },
                     (bytes, ct) => shipper.WriteAsync(bytes, ct),
                     quotaStop), stop.Token).ConfigureAwait(false);
@@ -475,6 +500,12 @@ public sealed class BuildRunner
                 // The workspace grew past Builds:MaxWorkspaceBytes; the group is already killed.
                 Fail(ex.Message);
                 await LogAsync(ex.Message, cancellationToken).ConfigureAwait(false);
+            }
+            catch (SandboxNetworkException ex)
+            {
+                // The build never started; it does not fall back to another network.
+                Fail($"the build's network (Sandbox:Network=Egress) could not be set up: {ex.Message}");
+                await LogAsync(_error!, cancellationToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {

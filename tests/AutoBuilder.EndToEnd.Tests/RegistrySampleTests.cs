@@ -8,22 +8,17 @@ using AutoBuilder.EndToEnd.Tests.Infrastructure;
 namespace AutoBuilder.EndToEnd.Tests;
 
 /// <summary>
-/// The npm and .NET samples, built through the CLI with their default commands; each build downloads its real
-/// dependency from the npm or NuGet registry itself. Until builds get their own egress network, the server gives
-/// them the host's (Sandbox:Network=true).
+/// The npm and .NET samples on a plain server (no settings): built through the CLI with their default commands, each
+/// build downloads its real dependency from the npm or NuGet registry itself, through its own egress network.
 /// </summary>
-public sealed class RegistrySampleTests(RegistrySampleTests.Fixture fixture) : IClassFixture<RegistrySampleTests.Fixture>
+public sealed class RegistrySampleTests(ServerFixture fixture) : IClassFixture<ServerFixture>
 {
-    public sealed class Fixture : ServerFixture
-    {
-        protected override IReadOnlyDictionary<string, string> Settings => new Dictionary<string, string> { ["Sandbox:Network"] = "true" };
-    }
-
     [Fact]
     public async Task NpmSample_InstallsFromTheRegistry_BuildsAndPublishesItsPackedTarball()
     {
         var (build, log, output) = await BuildAsync("npm-hello");
 
+        Assert.Contains("network: egress", log, StringComparison.Ordinal);
         Assert.Equal("npm ci && npm run build && npm pack", build.Command);
         Assert.Equal("1.0.0", build.Version);
         Assert.Contains("42 is a number | forty-two is not a number | is-number says true", log, StringComparison.Ordinal);

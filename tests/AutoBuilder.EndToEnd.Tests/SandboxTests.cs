@@ -50,7 +50,7 @@ public sealed class SandboxTests(SandboxTests.Fixture fixture) : IClassFixture<S
         // Of the data folder, the build sees only the cache folder bound into it.
         Assert.Equal(["DATA-SEES: cache"], log.Split('\n').Where(l => l.StartsWith("DATA-SEES:", StringComparison.Ordinal)));
         Assert.Contains("PROCESSES-SEEN: ", log, StringComparison.Ordinal);
-        Assert.Contains("sandbox: bubblewrap, no network", log, StringComparison.Ordinal);
+        Assert.Contains("sandbox: bubblewrap, network: egress", log, StringComparison.Ordinal); // the default since builds have their own network
 
         // Nothing changed in the data folder apart from the hostile build's own blobs and the database.
         Assert.Equal(before, after);
@@ -101,7 +101,7 @@ public sealed class SandboxTests(SandboxTests.Fixture fixture) : IClassFixture<S
         var log = await ApiCalls.GetLogAsync(client, build.Id);
 
         Assert.True(ended.Status == BuildStatus.Succeeded, log);
-        Assert.Contains("sandbox: bubblewrap, no network", log, StringComparison.Ordinal);
+        Assert.Contains("sandbox: bubblewrap, network: egress", log, StringComparison.Ordinal); // the default since builds have their own network
     }
 
     /// <summary>Every file of the data folder (path, size, SHA-256), less what the hostile build may legitimately change: its own blobs, the database, the shared cache.</summary>

@@ -58,13 +58,32 @@ public static class BuildLimits
     public const long OwnLinesAllowance = 4L * 1024 * 1024;
 }
 
+/// <summary>What network a sandboxed build has.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<SandboxNetwork>))]
+public enum SandboxNetwork
+{
+    /// <summary>Its own loopback only.</summary>
+    [JsonStringEnumMemberName("none")] None,
+    /// <summary>The internet through a user-mode network stack (slirp4netns) in its own namespace; not the host's
+    /// loopback, the host's addresses, link-local or private networks (unless allowed).</summary>
+    [JsonStringEnumMemberName("egress")] Egress,
+    /// <summary>The host's network, loopback services included: for trusted builds only.</summary>
+    [JsonStringEnumMemberName("host")] Host,
+}
+
 /// <summary>The server's sandbox decision for the build command (Sandbox:*).</summary>
 public sealed record SandboxSettings
 {
     /// <summary>Run the command under bubblewrap; a runner that cannot do so fails the build.</summary>
     public bool Enabled { get; init; }
-    /// <summary>Give the sandboxed command the host's network (Sandbox:Network).</summary>
-    public bool Network { get; init; }
+    /// <summary>The sandboxed command's network (Sandbox:Network, as the server could provide it).</summary>
+    public SandboxNetwork Network { get; init; } = SandboxNetwork.None;
+    /// <summary>With <see cref="SandboxNetwork.Egress"/>: private networks (CIDR) the build may reach all the same (Sandbox:AllowedNetworks).</summary>
+    public IReadOnlyList<string> AllowedNetworks { get; init; } = [];
+    /// <summary>HTTP_PROXY, HTTPS_PROXY and NO_PROXY for the build (Sandbox:HttpProxy, HttpsProxy, NoProxy); null when not set.</summary>
+    public string? HttpProxy { get; init; }
+    public string? HttpsProxy { get; init; }
+    public string? NoProxy { get; init; }
     /// <summary>
     /// The unprivileged user a runner that runs as root starts the build command as (Sandbox:BuildUid/BuildGid), sandboxed
     /// or not; null keeps the runner's own user. A runner that is not root cannot change users and ignores it.

@@ -17,7 +17,13 @@ public sealed record BuildEnvironmentRequest(
 {
     /// <summary>AUTOBUILDER_CACHE: the project's dependency cache folder, for scripts that cache what they download.</summary>
     public string? CacheDirectory { get; init; }
+
+    /// <summary>The operator's proxy settings (Sandbox:HttpProxy, HttpsProxy, NoProxy).</summary>
+    public ProxySettings? Proxy { get; init; }
 }
+
+/// <summary>Proxy settings handed to a build in both spellings tools read (HTTP_PROXY and http_proxy, ...).</summary>
+public sealed record ProxySettings(string? Http, string? Https, string? NoProxy);
 
 /// <summary>
 /// Builds a command's environment from an allow-list. Nothing else of the runner's environment
@@ -49,6 +55,15 @@ public static class BuildEnvironment
         if (request.CacheDirectory is not null)
         {
             env["AUTOBUILDER_CACHE"] = request.CacheDirectory;
+        }
+
+        foreach (var (name, value) in new[] { ("HTTP_PROXY", request.Proxy?.Http), ("HTTPS_PROXY", request.Proxy?.Https), ("NO_PROXY", request.Proxy?.NoProxy) })
+        {
+            if (!string.IsNullOrEmpty(value))
+            {
+                env[name] = value;
+                env[name.ToLowerInvariant()] = value;
+            }
         }
 
         foreach (var name in new[] { "TZ", "JAVA_HOME" })

@@ -21,6 +21,11 @@ public sealed record BuildProcessRequest
     public string? SandboxStatusFile { get; init; }
     /// <summary>Run the command as this user (the launcher drops to it with setpriv); null keeps the runner's user.</summary>
     public BuildUser? RunAs { get; init; }
+    /// <summary>
+    /// With <see cref="Sandbox"/>: give the command a network namespace of its own connected by this (Sandbox:Network=Egress);
+    /// the sandbox's options must then share that namespace (--share-net).
+    /// </summary>
+    public EgressNetwork? Egress { get; init; }
 }
 
 /// <summary>The unprivileged user a build runs as when the runner is root (Sandbox:BuildUid, Sandbox:BuildGid).</summary>
@@ -84,6 +89,7 @@ public sealed class BuildProcess(TimeProvider? timeProvider = null)
         if (sandboxed)
         {
             File.Delete(request.SandboxStatusFile!);
+            File.Delete(EgressNetwork.ReadyFileFor(request.SandboxStatusFile!));
         }
 
         var started = _timeProvider.GetTimestamp();
@@ -98,6 +104,21 @@ public sealed class BuildProcess(TimeProvider? timeProvider = null)
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, cancellationToken);
         using var drain = new CancellationTokenSource();
         var pump = PumpAsync(process.StandardOutput.BaseStream, output, drain.Token, cancellationToken);
+        IAsyncDisposable? network = null;
+        if (sandboxed && request.Egress is { } egress)
+        {
+            try
+            {
+                // The launcher execs in place throughout, so its pid is the namespace's first process.
+                network = await egress.AttachAsync(process.Id, EgressNetwork.ReadyFileFor(request.SandboxStatusFile!), cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                KillGroup(process, processGroup);
+                await process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+                throw;
+            }
+        }
 
         var timedOut = false;
         try
@@ -116,6 +137,11 @@ public sealed class BuildProcess(TimeProvider? timeProvider = null)
         }
 
         await process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+        if (network is not null)
+        {
+            await network.DisposeAsync().ConfigureAwait(false);
+        }
+
         // A process that left the group and the sandbox (possible only unsandboxed) may hold the pipe open for ever;
         // the attempt must still end, so the output is read for a bounded while after the command ended.
         drain.CancelAfter(OutputDrainLimit);
@@ -167,6 +193,14 @@ public sealed class BuildProcess(TimeProvider? timeProvider = null)
             // The outer shell merges bwrap's own errors into the output, opens the status file on fd 3
             // (bwrap closes it before the command runs) and becomes bwrap, which runs the command's shell.
             args.AddRange(["exec 2>&1 3>\"$0\"\nexec \"$@\"", statusFile]);
+            if (request.Egress is not null)
+            {
+                // Still as the runner's user: a network namespace of its own, in which the launcher waits until the
+                // runner has connected and shaped it (EgressNetwork.AttachAsync), then goes on in place (same pid).
+                args.AddRange(["/usr/bin/unshare", "--net", "--", "/bin/sh", "-c", "while [ ! -e \"$0\" ]; do sleep 0.02; done\nexec \"$@\"",
+                    EgressNetwork.ReadyFileFor(statusFile)]);
+            }
+
             args.AddRange(DropPrivileges(request.RunAs));
             args.Add(sandbox[0]);
             args.AddRange(["--json-status-fd", "3"]);

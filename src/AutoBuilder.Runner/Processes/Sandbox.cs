@@ -3,7 +3,7 @@ namespace AutoBuilder.Runner.Processes;
 /// <summary>The folders a sandboxed command may write: its source root, HOME, TMPDIR and the cache.</summary>
 /// <param name="Writable">Bound read-write at their own paths; everything else of the host is hidden.</param>
 /// <param name="WorkingDirectory">Where the command starts (one of, or inside, the writable folders).</param>
-/// <param name="Network">Share the host's network; otherwise the command has only its own loopback.</param>
+/// <param name="Network">Share the network namespace bwrap starts in (the host's, or the build's own egress namespace); otherwise the command has only its own loopback.</param>
 /// <param name="TempDirectory">Bound at /tmp and /var/tmp, so what the build puts there is on disk and counts against its workspace; null: in-memory tmpfs.</param>
 public sealed record SandboxRequest(IReadOnlyList<string> Writable, string WorkingDirectory, bool Network, string? TempDirectory = null);
 

@@ -1,3 +1,5 @@
+using AutoBuilder.Core.Protocol;
+
 namespace AutoBuilder.Server.Hosting;
 
 /// <summary>Section "Sandbox": the build command's isolation under the local executor (bubblewrap).</summary>
@@ -7,8 +9,24 @@ public sealed class SandboxOptions
 
     public SandboxMode Mode { get; set; } = SandboxMode.Auto;
 
-    /// <summary>Give sandboxed builds the host's network (package registries, ...); default: none, not even the API.</summary>
-    public bool Network { get; set; }
+    /// <summary>
+    /// Egress (default): the internet through a user-mode stack, nothing internal. None: no network. Host: the host's
+    /// network, its loopback services included (trusted builds only). Egress needs root and slirp4netns; without them
+    /// builds get None, said once at start-up — never Host.
+    /// </summary>
+    public SandboxNetwork Network { get; set; } = SandboxNetwork.Egress;
+
+    /// <summary>Private networks (CIDR, e.g. 10.1.2.0/24 for a registry mirror) Egress builds may reach all the same.</summary>
+    public List<string> AllowedNetworks { get; set; } = [];
+
+    /// <summary>Handed to builds as HTTP_PROXY/http_proxy (a corporate proxy; list its address in AllowedNetworks when private).</summary>
+    public string? HttpProxy { get; set; }
+
+    /// <summary>Handed to builds as HTTPS_PROXY/https_proxy.</summary>
+    public string? HttpsProxy { get; set; }
+
+    /// <summary>Handed to builds as NO_PROXY/no_proxy.</summary>
+    public string? NoProxy { get; set; }
 
     /// <summary>
     /// When the server (or runner) runs as root, builds run as this unprivileged uid instead, inside and outside the

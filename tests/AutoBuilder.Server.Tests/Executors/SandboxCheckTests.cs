@@ -1,3 +1,4 @@
+using AutoBuilder.Core.Protocol;
 using AutoBuilder.Server.Executors.Local;
 using AutoBuilder.Server.Hosting;
 using Microsoft.Extensions.Logging;
@@ -9,18 +10,21 @@ namespace AutoBuilder.Server.Tests.Executors;
 public sealed class SandboxCheckTests
 {
     [Theory]
-    [InlineData(SandboxMode.Auto, false)]
-    [InlineData(SandboxMode.Auto, true)]
-    [InlineData(SandboxMode.Required, false)]
-    public async Task StartAsync_BwrapWorks_EnablesTheSandboxWithTheNetworkSetting(SandboxMode mode, bool network)
+    [InlineData(SandboxMode.Auto, SandboxNetwork.None)]
+    [InlineData(SandboxMode.Auto, SandboxNetwork.Host)]
+    [InlineData(SandboxMode.Auto, SandboxNetwork.Egress)]
+    [InlineData(SandboxMode.Required, SandboxNetwork.None)]
+    public async Task StartAsync_BwrapWorks_EnablesTheSandboxWithTheNetworkSetting(SandboxMode mode, SandboxNetwork network)
     {
+        // Egress needs root and slirp4netns: scripts/test.sh installs it and the tests run as root.
         var logger = new ListLogger();
-        var check = new SandboxCheck(Options.Create(new SandboxOptions { Mode = mode, Network = network }), Options.Create(new ExecutorOptions()), logger);
+        var check = new SandboxCheck(Options.Create(new SandboxOptions { Mode = mode, Network = network, AllowedNetworks = ["10.9.8.0/24"] }), Options.Create(new ExecutorOptions()), logger);
 
         await check.StartAsync(CancellationToken.None);
 
         Assert.True(check.Settings.Enabled);
         Assert.Equal(network, check.Settings.Network);
+        Assert.Equal(["10.9.8.0/24"], check.Settings.AllowedNetworks);
         Assert.DoesNotContain(logger.Lines, line => line.StartsWith("Warning", StringComparison.Ordinal));
     }
 
@@ -28,7 +32,7 @@ public sealed class SandboxCheckTests
     public async Task StartAsync_Off_DisablesTheSandboxAndWarnsOnce()
     {
         var logger = new ListLogger();
-        var check = new SandboxCheck(Options.Create(new SandboxOptions { Mode = SandboxMode.Off, Network = true }), Options.Create(new ExecutorOptions()), logger);
+        var check = new SandboxCheck(Options.Create(new SandboxOptions { Mode = SandboxMode.Off, Network = SandboxNetwork.Host }), Options.Create(new ExecutorOptions()), logger);
 
         await check.StartAsync(CancellationToken.None);
 

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using AutoBuilder.Core.Protocol;
+using AutoBuilder.Runner.Processes;
 using AutoBuilder.Server.Hosting;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -62,8 +63,17 @@ public sealed class SandboxCheck(IOptions<SandboxOptions> options, IOptions<Exec
         var problem = Probe(Environment.IsPrivilegedProcess ? user : null);
         if (problem is null)
         {
-            logger.LogInformation("Builds run sandboxed in bubblewrap (network {Network})", options.Network ? "shared" : "off");
-            return user with { Enabled = true, Network = options.Network };
+            var network = DecideNetwork(options, logger);
+            logger.LogInformation("Builds run sandboxed in bubblewrap (network {Network})", network.ToString());
+            return user with
+            {
+                Enabled = true,
+                Network = network,
+                AllowedNetworks = options.AllowedNetworks,
+                HttpProxy = options.HttpProxy,
+                HttpsProxy = options.HttpsProxy,
+                NoProxy = options.NoProxy,
+            };
         }
 
         if (options.Mode == SandboxMode.Required)
@@ -76,6 +86,20 @@ public sealed class SandboxCheck(IOptions<SandboxOptions> options, IOptions<Exec
             "Builds run UNSANDBOXED: bubblewrap {Problem}. Fix: apt-get install bubblewrap (and allow it to create namespaces), or set Sandbox:Mode=Off to silence this, or Required to refuse to start without it",
             problem);
         return user;
+    }
+
+    /// <summary>Egress when it can be provided here; otherwise no network, said in one warning line — never the host's.</summary>
+    private static SandboxNetwork DecideNetwork(SandboxOptions options, ILogger logger)
+    {
+        if (options.Network != SandboxNetwork.Egress || EgressNetwork.Unavailable() is not { } reason)
+        {
+            return options.Network;
+        }
+
+        logger.LogWarning(
+            "Sandbox:Network is Egress, but builds get NO network: {Reason}. Fix that, or set Sandbox:Network=None to silence this (Host gives builds the host's network and its loopback services: trusted builds only)",
+            reason);
+        return SandboxNetwork.None;
     }
 
     /// <summary>Null when a sandboxed `true` runs (as the build user, when one is given); else why not.</summary>
