@@ -29,6 +29,22 @@ public sealed class RegistrySampleTests(ServerFixture fixture) : IClassFixture<S
     }
 
     [Fact]
+    public async Task NpmProject_WithoutALockFile_InstallsWithNpmInstall()
+    {
+        using var client = fixture.Server.CreateClient();
+        var sample = Path.Combine(TestPaths.Samples, "npm-hello");
+        var files = new[] { "package.json", "build.js" }.ToDictionary(name => name, name => File.ReadAllText(Path.Combine(sample, name)));
+        var build = await ApiCalls.StartBuildAsync(client, $"nolock-{Guid.NewGuid():N}"[..20], files);
+
+        var ended = await ApiCalls.WaitForEndAsync(client, build.Id, TimeSpan.FromMinutes(5));
+
+        var log = await ApiCalls.GetLogAsync(client, build.Id);
+        Assert.True(ended.Status == BuildStatus.Succeeded, log);
+        Assert.Equal("npm install && npm run build && npm pack", ended.Command);
+        Assert.Contains("42 is a number", log, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task DotNetSample_RestoresFromNuGet_PublishesTheProject()
     {
         var (build, log, output) = await BuildAsync("dotnet-hello");
