@@ -19,18 +19,24 @@ public sealed class RunnerPlacementTests
         // A sleep no other process on this machine runs: its arguments are how the test finds the build on the host.
         var seconds = 3_000 + Random.Shared.Next(100_000);
         var settings = new Dictionary<string, string> { ["Executor:Runner"] = runner, ["Sandbox:Mode"] = "Required" };
+        List<int> network;
         await using (var server = await ServerProcess.StartAsync(Path.Combine(root, "data"), settings))
         {
             using var client = server.CreateClient();
             var build = await ApiCalls.StartBuildAsync(client, "orphan", new Dictionary<string, string> { ["build.sh"] = $"echo started\nsleep {seconds}\n" });
             await ApiCalls.WaitForAsync(client, build.Id, b => b.Phase == BuildPhase.Building);
             Assert.True(await WaitUntilAsync(() => SleepProcesses(seconds).Count > 0), "the build's sleep never started");
+            // The build's egress network (the default): its slirp4netns serves one of the sleep's ancestors.
+            network = NetworkHelpers(SleepProcesses(seconds)[0]);
+            Assert.NotEmpty(network);
 
             await server.KillAsync();
         }
 
         Assert.True(await WaitUntilAsync(() => SleepProcesses(seconds).Count == 0),
             $"the build outlived its server: pid {string.Join(", ", SleepProcesses(seconds))} still runs 'sleep {seconds}'");
+        Assert.True(await WaitUntilAsync(() => network.All(pid => !Directory.Exists($"/proc/{pid}"))),
+            $"the build's slirp4netns outlived its server: pid {string.Join(", ", network)}");
         Directory.Delete(root, recursive: true);
     }
 
@@ -93,6 +99,38 @@ public sealed class RunnerPlacementTests
     }
 
     /// <summary>Host pids whose command line is exactly `sleep N` (a sandbox's processes are visible from the host).</summary>
+    /// <summary>The slirp4netns processes whose target (their next-to-last argument) is an ancestor of <paramref name="pid"/>.</summary>
+    private static List<int> NetworkHelpers(int pid)
+    {
+        var ancestors = new HashSet<string>(StringComparer.Ordinal);
+        for (var current = pid; current > 1;)
+        {
+            ancestors.Add(current.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            var stat = File.ReadAllText($"/proc/{current}/stat");
+            current = int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        var helpers = new List<int>();
+        foreach (var directory in Directory.EnumerateDirectories("/proc"))
+        {
+            try
+            {
+                if (int.TryParse(Path.GetFileName(directory), out var candidate)
+                    && File.ReadAllText(Path.Combine(directory, "cmdline")).Split('\0', StringSplitOptions.RemoveEmptyEntries) is [.., var target, "tap0"] args
+                    && args[0].EndsWith("slirp4netns", StringComparison.Ordinal) && ancestors.Contains(target))
+                {
+                    helpers.Add(candidate);
+                }
+            }
+            catch (IOException)
+            {
+                // The process ended while we looked.
+            }
+        }
+
+        return helpers;
+    }
+
     private static List<int> SleepProcesses(int seconds)
     {
         var wanted = $"sleep\0{seconds}\0";

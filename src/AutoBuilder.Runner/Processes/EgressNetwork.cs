@@ -103,7 +103,8 @@ public sealed class EgressNetwork(IReadOnlyList<string> allowedNetworks)
             }
         }
 
-        var slirp = Start(slirpPath, ["--configure", "--mtu=65520", "--disable-host-loopback", "--enable-sandbox", "--enable-seccomp",
+        // --exit-fd=0: its stdin is a pipe from this process, so it also ends when the runner dies without stopping it.
+        var slirp = Start(slirpPath, ["--configure", "--mtu=65520", "--disable-host-loopback", "--enable-sandbox", "--enable-seccomp", "--exit-fd=0",
             pid.ToString(CultureInfo.InvariantCulture), SlirpDevice]);
         var stopper = new SlirpProcess(slirp);
         try
@@ -241,8 +242,7 @@ public sealed class EgressNetwork(IReadOnlyList<string> allowedNetworks)
 
         public SlirpProcess(Process process)
         {
-            _process = process;
-            _process.StandardInput.Close();
+            _process = process; // its stdin stays open: closing it (or this process dying) ends slirp4netns (--exit-fd=0).
             _process.OutputDataReceived += (_, e) => Append(e.Data);
             _process.BeginOutputReadLine();
         }
