@@ -69,7 +69,7 @@ public sealed class BuildRunner
             return RunnerExitCodes.InfrastructureFailure;
         }
 
-        var shipper = new LogShipper((batch, ct) => _api.AppendLogAsync(spec.LogAppendUrl, batch, ct), _timeProvider, spec.MaxLogBytes);
+        var shipper = new LogShipper((batch, ct) => _api.AppendLogAsync(spec.LogAppendUrl, batch, ct), _timeProvider, spec.MaxLogBytes, RegistrySecrets.Of(spec.Toolchains));
         await using (shipper.ConfigureAwait(false))
         {
             try

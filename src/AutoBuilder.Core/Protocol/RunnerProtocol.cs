@@ -99,6 +99,12 @@ public sealed record ToolchainSettings
     public string? MavenSettingsFile { get; init; }
     /// <summary>Toolchains:Maven:Offline — adds -o.</summary>
     public bool MavenOffline { get; init; }
+    /// <summary>Toolchains:Npm:Registry — the registry npm (and yarn/pnpm) install from, written to the build's ~/.npmrc.</summary>
+    public string? NpmRegistry { get; init; }
+    /// <summary>Toolchains:Npm:AuthToken — that registry's token, in ~/.npmrc only; masked in the log.</summary>
+    public string? NpmAuthToken { get; init; }
+    /// <summary>Toolchains:NuGet:ConfigFile — a NuGet.Config (sources, credentials) copied to the build's ~/.nuget/NuGet/NuGet.Config.</summary>
+    public string? NuGetConfigFile { get; init; }
 }
 
 /// <summary>POST .../phase: the runner enters a phase. Doubles as the heartbeat.</summary>

@@ -51,6 +51,7 @@ public sealed class LogShipper : IAsyncDisposable
     });
 
     private readonly LogAppender _append;
+    private readonly IReadOnlyList<string> _secrets;
     private readonly TimeProvider _timeProvider;
     private readonly CancellationTokenSource _failed = new();
     private readonly CancellationTokenSource _abort = new();
@@ -64,8 +65,10 @@ public sealed class LogShipper : IAsyncDisposable
     /// <param name="append">Where batches go.</param>
     /// <param name="timeProvider">The clock of the batching delay.</param>
     /// <param name="maxOutputBytes">The most of the build's output kept (Builds:MaxLogBytes); the runner's own lines do not count.</param>
-    public LogShipper(LogAppender append, TimeProvider? timeProvider = null, long maxOutputBytes = long.MaxValue)
+    /// <param name="secrets">Values masked wherever they appear (the operator's registry tokens and passwords).</param>
+    public LogShipper(LogAppender append, TimeProvider? timeProvider = null, long maxOutputBytes = long.MaxValue, IReadOnlyList<string>? secrets = null)
     {
+        _secrets = secrets ?? [];
         _append = append ?? throw new ArgumentNullException(nameof(append));
         ArgumentOutOfRangeException.ThrowIfNegative(maxOutputBytes);
         _timeProvider = timeProvider ?? TimeProvider.System;
@@ -138,7 +141,7 @@ public sealed class LogShipper : IAsyncDisposable
         }
 
         var text = Encoding.UTF8.GetString(line.Span);
-        var redacted = SecretRedactor.Redact(text);
+        var redacted = MaskSecrets(SecretRedactor.Redact(text));
         if (!ReferenceEquals(text, redacted))
         {
             // Re-encoded only when a secret was masked, so other bytes (even invalid UTF-8) pass unchanged.
@@ -196,6 +199,20 @@ public sealed class LogShipper : IAsyncDisposable
         {
             _writeLock.Release();
         }
+    }
+
+    /// <summary>The line with every configured secret masked; the same instance when there is none.</summary>
+    private string MaskSecrets(string line)
+    {
+        foreach (var secret in _secrets)
+        {
+            if (line.Contains(secret, StringComparison.Ordinal))
+            {
+                line = line.Replace(secret, SecretRedactor.Mask, StringComparison.Ordinal);
+            }
+        }
+
+        return line;
     }
 
     private static byte[] OwnLine(string line)

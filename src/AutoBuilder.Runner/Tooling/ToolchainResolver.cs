@@ -210,7 +210,40 @@ public static class ToolchainResolver
                 ["npm_config_fund"] = "false",
             },
             RequiredTool = tool,
+            HomeFiles = NpmUserConfig(request.Settings) is { } npmrc ? new Dictionary<string, string> { [".npmrc"] = npmrc } : new Dictionary<string, string>(),
         };
+    }
+
+    /// <summary>~/.npmrc with the operator's registry and token (npm, yarn 1 and pnpm read it); null when none is set.</summary>
+    private static string? NpmUserConfig(ToolchainSettings settings)
+    {
+        if (settings.NpmRegistry is null)
+        {
+            return null;
+        }
+
+        var registry = new Uri(settings.NpmRegistry.EndsWith('/') ? settings.NpmRegistry : settings.NpmRegistry + "/");
+        var npmrc = $"registry={registry}\n";
+        // The token is scoped to the registry's host and path ("//host/path/:_authToken"), so npm sends it nowhere else.
+        return settings.NpmAuthToken is null ? npmrc : npmrc + $"//{registry.Authority}{registry.AbsolutePath}:_authToken={settings.NpmAuthToken}\n";
+    }
+
+    /// <summary>The operator's NuGet.Config as the build's user-level config (~/.nuget/NuGet/NuGet.Config).</summary>
+    private static Dictionary<string, string> NuGetUserConfig(ToolchainSettings settings)
+    {
+        if (settings.NuGetConfigFile is null)
+        {
+            return [];
+        }
+
+        try
+        {
+            return new Dictionary<string, string> { [".nuget/NuGet/NuGet.Config"] = File.ReadAllText(settings.NuGetConfigFile) };
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new BuildFailureException($"the NuGet config '{settings.NuGetConfigFile}' (Toolchains:NuGet:ConfigFile) cannot be read: {ex.Message}", ex);
+        }
     }
 
     /// <summary>What the default npm command needs to know of package.json.</summary>
@@ -275,6 +308,7 @@ public static class ToolchainResolver
                 ["DOTNET_SKIP_FIRST_TIME_EXPERIENCE"] = "1",
             },
             RequiredTool = customCommand ? null : new RequiredTool("dotnet", solutions.Count == 1 ? solutions[0]! : projects[0]!),
+            HomeFiles = NuGetUserConfig(request.Settings),
         };
     }
 

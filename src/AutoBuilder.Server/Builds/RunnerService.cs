@@ -34,7 +34,8 @@ public sealed class RunnerService(
     {
         var build = await RequireCurrentAsync(buildId, attempt, cancellationToken);
         var options = buildOptions.Value;
-        var maven = toolchainOptions.Value.Maven;
+        var toolchains = toolchainOptions.Value;
+        var maven = toolchains.Maven;
         var source = await store.GetSignedUrlAsync(layout.Source(build.ProjectId, build.SourceId), BlobPermission.Read, RunnerLinkLifetime, cancellationToken);
         var log = await store.GetSignedUrlAsync(layout.BuildLog(build.ProjectId, build.Number), BlobPermission.Append, RunnerLinkLifetime, cancellationToken);
         return new RunnerSpec
@@ -50,7 +51,14 @@ public sealed class RunnerService(
             Command = build.RequestedCommand,
             TimeoutSeconds = (int)options.DefaultTimeout.TotalSeconds,
             MaxTimeoutSeconds = (int)options.MaxTimeout.TotalSeconds,
-            Toolchains = new ToolchainSettings { MavenSettingsFile = maven.SettingsFile, MavenOffline = maven.Offline },
+            Toolchains = new ToolchainSettings
+            {
+                MavenSettingsFile = maven.SettingsFile,
+                MavenOffline = maven.Offline,
+                NpmRegistry = toolchains.Npm.Registry,
+                NpmAuthToken = toolchains.Npm.AuthToken,
+                NuGetConfigFile = toolchains.NuGet.ConfigFile,
+            },
             Sandbox = sandbox.Settings,
             MaxLogBytes = options.MaxLogBytes,
             MaxWorkspaceBytes = options.MaxWorkspaceBytes,

@@ -6,4 +6,8 @@ public sealed class ToolchainOptions
     public const string Section = "Toolchains";
 
     public MavenToolchainOptions Maven { get; set; } = new();
+
+    public NpmToolchainOptions Npm { get; set; } = new();
+
+    public NuGetToolchainOptions NuGet { get; set; } = new();
 }

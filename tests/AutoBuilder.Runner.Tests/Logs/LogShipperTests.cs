@@ -52,6 +52,29 @@ public sealed class LogShipperTests
     }
 
     [Fact]
+    public async Task WriteAsync_ConfiguredSecrets_AreMaskedWhereverTheyAppear()
+    {
+        var batches = new List<byte[]>();
+        var shipper = new LogShipper((batch, _) =>
+        {
+            batches.Add(batch.ToArray());
+            return Task.CompletedTask;
+        }, secrets: ["npm_Tok3nValue", "nuget-p4ssword"]);
+        await using (shipper)
+        {
+            foreach (var part in new[] { "//registry/:_authToken=npm_Tok3n", "Value\n<add key=\"ClearTextPassword\" value=\"nuget-p4ssword\" />\n" })
+            {
+                await shipper.WriteAsync(Encoding.UTF8.GetBytes(part));
+            }
+
+            await shipper.CompleteAsync();
+        }
+
+        var log = Encoding.UTF8.GetString([.. batches.SelectMany(b => b)]);
+        Assert.Equal("//registry/:_authToken=***\n<add key=\"ClearTextPassword\" value=\"***\" />\n", log);
+    }
+
+    [Fact]
     public async Task WriteAsync_SecretsSplitAcrossWrites_AreRedactedLineByLine()
     {
         var batches = new List<byte[]>();

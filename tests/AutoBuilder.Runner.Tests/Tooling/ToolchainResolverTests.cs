@@ -192,6 +192,45 @@ public sealed class ToolchainResolverTests : IDisposable
     }
 
     [Fact]
+    public void Resolve_Npm_WithTheOperatorsRegistry_WritesItAndItsScopedTokenToTheUsersNpmrc()
+    {
+        _temp.Write("src/package.json", "{}");
+
+        var resolved = ToolchainResolver.Resolve(Request(settings: new ToolchainSettings { NpmRegistry = "https://npm.example.test/repo", NpmAuthToken = "npm_secret123" }));
+
+        Assert.Equal("registry=https://npm.example.test/repo/\n//npm.example.test/repo/:_authToken=npm_secret123\n", resolved.HomeFiles[".npmrc"]);
+        Assert.Empty(ToolchainResolver.Resolve(Request()).HomeFiles);
+    }
+
+    [Fact]
+    public void Resolve_DotNet_WithTheOperatorsNuGetConfig_CopiesItAsTheUsersConfig_OrFailsNamingIt()
+    {
+        _temp.Write("src/App.csproj", "");
+        var config = _temp.Write("NuGet.Config", "<configuration><packageSources><add key=\"mirror\" value=\"https://nuget.example.test/v3/index.json\" /></packageSources></configuration>");
+
+        var resolved = ToolchainResolver.Resolve(Request(settings: new ToolchainSettings { NuGetConfigFile = config }));
+
+        Assert.Equal(File.ReadAllText(config), resolved.HomeFiles[".nuget/NuGet/NuGet.Config"]);
+        var ex = Assert.Throws<BuildFailureException>(() => ToolchainResolver.Resolve(Request(settings: new ToolchainSettings { NuGetConfigFile = _temp.Combine("missing.config") })));
+        Assert.Contains("(Toolchains:NuGet:ConfigFile) cannot be read", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void RegistrySecrets_AreTheNpmTokenAndTheNuGetConfigsPasswordsAndKeys()
+    {
+        var config = _temp.Write("NuGet.Config", """
+            <configuration>
+              <packageSourceCredentials><mirror><add key="Username" value="builder" /><add key="ClearTextPassword" value="p4ssw0rd-secret" /></mirror></packageSourceCredentials>
+              <apikeys><add key="https://nuget.example.test" value="api-key-secret" /></apikeys>
+            </configuration>
+            """);
+
+        var secrets = RegistrySecrets.Of(new ToolchainSettings { NpmAuthToken = "npm_secret123", NuGetConfigFile = config });
+
+        Assert.Equal(["npm_secret123", "p4ssw0rd-secret", "api-key-secret"], secrets);
+    }
+
+    [Fact]
     public void RequiredTool_MissingFromPath_NamesTheToolAndTheReason_OnlyForDefaultCommands()
     {
         _temp.Write("src/build.gradle", "");
