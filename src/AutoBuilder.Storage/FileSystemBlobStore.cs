@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
@@ -412,8 +413,11 @@ public sealed class FileSystemBlobStore : IBlobStore
             Directory.CreateDirectory(Path.GetDirectoryName(destination)!);
             try
             {
-                // On Unix, overwrite: false is link()+unlink(): it fails atomically when the target exists.
-                File.Move(temp, destination, overwrite);
+                if (overwrite || !TryLinkIntoPlace(blob, temp, destination))
+                {
+                    File.Move(temp, destination, overwrite);
+                }
+
                 return;
             }
             catch (IOException) when (!overwrite && File.Exists(destination))
@@ -425,6 +429,32 @@ public sealed class FileSystemBlobStore : IBlobStore
                 // A concurrent delete removed the (then empty) parent folder; create it again.
             }
         }
+    }
+
+    /// <summary>
+    /// A create that only one of many racers can win: link(2) fails with EEXIST when the name exists, atomically
+    /// (File.Move without overwrite checks and then renames: two racers were both seen winning). False where the
+    /// filesystem has no hard links; the caller then moves as before.
+    /// </summary>
+    private static bool TryLinkIntoPlace(BlobRef blob, string temp, string destination)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return false;
+        }
+
+        if (NativeMethods.Link(temp, destination) == 0)
+        {
+            File.Delete(temp);
+            return true;
+        }
+
+        return Marshal.GetLastPInvokeError() switch
+        {
+            NativeMethods.EEXIST => throw new BlobAlreadyExistsException(blob),
+            NativeMethods.ENOENT => throw new DirectoryNotFoundException($"'{Path.GetDirectoryName(destination)}' went away while '{destination}' was created"),
+            _ => false,
+        };
     }
 
     private static FileStream OpenForAppend(string path)
