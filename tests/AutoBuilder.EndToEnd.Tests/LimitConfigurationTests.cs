@@ -2,7 +2,7 @@ using AutoBuilder.EndToEnd.Tests.Infrastructure;
 
 namespace AutoBuilder.EndToEnd.Tests;
 
-/// <summary>Bad limits stop the server at start, naming the key.</summary>
+/// <summary>Bad limits and settings stop the server at start, naming the key (one line, exit code 2).</summary>
 public sealed class LimitConfigurationTests
 {
     [Theory]
@@ -14,6 +14,8 @@ public sealed class LimitConfigurationTests
     [InlineData("RateLimits:Burst", "-1", "Burst")]
     [InlineData("Builds:MaxLogBytes", "0", "MaxLogBytes")]
     [InlineData("Builds:MaxWorkspaceBytes", "1024", "MaxWorkspaceBytes")]
+    [InlineData("Sandbox:Network", "true", "'true' at 'Sandbox:Network'")] // the setting was a boolean before Egress
+    [InlineData("Sandbox:AllowedNetworks:0", "10.1.2.0", "Sandbox:AllowedNetworks entries must be IPv4 networks in CIDR form")]
     public async Task Serve_BadLimit_FailsAtStartNamingTheKey(string key, string value, string message)
     {
         var root = TestPaths.NewTempDirectory("badlimit");
@@ -21,6 +23,8 @@ public sealed class LimitConfigurationTests
         var error = await Assert.ThrowsAsync<InvalidOperationException>(() => ServerProcess.StartAsync(Path.Combine(root, "data"), settings));
 
         Assert.Contains(message, error.Message, StringComparison.Ordinal);
+        Assert.Contains("exited with code 2", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("Unhandled exception", error.Message, StringComparison.Ordinal);
         Directory.Delete(root, recursive: true);
     }
 }

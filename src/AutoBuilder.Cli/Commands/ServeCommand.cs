@@ -43,7 +43,18 @@ internal static class ServeCommand
 
             await using (app)
             {
-                await app.StartAsync(cancellationToken);
+                try
+                {
+                    await app.StartAsync(cancellationToken);
+                }
+                catch (Exception e) when (e is OptionsValidationException or InvalidOperationException)
+                {
+                    // Options are bound and validated as the host starts (a value that does not convert, e.g. an old
+                    // Sandbox:Network=true): one line naming the key, not an unhandled exception.
+                    await Console.Error.WriteLineAsync($"autobuilder serve: {e.Message}");
+                    return ExitCodes.Error;
+                }
+
                 var address = app.Services.GetRequiredService<ServerAddress>();
                 var paths = app.Services.GetRequiredService<ServerPaths>();
                 var adminKey = app.Services.GetRequiredService<IOptions<AuthOptions>>().Value.BootstrapAdminKey is null

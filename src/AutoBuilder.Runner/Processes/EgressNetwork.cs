@@ -56,7 +56,7 @@ public sealed class EgressNetwork(IReadOnlyList<string> allowedNetworks)
             return "it needs the runner to be root (it makes the build's network namespace)";
         }
 
-        if (Sandbox.Find() is null || FindOnPath(SlirpExecutable) is null)
+        if (Sandbox.Find() is null || Executables.Find(SlirpExecutable) is null)
         {
             return "slirp4netns is not installed (apt-get install slirp4netns)";
         }
@@ -89,7 +89,7 @@ public sealed class EgressNetwork(IReadOnlyList<string> allowedNetworks)
     /// <exception cref="SandboxNetworkException">The network could not be set up.</exception>
     public async Task<IAsyncDisposable> AttachAsync(int pid, string readyFile, CancellationToken cancellationToken)
     {
-        var slirpPath = FindOnPath(SlirpExecutable) ?? throw new SandboxNetworkException("slirp4netns is not installed");
+        var slirpPath = Executables.Find(SlirpExecutable) ?? throw new SandboxNetworkException("slirp4netns is not installed");
         using (var entering = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
         {
             entering.CancelAfter(SetupLimit);
@@ -228,11 +228,6 @@ public sealed class EgressNetwork(IReadOnlyList<string> allowedNetworks)
 
         return Process.Start(startInfo) ?? throw new SandboxNetworkException($"{executable} did not start");
     }
-
-    private static string? FindOnPath(string name) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin").Split(':', StringSplitOptions.RemoveEmptyEntries)
-            .Select(folder => Path.Combine(folder, name))
-            .FirstOrDefault(File.Exists);
 
     /// <summary>Stops slirp4netns when the build's namespace is no longer needed; keeps what it said for error messages.</summary>
     private sealed class SlirpProcess : IAsyncDisposable

@@ -28,19 +28,7 @@ public static class Sandbox
     private const string MaskedTree = "/etc";
 
     /// <summary>bwrap on PATH, or null.</summary>
-    public static string? Find(string? path = null)
-    {
-        foreach (var folder in (path ?? Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin").Split(':', StringSplitOptions.RemoveEmptyEntries))
-        {
-            var candidate = Path.Combine(folder, ExecutableName);
-            if (File.Exists(candidate))
-            {
-                return candidate;
-            }
-        }
-
-        return null;
-    }
+    public static string? Find(string? path = null) => Executables.Find(ExecutableName, path);
 
     /// <summary>bwrap's options, up to and including "--"; the command to run follows them.</summary>
     public static List<string> Arguments(SandboxRequest request)

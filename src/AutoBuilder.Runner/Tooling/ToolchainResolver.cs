@@ -43,7 +43,7 @@ public sealed record RequiredTool(string Program, string Reason)
 {
     /// <summary>Null when <see cref="Program"/> is on <paramref name="path"/>; else the build's failure message.</summary>
     public string? MissingFrom(string path) =>
-        path.Split(':', StringSplitOptions.RemoveEmptyEntries).Any(folder => File.Exists(Path.Combine(folder, Program)))
+        Processes.Executables.Find(Program, path) is not null
             ? null
             : $"{Program} is not installed on this runner ({Reason}); install it on the runner, or set command in autobuilder.yml";
 }

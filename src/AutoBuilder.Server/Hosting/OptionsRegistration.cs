@@ -47,7 +47,10 @@ public static class OptionsRegistration
         services.AddOptions<ToolchainOptions>().BindConfiguration(ToolchainOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<ToolchainOptions>, ToolchainOptionsValidator>();
         services.AddOptions<SandboxOptions>().BindConfiguration(SandboxOptions.Section)
-            .Validate(o => Enum.IsDefined(o.Mode), "Sandbox:Mode must be Auto, Required or Off.").ValidateOnStart();
+            .Validate(o => Enum.IsDefined(o.Mode), "Sandbox:Mode must be Auto, Required or Off.")
+            .Validate(o => Enum.IsDefined(o.Network), "Sandbox:Network must be Egress, None or Host.")
+            .Validate(o => o.AllowedNetworks.All(SandboxOptions.IsIPv4Network), "Sandbox:AllowedNetworks entries must be IPv4 networks in CIDR form, such as 10.1.2.0/24.")
+            .ValidateOnStart();
         services.AddOptions<MetadataOptions>().BindConfiguration(MetadataOptions.Section);
         return services;
     }

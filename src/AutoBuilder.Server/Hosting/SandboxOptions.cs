@@ -39,6 +39,10 @@ public sealed class SandboxOptions
     [System.ComponentModel.DataAnnotations.Range(1, int.MaxValue)]
     public int? BuildGid { get; set; }
 
+    /// <summary>"10.1.2.0/24": what Egress can route through (IPv4 only; builds have no IPv6 route).</summary>
+    public static bool IsIPv4Network(string? value) =>
+        System.Net.IPNetwork.TryParse(value, out var network) && network.BaseAddress.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork;
+
     /// <summary>Outside the ranges Debian gives to accounts (1000–59999) and to its packages (60000–63999 is free for sites).</summary>
     public const int DefaultBuildUid = 64000;
 }

@@ -105,7 +105,7 @@ public sealed class SandboxCheck(IOptions<SandboxOptions> options, IOptions<Exec
     /// <summary>Null when a sandboxed `true` runs (as the build user, when one is given); else why not.</summary>
     private static string? Probe(SandboxSettings? asUser)
     {
-        var bwrap = FindOnPath("bwrap");
+        var bwrap = Sandbox.Find();
         if (bwrap is null)
         {
             return "is not installed ('bwrap' is not on PATH)";
@@ -174,9 +174,4 @@ public sealed class SandboxCheck(IOptions<SandboxOptions> options, IOptions<Exec
             return $"cannot be started ({ex.Message})";
         }
     }
-
-    private static string? FindOnPath(string name) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin").Split(':', StringSplitOptions.RemoveEmptyEntries)
-            .Select(folder => Path.Combine(folder, name))
-            .FirstOrDefault(File.Exists);
 }
