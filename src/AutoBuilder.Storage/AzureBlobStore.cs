@@ -169,13 +169,27 @@ public sealed class AzureBlobStore : IBlobStore
                 // Small blob: one Put Blob, visible only when complete.
                 hash.AppendData(buffer, 0, read);
                 var sha256 = Convert.ToHexStringLower(hash.GetHashAndReset());
-                using var body = new MemoryStream(buffer, 0, read, writable: false);
-                await Conditional(blob, overwrite, () => client.UploadAsync(body, new BlobUploadOptions
+                try
                 {
-                    Metadata = Metadata(sha256),
-                    Conditions = conditions,
-                }, cancellationToken)).ConfigureAwait(false);
-                return new BlobUploadResult(read, sha256);
+                    using var body = new MemoryStream(buffer, 0, read, writable: false);
+                    await Conditional(blob, overwrite, () => client.UploadAsync(body, new BlobUploadOptions
+                    {
+                        Metadata = Metadata(sha256),
+                        Conditions = conditions,
+                    }, cancellationToken)).ConfigureAwait(false);
+                    return new BlobUploadResult(read, sha256);
+                }
+                catch (BlobAlreadyExistsException)
+                {
+                    if (await GetPropertiesAsync(blob, cancellationToken).ConfigureAwait(false) is not null)
+                    {
+                        throw;
+                    }
+
+                    // Nothing visible holds the name: the 409 came from the staged blocks of an upload that died
+                    // (Azurite counts such an uncommitted blob for Put Blob's If-None-Match). A block commit's
+                    // condition looks at committed blobs only, so the create goes on as one block.
+                }
             }
 
             handedOver = true; // the block upload returns it to the pool

@@ -2,6 +2,7 @@ using System.Net;
 using AutoBuilder.Core.Storage;
 using AutoBuilder.Tests.Shared;
 using Azure.Storage.Blobs;
+using Azure.Storage.Blobs.Specialized;
 
 namespace AutoBuilder.Storage.Tests;
 
@@ -60,6 +61,28 @@ public sealed class AzureBlobStoreContractTests(AzuriteFixture azurite) : BlobSt
     }
 
     protected override IBlobStore CreateStoreWithClock(TimeProvider time) => new AzureBlobStore(Options(), time);
+
+    [Fact]
+    public async Task UploadAsync_OverStagedBlocksOfADeadUpload_CreatesTheBlob()
+    {
+        // What an upload killed after staging a block leaves behind: an uncommitted blob, invisible to readers.
+        var blob = Blob("p/staged-leftover.zip");
+        var client = new BlobServiceClient(azurite.Server.ConnectionString)
+            .GetBlobContainerClient(Containers.Projects).GetBlockBlobClient(blob.Path);
+        using (var leftover = new MemoryStream(new byte[1024]))
+        {
+            // Block ids shaped like the store's own ({upload id}-{index}); a blob's uncommitted ids must share one length.
+            var blockId = Convert.ToBase64String(System.Text.Encoding.ASCII.GetBytes($"{Guid.NewGuid():N}-000000"));
+            await client.StageBlockAsync(blockId, leftover);
+        }
+
+        Assert.Null(await Store.GetPropertiesAsync(blob));
+
+        await UploadTextAsync(blob, "complete");
+
+        Assert.Equal("complete", await ReadTextAsync(blob));
+        await Assert.ThrowsAsync<BlobAlreadyExistsException>(() => UploadTextAsync(blob, "second"));
+    }
 
     /// <summary>A plain HTTP GET against Azurite, which validates the SAS signature, permissions and expiry.</summary>
     protected override async Task<(HttpStatusCode Status, byte[] Body)> GetSignedAsync(Uri url)

@@ -28,7 +28,7 @@ public abstract partial class BlobStoreContractTests : IAsyncLifetime
 
     public Task DisposeAsync() => DeleteStoreAsync();
 
-    private BlobRef Blob(string path) => new(Containers.Projects, path);
+    protected BlobRef Blob(string path) => new(Containers.Projects, path);
 
     [Fact]
     public async Task UploadAsync_64MiBGeneratedStream_RoundTripsWithSameSizeAndHash()
