@@ -14,6 +14,20 @@ public enum BuildStatus
     [JsonStringEnumMemberName("timedout")] TimedOut,
 }
 
+/// <summary>Where one step of a build stands (autobuilder.yml's steps; a plain command is one step).</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<StepStatus>))]
+public enum StepStatus
+{
+    [JsonStringEnumMemberName("pending")] Pending,
+    [JsonStringEnumMemberName("running")] Running,
+    [JsonStringEnumMemberName("succeeded")] Succeeded,
+    [JsonStringEnumMemberName("failed")] Failed,
+    [JsonStringEnumMemberName("timedout")] TimedOut,
+    [JsonStringEnumMemberName("cancelled")] Cancelled,
+    /// <summary>Never ran: an earlier step failed.</summary>
+    [JsonStringEnumMemberName("skipped")] Skipped,
+}
+
 /// <summary>What a running build is doing.</summary>
 [JsonConverter(typeof(JsonStringEnumConverter<BuildPhase>))]
 public enum BuildPhase

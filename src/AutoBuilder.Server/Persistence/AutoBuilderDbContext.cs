@@ -16,6 +16,8 @@ public abstract class AutoBuilderDbContext(DbContextOptions options) : DbContext
     public DbSet<SourceEntity> Sources => Set<SourceEntity>();
     public DbSet<BuildEntity> Builds => Set<BuildEntity>();
     public DbSet<ArtifactEntity> Artifacts => Set<ArtifactEntity>();
+    public DbSet<BuildStepEntity> BuildSteps => Set<BuildStepEntity>();
+    public DbSet<CacheEntryEntity> CacheEntries => Set<CacheEntryEntity>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {

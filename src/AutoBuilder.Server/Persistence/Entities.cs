@@ -84,3 +84,36 @@ public sealed class ArtifactEntity
     public required string Sha256 { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
 }
+
+/// <summary>One step of a build's current attempt, in order (autobuilder.yml's steps; a plain command is one step).</summary>
+public sealed class BuildStepEntity
+{
+    public long Id { get; set; }
+    public required string BuildId { get; set; }
+    /// <summary>0-based position in the build's steps.</summary>
+    public int Index { get; set; }
+    public required string Name { get; set; }
+    public StepStatus Status { get; set; }
+    public int? ExitCode { get; set; }
+    public DateTimeOffset? StartedAt { get; set; }
+    public double? DurationSeconds { get; set; }
+}
+
+/// <summary>
+/// A keyed dependency-cache archive of a project (blob cache/{projectId}/{toolchain}/{key}.tar.zst). A row exists only
+/// for a complete archive: it is written after the blob, so a lookup never finds a half-saved entry.
+/// </summary>
+public sealed class CacheEntryEntity
+{
+    public required string Id { get; set; }
+    public required string ProjectId { get; set; }
+    public required string Toolchain { get; set; }
+    public required string Key { get; set; }
+    public long Size { get; set; }
+    public required string Sha256 { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+    /// <summary>Last restore (or the save): the per-project size limit evicts the least recently used first.</summary>
+    public DateTimeOffset LastUsedAt { get; set; }
+    /// <summary>The build that saved it.</summary>
+    public string? BuildId { get; set; }
+}

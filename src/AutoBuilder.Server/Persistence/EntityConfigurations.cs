@@ -69,3 +69,31 @@ internal sealed class ArtifactConfiguration : IEntityTypeConfiguration<ArtifactE
         builder.HasIndex(a => new { a.ProjectId, a.Version, a.Name });
     }
 }
+
+internal sealed class BuildStepConfiguration : IEntityTypeConfiguration<BuildStepEntity>
+{
+    public void Configure(EntityTypeBuilder<BuildStepEntity> builder)
+    {
+        builder.ToTable("build_steps");
+        builder.HasKey(s => s.Id);
+        builder.HasIndex(s => new { s.BuildId, s.Index }).IsUnique();
+        builder.Property(s => s.Name).HasMaxLength(200);
+        builder.Property(s => s.Status).HasConversion<string>().HasMaxLength(16);
+    }
+}
+
+internal sealed class CacheEntryConfiguration : IEntityTypeConfiguration<CacheEntryEntity>
+{
+    public void Configure(EntityTypeBuilder<CacheEntryEntity> builder)
+    {
+        builder.ToTable("cache_entries");
+        builder.HasKey(c => c.Id);
+        // One archive per key: the first build to register it wins, a second registration is refused here.
+        builder.HasIndex(c => new { c.ProjectId, c.Toolchain, c.Key }).IsUnique();
+        builder.HasIndex(c => new { c.ProjectId, c.LastUsedAt });
+        builder.Property(c => c.ProjectId).HasMaxLength(63);
+        builder.Property(c => c.Toolchain).HasMaxLength(32);
+        builder.Property(c => c.Key).HasMaxLength(200);
+        builder.Property(c => c.Sha256).HasMaxLength(64);
+    }
+}
