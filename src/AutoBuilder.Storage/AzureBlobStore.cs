@@ -531,6 +531,8 @@ public sealed class AzureBlobStore : IBlobStore
         BlobPermission.Read => BlobSasPermissions.Read,
         BlobPermission.Write => BlobSasPermissions.Create | BlobSasPermissions.Write,
         BlobPermission.Append => BlobSasPermissions.Create | BlobSasPermissions.Add,
+        // Create alone may not touch an existing blob; the runner also sends If-None-Match: * with its commit.
+        BlobPermission.Create => BlobSasPermissions.Create,
         _ => throw new ArgumentOutOfRangeException(nameof(permission)),
     };
 

@@ -92,16 +92,17 @@ public sealed class BlobUrlSigner
         return now.ToUnixTimeSeconds() >= expSeconds ? SignatureCheck.Expired : new SignatureCheck(SignatureStatus.Valid, permission);
     }
 
-    /// <summary>r, w or a.</summary>
+    /// <summary>r, w, a or c.</summary>
     public static string ToLetter(BlobPermission permission) => permission switch
     {
         BlobPermission.Read => "r",
         BlobPermission.Write => "w",
         BlobPermission.Append => "a",
+        BlobPermission.Create => "c",
         _ => throw new ArgumentOutOfRangeException(nameof(permission), permission, "Unknown blob permission."),
     };
 
-    /// <summary>Parses r, w or a (exactly, lower case).</summary>
+    /// <summary>Parses r, w, a or c (exactly, lower case).</summary>
     public static bool TryFromLetter(string? letter, out BlobPermission permission)
     {
         switch (letter)
@@ -109,6 +110,7 @@ public sealed class BlobUrlSigner
             case "r": permission = BlobPermission.Read; return true;
             case "w": permission = BlobPermission.Write; return true;
             case "a": permission = BlobPermission.Append; return true;
+            case "c": permission = BlobPermission.Create; return true;
             default: permission = default; return false;
         }
     }

@@ -14,6 +14,9 @@ public static class RunnerRoutes
     public static string Phase(string buildId) => $"api/v1/runner/builds/{buildId}/phase";
     public static string Uploads(string buildId) => $"api/v1/runner/builds/{buildId}/uploads";
     public static string Complete(string buildId) => $"api/v1/runner/builds/{buildId}/complete";
+    public static string CacheRestore(string buildId) => $"api/v1/runner/builds/{buildId}/caches/restore";
+    public static string CacheSave(string buildId) => $"api/v1/runner/builds/{buildId}/caches/save";
+    public static string CacheCommit(string buildId) => $"api/v1/runner/builds/{buildId}/caches/commit";
 }
 
 /// <summary>GET .../spec: everything a runner needs to run one build attempt.</summary>
@@ -43,7 +46,65 @@ public sealed record RunnerSpec
     public long MaxLogBytes { get; init; } = BuildLimits.DefaultMaxLogBytes;
     /// <summary>Builds:MaxWorkspaceBytes — the most the workspace (source, HOME, TMPDIR) may hold while the command runs.</summary>
     public long MaxWorkspaceBytes { get; init; } = BuildLimits.DefaultMaxWorkspaceBytes;
+    /// <summary>How the build's dependency caches work (Caches:*).</summary>
+    public CacheSettings Caches { get; init; } = new();
 }
+
+/// <summary>Where a build's dependency caches live (Caches:Mode).</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<CacheMode>))]
+public enum CacheMode
+{
+    /// <summary>Keyed archives in the blob store, restored onto the build's local disk and saved after a success.</summary>
+    [JsonStringEnumMemberName("keyed")] Keyed,
+    /// <summary>One folder per project on the runner's cache volume, written in place by every build of the project.</summary>
+    [JsonStringEnumMemberName("shared")] Shared,
+    /// <summary>No cache: every build starts cold.</summary>
+    [JsonStringEnumMemberName("off")] Off,
+}
+
+/// <summary>The server's cache decision for a build (Caches:*).</summary>
+public sealed record CacheSettings
+{
+    public CacheMode Mode { get; init; } = CacheMode.Keyed;
+    /// <summary>The largest archive a build saves (Caches:MaxArchiveBytes); a larger cache is not saved, and the log says so.</summary>
+    public long MaxArchiveBytes { get; init; } = 4L * 1024 * 1024 * 1024;
+}
+
+/// <summary>
+/// POST .../caches/restore: the best archive of the build's project for <see cref="Key"/>: the exact key, else the newest
+/// entry whose key starts with the first <see cref="RestoreKeys"/> prefix that has one. 200 <see cref="CacheHit"/>, 204 none.
+/// </summary>
+public sealed record CacheRestoreRequest(string Toolchain, string Key, IReadOnlyList<string> RestoreKeys);
+
+/// <summary>An archive to restore, with a signed read URL of it.</summary>
+public sealed record CacheHit
+{
+    public required string CacheId { get; init; }
+    public required string Key { get; init; }
+    /// <summary>True when <see cref="Key"/> is the one asked for: nothing changed, so nothing is saved after the build.</summary>
+    public required bool Exact { get; init; }
+    public required long Size { get; init; }
+    public required string Sha256 { get; init; }
+    public required Uri Url { get; init; }
+    public required DateTimeOffset ExpiresAt { get; init; }
+}
+
+/// <summary>POST .../caches/save: asks for a create-only write URL of the key's archive.</summary>
+public sealed record CacheSaveRequest(string Toolchain, string Key);
+
+/// <summary>
+/// The answer to <see cref="CacheSaveRequest"/>: a create-only URL, or none with the reason (the key is saved already).
+/// A write through the URL onto an archive that exists is refused (409 or 412): another build saved it first.
+/// </summary>
+public sealed record CacheSaveGrant
+{
+    public Uri? Url { get; init; }
+    public DateTimeOffset? ExpiresAt { get; init; }
+    public string? Reason { get; init; }
+}
+
+/// <summary>POST .../caches/commit: makes the archive just created visible to restores. 204.</summary>
+public sealed record CacheCommitRequest(string Toolchain, string Key, long Size, string Sha256);
 
 /// <summary>Defaults of the build limits (Builds:*), shared by the server's options and the spec.</summary>
 public static class BuildLimits

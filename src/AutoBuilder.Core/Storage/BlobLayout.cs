@@ -47,9 +47,12 @@ public sealed class BlobLayout(ContainerNames containers)
     public BlobRef Artifact(string projectId, string version, string fileName) =>
         new(Containers.Artifacts, $"{Project(projectId)}/{Version(version)}/{FileName(fileName)}");
 
-    /// <summary>cache/{toolchain}/{key}.tar.zst — a keyed dependency-cache archive.</summary>
-    public BlobRef CacheArchive(string toolchain, string key) =>
-        new(Containers.Cache, $"{Project(toolchain)}/{FileName(key)}.tar.zst");
+    /// <summary>cache/{projectId}/{toolchain}/{key}.tar.zst — a project's keyed dependency-cache archive; created once, never replaced.</summary>
+    public BlobRef CacheArchive(string projectId, string toolchain, string key) =>
+        new(Containers.Cache, $"{Project(projectId)}/{Project(toolchain)}/{FileName(key)}.tar.zst");
+
+    /// <summary>cache/{projectId}/ — every cache archive of a project.</summary>
+    public string CachePrefix(string projectId) => $"{Project(projectId)}/";
 
     /// <summary>
     /// cache/{path} — one file of a dependency cache kept as a tree (maven/repository/..., gradle/caches/...: the folders of the

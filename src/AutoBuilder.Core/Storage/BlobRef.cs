@@ -14,6 +14,8 @@ public enum BlobPermission
     Write,
     /// <summary>Append to the blob, creating it when missing (live logs).</summary>
     Append,
+    /// <summary>Create the whole blob, never replace one: a write onto an existing blob is refused (cache archives, first writer wins).</summary>
+    Create,
 }
 
 /// <summary>

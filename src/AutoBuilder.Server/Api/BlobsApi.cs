@@ -12,7 +12,8 @@ namespace AutoBuilder.Server.Api;
 
 /// <summary>
 /// /blobs/{container}/{path}: the filesystem store's signed URLs, served without an API key. The signature
-/// grants one permission on one blob until it expires: GET/HEAD read (with ranges), PUT write, POST append.
+/// grants one permission on one blob until it expires: GET/HEAD read (with ranges), PUT write (or create only: 409
+/// when the blob exists), POST append.
 /// </summary>
 public static class BlobsApi
 {
@@ -48,14 +49,37 @@ public static class BlobsApi
         string container, string path, HttpContext context, FileSystemBlobStore store, IOptions<UploadOptions> uploads, TimeProvider time)
     {
         var blob = new BlobRef(container, path);
-        if (Check(context, store, blob, BlobPermission.Write, time) is { } refused)
+        var createOnly = Granted(context, store, blob, time) == BlobPermission.Create;
+        if (!createOnly && Check(context, store, blob, BlobPermission.Write, time) is { } refused)
         {
             return refused;
         }
 
         RequestBodies.LimitBody(context, uploads.Value.MaxBytes);
-        var result = await store.UploadAsync(blob, context.Request.Body, overwrite: true, context.RequestAborted);
-        return TypedResults.Created((string?)null, result);
+        try
+        {
+            var result = await store.UploadAsync(blob, context.Request.Body, overwrite: !createOnly, context.RequestAborted);
+            return TypedResults.Created((string?)null, result);
+        }
+        catch (BlobAlreadyExistsException)
+        {
+            return ApiProblems.Problem(StatusCodes.Status409Conflict, "Blob exists", "This link creates its blob only when it does not exist yet, and it does.");
+        }
+    }
+
+    /// <summary>The permission a valid link grants on this blob now; null when the link is not valid.</summary>
+    private static BlobPermission? Granted(HttpContext context, FileSystemBlobStore store, BlobRef blob, TimeProvider time)
+    {
+        var query = context.Request.Query;
+        try
+        {
+            var check = store.Signer.Verify(blob, query["sp"], query["exp"], query["sig"], time.GetUtcNow());
+            return check.IsValid ? check.Permission : null;
+        }
+        catch (ArgumentException)
+        {
+            return null;
+        }
     }
 
     private static async Task<Results<Ok<Appended>, ProblemHttpResult>> AppendAsync(
