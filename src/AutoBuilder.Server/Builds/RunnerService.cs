@@ -24,6 +24,7 @@ public sealed class RunnerService(
     AutoBuilderMetrics metrics,
     IOptions<BuildOptions> buildOptions,
     IOptions<ToolchainOptions> toolchainOptions,
+    IOptions<CacheOptions> cacheOptions,
     SandboxCheck sandbox,
     TimeProvider time)
 {
@@ -62,6 +63,7 @@ public sealed class RunnerService(
             Sandbox = sandbox.Settings,
             MaxLogBytes = options.MaxLogBytes,
             MaxWorkspaceBytes = options.MaxWorkspaceBytes,
+            Caches = cacheOptions.Value.Settings,
         };
     }
 

@@ -51,6 +51,10 @@ public static class OptionsRegistration
             .Validate(o => Enum.IsDefined(o.Network), "Sandbox:Network must be Egress, None or Host.")
             .Validate(o => o.AllowedNetworks.All(SandboxOptions.IsIPv4Network), "Sandbox:AllowedNetworks entries must be IPv4 networks in CIDR form, such as 10.1.2.0/24.")
             .ValidateOnStart();
+        services.AddOptions<CacheOptions>().BindConfiguration(CacheOptions.Section).ValidateDataAnnotations()
+            .Validate(o => Enum.IsDefined(o.Mode), "Caches:Mode must be Keyed, Shared or Off.")
+            .Validate(o => o.MaxArchiveBytes <= o.MaxProjectBytes, "Caches:MaxArchiveBytes must not exceed Caches:MaxProjectBytes.")
+            .ValidateOnStart();
         services.AddOptions<MetadataOptions>().BindConfiguration(MetadataOptions.Section);
         return services;
     }
