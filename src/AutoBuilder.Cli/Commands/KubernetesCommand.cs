@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Text;
 using AutoBuilder.Core;
 using AutoBuilder.Core.Execution;
+using AutoBuilder.Core.Protocol;
 using AutoBuilder.Server.Executors.Kubernetes;
 using AutoBuilder.Server.Hosting;
 using Microsoft.Extensions.Configuration;
@@ -73,6 +74,13 @@ internal static class KubernetesCommand
             {
                 var reasons = problems.Select(p => p.ErrorMessage).DefaultIfEmpty(quantities.FailureMessage);
                 await Console.Error.WriteLineAsync($"autobuilder k8s render-job: {string.Join(" ", reasons)}");
+                return ExitCodes.Error;
+            }
+
+            var caches = configuration.GetSection(CacheOptions.Section).Get<CacheOptions>() ?? new CacheOptions();
+            if (caches.Mode == CacheMode.Shared && string.IsNullOrWhiteSpace(options.CacheClaimName))
+            {
+                await Console.Error.WriteLineAsync("autobuilder k8s render-job: Caches:Mode=Shared needs Kubernetes:CacheClaimName, the ReadWriteMany claim every build mounts at /cache.");
                 return ExitCodes.Error;
             }
 

@@ -49,11 +49,10 @@ public sealed class KubernetesManifestTests
         var secret = Assert.Single(objects.OfType<V1Secret>());
         Assert.All(secret.StringData.Values, v => Assert.Contains("REPLACE", v, StringComparison.Ordinal));
 
-        var pvc = Assert.Single(objects.OfType<V1PersistentVolumeClaim>());
-        Assert.Equal("build-cache-pvc", pvc.Metadata.Name);
-        Assert.Equal(["ReadWriteMany"], pvc.Spec.AccessModes);
-        Assert.Equal("azurefile-csi-premium", pvc.Spec.StorageClassName);
-        Assert.Equal("20Gi", pvc.Spec.Resources.Requests["storage"].ToString());
+        // Keyed caches by default: no shared volume at all (components/shared-cache adds one for Caches:Mode=Shared).
+        Assert.Equal("Keyed", config["Caches__Mode"]);
+        Assert.False(config.ContainsKey("Kubernetes__CacheClaimName"));
+        Assert.Empty(objects.OfType<V1PersistentVolumeClaim>());
 
         Assert.Equal(1, Assert.Single(objects.OfType<V1PodDisruptionBudget>()).Spec.MinAvailable.Value is var min && int.TryParse(min, out var n) ? n : -1);
         var scaled = Assert.Single(objects.OfType<ScaledObject>());
@@ -62,6 +61,37 @@ public sealed class KubernetesManifestTests
         // The overlay uses the workload identity, never an account key.
         Assert.Contains("azure.workload.identity/use", result.Stdout, StringComparison.Ordinal);
         Assert.DoesNotContain("AccountKey", result.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Kustomize_SharedCacheComponent_AddsTheClaimAndSwitchesTheMode()
+    {
+        // An overlay of the operator's own, next to the shipped ones, that adds the component.
+        var copy = TestPaths.NewTempDirectory("kustomize");
+        CopyFolder(Path.Combine(TestPaths.RepoRoot, "deploy", "kubernetes"), copy);
+        var overlay = Path.Combine(copy, "overlays", "shared");
+        Directory.CreateDirectory(overlay);
+        await File.WriteAllTextAsync(Path.Combine(overlay, "kustomization.yaml"), """
+            apiVersion: kustomize.config.k8s.io/v1beta1
+            kind: Kustomization
+            resources:
+              - ../azure
+            components:
+              - ../../components/shared-cache
+            """);
+
+        var result = await ToolProcess.RunAsync("kubectl", ["kustomize", overlay]);
+
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        var objects = KubernetesYaml.LoadAllFromString(result.Stdout, new Dictionary<string, Type> { ["keda.sh/v1alpha1/ScaledObject"] = typeof(ScaledObject) });
+        var config = Assert.Single(objects.OfType<V1ConfigMap>()).Data;
+        Assert.Equal("Shared", config["Caches__Mode"]);
+        var pvc = Assert.Single(objects.OfType<V1PersistentVolumeClaim>());
+        Assert.Equal(config["Kubernetes__CacheClaimName"], pvc.Metadata.Name);
+        Assert.Equal("auto-builder", pvc.Metadata.NamespaceProperty);
+        Assert.Equal(["ReadWriteMany"], pvc.Spec.AccessModes);
+        Assert.Equal("azurefile-csi-premium", pvc.Spec.StorageClassName);
+        Assert.Equal("20Gi", pvc.Spec.Resources.Requests["storage"].ToString());
     }
 
     /// <summary>
@@ -204,5 +234,15 @@ public sealed class KubernetesManifestTests
         public string Kind { get; set; } = "";
         public V1ObjectMeta Metadata { get; set; } = new();
         public Dictionary<string, object> Spec { get; set; } = [];
+    }
+
+    private static void CopyFolder(string from, string to)
+    {
+        foreach (var file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
+        {
+            var target = Path.Combine(to, Path.GetRelativePath(from, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
     }
 }

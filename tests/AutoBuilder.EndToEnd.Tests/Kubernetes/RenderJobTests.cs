@@ -65,7 +65,10 @@ public sealed class RenderJobTests
         var workspace = volumes[Assert.Single(container.VolumeMounts, m => m.MountPath == "/workspace").Name];
         Assert.NotNull(workspace.EmptyDir);
         Assert.Equal("20Gi", workspace.EmptyDir.SizeLimit.ToString());
-        Assert.Equal("build-cache-pvc", volumes[Assert.Single(container.VolumeMounts, m => m.MountPath == "/cache").Name].PersistentVolumeClaim.ClaimName);
+        // Keyed caches (the default): no build pod mounts a shared volume, and the runner gets no --cache folder.
+        Assert.DoesNotContain(container.VolumeMounts, m => m.MountPath == "/cache");
+        Assert.DoesNotContain(pod.Volumes, v => v.PersistentVolumeClaim is not null);
+        Assert.DoesNotContain("--cache", container.Args);
         var tokenMount = Assert.Single(container.VolumeMounts, m => m.MountPath == "/var/run/autobuilder");
         Assert.True(tokenMount.ReadOnlyProperty);
         Assert.Equal(secret.Metadata.Name, volumes[tokenMount.Name].Secret.SecretName);
@@ -80,6 +83,23 @@ public sealed class RenderJobTests
         {
             Assert.DoesNotContain(forbidden, yaml, StringComparison.OrdinalIgnoreCase);
         }
+    }
+
+    [Fact]
+    public async Task RenderJob_SharedCacheMode_MountsTheClaimAtCache()
+    {
+        var result = await ToolProcess.RunAsync("dotnet", [TestPaths.CliDll, "k8s", "render-job", "--project", "shop-api", "--build", "3"], new Dictionary<string, string>
+        {
+            ["Caches__Mode"] = "Shared",
+            ["Kubernetes__CacheClaimName"] = "build-cache-pvc",
+        });
+
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        var pod = Assert.IsType<V1Job>(KubernetesYaml.LoadAllFromString(result.Stdout)[1]).Spec.Template.Spec;
+        var container = Assert.Single(pod.Containers);
+        var mount = Assert.Single(container.VolumeMounts, m => m.MountPath == "/cache");
+        Assert.Equal("build-cache-pvc", Assert.Single(pod.Volumes, v => v.Name == mount.Name).PersistentVolumeClaim.ClaimName);
+        Assert.Equal("/cache", container.Args[container.Args.IndexOf("--cache") + 1]);
     }
 
     [Theory]
@@ -123,5 +143,15 @@ public sealed class RenderJobTests
 
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("must be Kubernetes quantities", result.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task RenderJob_SharedCacheModeWithoutAClaim_FailsNamingTheSetting()
+    {
+        var result = await ToolProcess.RunAsync("dotnet", [TestPaths.CliDll, "k8s", "render-job", "--project", "ok", "--build", "1"],
+            new Dictionary<string, string> { ["Caches__Mode"] = "Shared" });
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("Kubernetes:CacheClaimName", result.Stderr, StringComparison.Ordinal);
     }
 }

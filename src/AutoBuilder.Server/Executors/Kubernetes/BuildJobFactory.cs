@@ -10,7 +10,7 @@ namespace AutoBuilder.Server.Executors.Kubernetes;
 
 /// <summary>
 /// The one place that shapes a build attempt's Kubernetes objects: a Secret with the build token and the Job that runs
-/// `autobuilder runner` on an emptyDir workspace with the cache claim at /cache. The executor creates exactly these;
+/// `autobuilder runner` on an emptyDir workspace (and, for Caches:Mode=Shared, the cache claim at /cache). The executor creates exactly these;
 /// `autobuilder k8s render-job` prints them. The Job holds no account-wide credential: only the token (by reference
 /// to its Secret) and the API's address.
 /// </summary>
@@ -38,6 +38,9 @@ public sealed partial class BuildJobFactory(KubernetesExecutorOptions options)
     public static readonly string TokenPath = $"{TokenDirectory}/{TokenKey}";
 
     public KubernetesExecutorOptions Options { get; } = options;
+
+    /// <summary>Caches:Mode=Shared's claim is configured: builds mount it at /cache. Otherwise no build shares a volume.</summary>
+    private bool SharedCache => !string.IsNullOrWhiteSpace(Options.CacheClaimName);
 
     /// <summary>The Job of one attempt: "build-{buildId}-{attempt}", at most 44 characters, a DNS label for any build.</summary>
     public static string JobName(string buildId, int attempt) => $"build-{buildId}-{attempt.ToString(CultureInfo.InvariantCulture)}";
@@ -171,7 +174,7 @@ public sealed partial class BuildJobFactory(KubernetesExecutorOptions options)
                 Args =
                 [
                     "runner", "--api", launch.ApiUrl.ToString(), "--build", launch.BuildId,
-                    "--workspace", WorkspacePath, "--cache", CachePath, "--token-file", TokenPath, "--detached",
+                    "--workspace", WorkspacePath, .. SharedCache ? ["--cache", CachePath] : Array.Empty<string>(), "--token-file", TokenPath, "--detached",
                 ],
                 WorkingDir = WorkspacePath,
                 Env =
@@ -191,7 +194,7 @@ public sealed partial class BuildJobFactory(KubernetesExecutorOptions options)
                 VolumeMounts =
                 [
                     new V1VolumeMount { Name = "workspace", MountPath = WorkspacePath },
-                    new V1VolumeMount { Name = "cache", MountPath = CachePath },
+                    .. SharedCache ? [new V1VolumeMount { Name = "cache", MountPath = CachePath }] : Array.Empty<V1VolumeMount>(),
                     new V1VolumeMount { Name = "token", MountPath = TokenDirectory, ReadOnlyProperty = true },
                     new V1VolumeMount { Name = "tmp", MountPath = "/tmp" },
                 ],
@@ -201,7 +204,7 @@ public sealed partial class BuildJobFactory(KubernetesExecutorOptions options)
         [
             // Local scratch disk of the node: builds never contend for a shared volume's IOPS.
             new V1Volume { Name = "workspace", EmptyDir = new V1EmptyDirVolumeSource { SizeLimit = new ResourceQuantity(Options.WorkspaceSizeLimit) } },
-            new V1Volume { Name = "cache", PersistentVolumeClaim = new V1PersistentVolumeClaimVolumeSource { ClaimName = Options.CacheClaimName } },
+            .. SharedCache ? [new V1Volume { Name = "cache", PersistentVolumeClaim = new V1PersistentVolumeClaimVolumeSource { ClaimName = Options.CacheClaimName } }] : Array.Empty<V1Volume>(),
             new V1Volume
             {
                 Name = "token",

@@ -26,9 +26,11 @@ public sealed class KubernetesExecutorOptions
     [RegularExpression("^(Always|IfNotPresent|Never)$", ErrorMessage = "Kubernetes:ImagePullPolicy must be Always, IfNotPresent or Never.")]
     public string ImagePullPolicy { get; set; } = "IfNotPresent";
 
-    /// <summary>The shared dependency cache (ReadWriteMany), mounted at /cache in every build.</summary>
-    [Required]
-    public string CacheClaimName { get; set; } = "build-cache-pvc";
+    /// <summary>
+    /// A ReadWriteMany claim mounted at /cache in every build, for Caches:Mode=Shared only; unset (the default) mounts no
+    /// shared volume: keyed caches are restored into the build's own emptyDir.
+    /// </summary>
+    public string? CacheClaimName { get; set; }
 
     /// <summary>Size limit of the build's emptyDir workspace; past it the kubelet evicts the pod.</summary>
     [Required]

@@ -1,4 +1,6 @@
 using AutoBuilder.Core.Execution;
+using AutoBuilder.Core.Protocol;
+using AutoBuilder.Server.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
@@ -11,6 +13,8 @@ public static class KubernetesExecutorRegistration
     {
         services.AddOptions<KubernetesExecutorOptions>().BindConfiguration(KubernetesExecutorOptions.Section)
             .ValidateDataAnnotations()
+            .Validate<IOptions<CacheOptions>>((kubernetes, caches) => caches.Value.Mode != CacheMode.Shared || !string.IsNullOrWhiteSpace(kubernetes.CacheClaimName),
+                "Caches:Mode=Shared on Kubernetes needs Kubernetes:CacheClaimName, a ReadWriteMany claim every build mounts at /cache (deploy/kubernetes/components/shared-cache).")
             .ValidateOnStart();
         services.AddSingleton<IValidateOptions<KubernetesExecutorOptions>, KubernetesQuantitiesValidator>();
         services.AddSingleton<KubernetesJobExecutor>();

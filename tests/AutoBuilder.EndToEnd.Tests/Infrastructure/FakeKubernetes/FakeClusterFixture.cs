@@ -34,7 +34,10 @@ public sealed class FakeClusterFixture : IAsyncLifetime
         ["Kubernetes:RunnerImages:gradle"] = MissingImage,
         // The watch wakes the executor; the re-list is the safety net.
         ["Kubernetes:ResyncInterval"] = "00:00:05",
-        // A real deployment's way: the operator's settings.xml lies on the cache share (or in the runner image).
+        // The seed's layout (components/shared-cache): a claim at /cache in every build, which these tests also use to
+        // hand files to running builds. The operator's settings.xml lies on that share.
+        ["Caches:Mode"] = "Shared",
+        ["Kubernetes:CacheClaimName"] = "build-cache-pvc",
         ["Toolchains:Maven:SettingsFile"] = "/cache/maven/settings.xml",
         ["Dispatcher:MaxAttempts"] = "2",
     };
