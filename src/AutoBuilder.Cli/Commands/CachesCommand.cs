@@ -35,8 +35,8 @@ internal static class CachesCommand
         var common = new CommonOptions();
         var project = ClientCommands.ProjectArgument();
         var cacheId = new Argument<string?>("CACHE_ID") { Description = "The cache to delete (its id from `autobuilder caches list`)", Arity = ArgumentArity.ZeroOrOne };
-        var all = new Option<bool>("--all") { Description = "Delete every cache of the project" };
-        var command = new Command("delete", "Delete one cache of a project (CACHE_ID) or all of them (--all). The next build of the project starts cold.");
+        var all = new Option<bool>("--all") { Description = "Delete every cache of the project (its next build starts cold)" };
+        var command = new Command("delete", "Delete one of a project's caches (CACHE_ID) or all of them (--all). A build never fails for a deleted cache; it restores an older one or starts cold.");
         command.Arguments.Add(project);
         command.Arguments.Add(cacheId);
         command.Options.Add(all);
