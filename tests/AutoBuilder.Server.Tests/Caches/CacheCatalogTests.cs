@@ -56,13 +56,13 @@ public sealed class CacheCatalogTests(PostgresFixture postgres) : IClassFixture<
     [Theory]
     [InlineData("Sqlite")]
     [InlineData("Postgres")]
-    public async Task EnforceLimit_EntryUsedSinceTheRead_IsNotTheOneEvicted(string provider)
+    public async Task EnforceLimit_OldEntryRestoredSince_IsNotTheOneEvicted(string provider)
     {
         await using var app = await CreateAppAsync(provider);
         var old = await SeedAsync(app, "app", "old", 600 * KiB, Start);
         var recent = await SeedAsync(app, "app", "recent", 600 * KiB, Start.AddMinutes(1));
 
-        // A restore uses the oldest entry just before the eviction runs: the other one becomes the least recently used.
+        // A restore uses the older entry before the eviction runs: the other one becomes the least recently used.
         await using (var scope = app.Services.CreateAsyncScope())
         {
             await scope.ServiceProvider.GetRequiredService<AutoBuilderDbContext>().CacheEntries.Where(e => e.Id == old.Id)
