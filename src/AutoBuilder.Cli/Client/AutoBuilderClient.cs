@@ -148,6 +148,22 @@ public sealed class AutoBuilderClient : IDisposable
     public Task<ApiKeyDto> RevokeKeyAsync(string keyId, CancellationToken cancellationToken = default) =>
         SendJsonAsync<ApiKeyDto>(HttpMethod.Delete, ApiRoutes.Key(EscapeId(keyId)), content: null, cancellationToken);
 
+    /// <summary>GET api/v1/projects/{projectId}/caches: the project's cache entries, most recently used first, with total and limit.</summary>
+    public Task<CacheListDto> GetCachesAsync(string projectId, CancellationToken cancellationToken = default) =>
+        SendJsonAsync<CacheListDto>(HttpMethod.Get, ApiRoutes.ProjectCaches(RequireProjectId(projectId)), content: null, cancellationToken);
+
+    /// <summary>DELETE api/v1/projects/{projectId}/caches/{cacheId} (204; 404 when the project has no such cache).</summary>
+    public async Task DeleteCacheAsync(string projectId, string cacheId, CancellationToken cancellationToken = default)
+    {
+        using var request = ApiRequest(HttpMethod.Delete, ApiRoutes.ProjectCache(RequireProjectId(projectId), EscapeId(cacheId)));
+        using var response = await SendAsync(request, _server, "cannot reach AutoBuilder at", cancellationToken);
+        await EnsureSuccessAsync(response, cancellationToken);
+    }
+
+    /// <summary>DELETE api/v1/projects/{projectId}/caches: deletes every cache entry of the project.</summary>
+    public Task<CachesDeletedDto> DeleteCachesAsync(string projectId, CancellationToken cancellationToken = default) =>
+        SendJsonAsync<CachesDeletedDto>(HttpMethod.Delete, ApiRoutes.ProjectCaches(RequireProjectId(projectId)), content: null, cancellationToken);
+
     /// <summary>
     /// Downloads a signed URL with a plain GET (no Authorization header: the URL may point at another host)
     /// into <paramref name="destination"/>, streaming, and returns the content's SHA-256 as lower-case hex.
@@ -269,9 +285,9 @@ public sealed class AutoBuilderClient : IDisposable
             ? projectId
             : throw new ArgumentException($"'{projectId}' is not a valid project id ({ProjectIds.Rule}).", nameof(projectId));
 
-    private static string EscapeId(string buildId)
+    private static string EscapeId(string id)
     {
-        ArgumentException.ThrowIfNullOrWhiteSpace(buildId);
-        return Uri.EscapeDataString(buildId);
+        ArgumentException.ThrowIfNullOrWhiteSpace(id);
+        return Uri.EscapeDataString(id);
     }
 }

@@ -120,6 +120,32 @@ internal static class BuildView
         console.Write(table);
     }
 
+    public static void WriteCaches(IAnsiConsole console, CacheListDto caches)
+    {
+        var table = new Table().Border(TableBorder.Rounded)
+            .AddColumn("id", c => c.NoWrap()) // `caches delete` needs it whole
+            .AddColumn("toolchain")
+            .AddColumn("key")
+            .AddColumn("size", c => c.RightAligned())
+            .AddColumn("created")
+            .AddColumn("last used");
+        foreach (var cache in caches.Caches)
+        {
+            table.AddRow(
+                new Text(cache.Id),
+                new Text(cache.Toolchain),
+                new Text(cache.Key),
+                new Text(FormatBytes(cache.Size)),
+                new Text(Time(cache.CreatedAt) ?? ""),
+                new Text(Time(cache.LastUsedAt) ?? ""));
+        }
+
+        console.Write(table);
+        var count = caches.Caches.Count;
+        console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{count} cache{(count == 1 ? "" : "s")}, {FormatBytes(caches.TotalBytes)} of {FormatBytes(caches.LimitBytes)} (Caches:MaxProjectBytes; the least recently used are evicted beyond it)"));
+    }
+
     public static IRenderable StatusText(BuildStatus status) => new Text(status.ToWire(), status switch
     {
         BuildStatus.Succeeded => new Style(Color.Green),

@@ -5,7 +5,7 @@ using Spectre.Console;
 namespace AutoBuilder.Cli.Commands;
 
 /// <summary>
-/// The client verbs of <c>autobuilder</c>: build, status, logs, download, cancel, rerun, projects, builds.
+/// The client verbs of <c>autobuilder</c>: build, status, logs, download, cancel, rerun, projects, builds, keys, caches.
 /// Each command carries its own --server and --data options. Exit codes: see <see cref="ExitCodes"/>.
 /// </summary>
 public static class ClientCommands
@@ -23,7 +23,23 @@ public static class ClientCommands
         Projects(console),
         Builds(console),
         Keys(console),
+        CachesCommand.Create(console),
     ];
+
+    /// <summary>PROJECT, checked against the project id rule before anything is sent.</summary>
+    internal static Argument<string> ProjectArgument()
+    {
+        var project = new Argument<string>("PROJECT") { Description = "Project id" };
+        project.Validators.Add(result =>
+        {
+            var value = result.GetValueOrDefault<string>();
+            if (!Ids.IsValidProjectId(value))
+            {
+                result.AddError($"'{value}' is not a valid project id ({Client.ProjectIds.Rule}).");
+            }
+        });
+        return project;
+    }
 
     private static Argument<string> BuildIdArgument() => new("BUILD_ID") { Description = "The build's id (as printed by `autobuilder build`)" };
 
@@ -146,15 +162,7 @@ public static class ClientCommands
     private static Command Builds(ClientConsole console)
     {
         var common = new CommonOptions();
-        var project = new Argument<string>("PROJECT") { Description = "Project id" };
-        project.Validators.Add(result =>
-        {
-            var value = result.GetValueOrDefault<string>();
-            if (!Ids.IsValidProjectId(value))
-            {
-                result.AddError($"'{value}' is not a valid project id ({Client.ProjectIds.Rule}).");
-            }
-        });
+        var project = ProjectArgument();
         var command = new Command("builds", "List a project's builds, newest first.");
         command.Arguments.Add(project);
         common.AddTo(command);

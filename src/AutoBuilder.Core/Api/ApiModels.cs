@@ -42,6 +42,16 @@ public sealed record ApiKeyCreated(string User, string KeyId, string Key);
 /// <summary>GET /api/v1/keys (admin): a key as the server keeps it, without the key or its hash. Admin is the user's role.</summary>
 public sealed record ApiKeyDto(string Id, string User, bool Admin, DateTimeOffset CreatedAt, DateTimeOffset? RevokedAt);
 
+/// <summary>One keyed dependency-cache archive of a project (GET /api/v1/projects/{projectId}/caches).</summary>
+public sealed record CacheEntryDto(
+    string Id, string Toolchain, string Key, long Size, string Sha256, DateTimeOffset CreatedAt, DateTimeOffset LastUsedAt, string? BuildId);
+
+/// <summary>GET /api/v1/projects/{projectId}/caches: most recently used first; <see cref="LimitBytes"/> is Caches:MaxProjectBytes.</summary>
+public sealed record CacheListDto(IReadOnlyList<CacheEntryDto> Caches, long TotalBytes, long LimitBytes);
+
+/// <summary>DELETE /api/v1/projects/{projectId}/caches: the entries deleted and the bytes they held.</summary>
+public sealed record CachesDeletedDto(int Deleted, long FreedBytes);
+
 /// <summary>Routes of the public API, relative to the server's address.</summary>
 public static class ApiRoutes
 {
@@ -49,6 +59,8 @@ public static class ApiRoutes
     public static string Project(string projectId) => $"api/v1/projects/{projectId}";
     public static string Sources(string projectId) => $"api/v1/projects/{projectId}/sources";
     public static string ProjectBuilds(string projectId) => $"api/v1/projects/{projectId}/builds";
+    public static string ProjectCaches(string projectId) => $"api/v1/projects/{projectId}/caches";
+    public static string ProjectCache(string projectId, string cacheId) => $"api/v1/projects/{projectId}/caches/{cacheId}";
     public static string Build(string buildId) => $"api/v1/builds/{buildId}";
     public static string BuildLog(string buildId, bool follow = false) => $"api/v1/builds/{buildId}/log" + (follow ? "?follow=true" : "");
     public static string BuildResult(string buildId) => $"api/v1/builds/{buildId}/result";

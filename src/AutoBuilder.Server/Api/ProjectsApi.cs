@@ -10,7 +10,7 @@ using Microsoft.AspNetCore.Routing;
 
 namespace AutoBuilder.Server.Api;
 
-/// <summary>/api/v1/projects: projects, their sources and their builds.</summary>
+/// <summary>/api/v1/projects: projects, their sources, their builds and (<see cref="CachesApi"/>) their caches.</summary>
 public static class ProjectsApi
 {
     public static RouteGroupBuilder MapProjectsApi(this RouteGroupBuilder api)
@@ -27,6 +27,7 @@ public static class ProjectsApi
         project.MapPost("/sources", UploadSourceAsync);
         project.MapPost("/builds", CreateBuildAsync);
         project.MapGet("/builds", ListBuildsAsync);
+        project.MapProjectCachesApi();
         return api;
     }
 

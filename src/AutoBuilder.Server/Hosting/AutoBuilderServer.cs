@@ -5,6 +5,7 @@ using AutoBuilder.Core.Storage;
 using AutoBuilder.Server.Api;
 using AutoBuilder.Server.Auth;
 using AutoBuilder.Server.Builds;
+using AutoBuilder.Server.Caches;
 using AutoBuilder.Server.Dispatching;
 using AutoBuilder.Server.Executors.Kubernetes;
 using AutoBuilder.Server.Executors.Local;
@@ -108,6 +109,8 @@ public static class AutoBuilderServer
         services.AddScoped<RunnerService>();
         services.AddScoped<ArtifactPromoter>();
         services.AddScoped<LogStreamer>();
+        services.AddScoped<CacheCatalog>();
+        services.AddSingleton<CacheSweepSchedule>();
         services.AddSingleton<BuildTokenService>();
         services.AddSingleton<BuildSignals>();
         services.AddSingleton<AutoBuilderMetrics>();
