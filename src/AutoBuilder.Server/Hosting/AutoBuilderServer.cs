@@ -5,6 +5,7 @@ using AutoBuilder.Core.Storage;
 using AutoBuilder.Server.Api;
 using AutoBuilder.Server.Auth;
 using AutoBuilder.Server.Builds;
+using AutoBuilder.Server.Caches;
 using AutoBuilder.Server.Dispatching;
 using AutoBuilder.Server.Executors.Kubernetes;
 using AutoBuilder.Server.Executors.Local;
@@ -106,6 +107,7 @@ public static class AutoBuilderServer
         services.AddScoped<BuildService>();
         services.AddScoped<SourceService>();
         services.AddScoped<RunnerService>();
+        services.AddScoped<CacheService>();
         services.AddScoped<ArtifactPromoter>();
         services.AddScoped<LogStreamer>();
         services.AddSingleton<BuildTokenService>();
