@@ -54,6 +54,67 @@ internal sealed class AzureSasTransfer : ISignedUrlTransfer
     public Task UploadFileAsync(Uri sasUrl, string path, string what, CancellationToken cancellationToken) =>
         Run(what, () => new BlobClient(sasUrl, _options).UploadAsync(path, new BlobUploadOptions { TransferOptions = Transfer }, cancellationToken));
 
+    public async Task<Stream> OpenReadAsync(Uri sasUrl, string what, CancellationToken cancellationToken)
+    {
+        Stream? stream = null;
+        await Run(what, async () => stream = await new BlobClient(sasUrl, _options).OpenReadAsync(
+            new BlobOpenReadOptions(allowModifications: false) { BufferSize = BlockSize }, cancellationToken).ConfigureAwait(false)).ConfigureAwait(false);
+        return stream!;
+    }
+
+    /// <summary>
+    /// Always staged blocks and a block-list commit with If-None-Match: *: the commit's condition looks at committed blobs
+    /// only, so the uncommitted blocks of a saver that died never make a later create look refused (Azurite counts them
+    /// for a single Put Blob). The link grants Create alone; Azure refuses it over an existing blob with 403.
+    /// </summary>
+    public async Task<bool> CreateFileAsync(Uri sasUrl, string path, string sha256, string what, CancellationToken cancellationToken)
+    {
+        var client = new BlockBlobClient(sasUrl, _options);
+        var uploadId = Guid.NewGuid().ToString("N");
+        using var file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.Asynchronous);
+        var length = RandomAccess.GetLength(file);
+        var count = (int)Math.Max(1, (length + BlockSize - 1) / BlockSize);
+        var blockIds = Enumerable.Range(0, count).Select(i => Convert.ToBase64String(System.Text.Encoding.ASCII.GetBytes($"{uploadId}-{i:D6}"))).ToList();
+        try
+        {
+            await Run(what, async () =>
+            {
+                await Parallel.ForEachAsync(Enumerable.Range(0, count), new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = cancellationToken }, async (i, ct) =>
+                {
+                    var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(BlockSize);
+                    try
+                    {
+                        var offset = (long)i * BlockSize;
+                        var size = (int)Math.Min(BlockSize, length - offset);
+                        var read = 0;
+                        while (read < size)
+                        {
+                            var n = await RandomAccess.ReadAsync(file, buffer.AsMemory(read, size - read), offset + read, ct).ConfigureAwait(false);
+                            read += n > 0 ? n : throw new EndOfStreamException($"{path} shrank while it was uploaded");
+                        }
+
+                        using var block = new MemoryStream(buffer, 0, size, writable: false);
+                        await client.StageBlockAsync(blockIds[i], block, new BlockBlobStageBlockOptions(), ct).ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+                    }
+                }).ConfigureAwait(false);
+                return await client.CommitBlockListAsync(blockIds, new CommitBlockListOptions
+                {
+                    Metadata = new Dictionary<string, string>(StringComparer.Ordinal) { [BlobMetadata.Sha256] = sha256 },
+                    Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All },
+                }, cancellationToken).ConfigureAwait(false);
+            }).ConfigureAwait(false);
+            return true;
+        }
+        catch (RunnerStoppedException e) when (e.InnerException is RequestFailedException { Status: 409 or 412 } or RequestFailedException { Status: 403, ErrorCode: "AuthorizationPermissionMismatch" })
+        {
+            return false;
+        }
+    }
+
     /// <summary>
     /// Appends one batch. The append blob is created only when the first append finds it missing: the link grants
     /// create and add but not write, and create alone may not touch an existing blob — the log of an earlier attempt
