@@ -96,7 +96,7 @@ public sealed class KeyedCache(RunnerApiClient api, Func<string, CancellationTok
             else
             {
                 UnpackResult unpacked;
-                var source = await api.OpenReadAsync(hit.Url, $"cache restore of {hit.Key}", bounded.Token).ConfigureAwait(false);
+                var source = await api.OpenReadAsync(hit.Url, "download", bounded.Token).ConfigureAwait(false);
                 await using (source.ConfigureAwait(false))
                 {
                     unpacked = await CacheArchive.UnpackAsync(source, scratch, hit.Sha256, bounded.Token).ConfigureAwait(false);
@@ -166,7 +166,7 @@ public sealed class KeyedCache(RunnerApiClient api, Func<string, CancellationTok
             else
             {
                 var grant = await api.SaveCacheAsync(new CacheSaveRequest(plan.Toolchain, key), bounded.Token).ConfigureAwait(false);
-                if (grant.Url is null || !await api.CreateFileAsync(grant.Url, archive, packed.Digest.Sha256, $"cache save of {key}", bounded.Token).ConfigureAwait(false))
+                if (grant.Url is null || !await api.CreateFileAsync(grant.Url, archive, packed.Digest.Sha256, "upload", bounded.Token).ConfigureAwait(false))
                 {
                     line = $"cache: {key} was saved by another build first";
                 }
