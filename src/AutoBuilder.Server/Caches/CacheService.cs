@@ -103,7 +103,7 @@ public sealed class CacheService(AutoBuilderDbContext db, IBlobStore store, Blob
             // whole, so one whose hash the store recorded is complete and is adopted; one without can only be replaced.
             if (properties.Sha256 is { } sha256)
             {
-                await TryRegisterAsync(NewEntry(scope.ProjectId, buildId: null, toolchain, key, properties.Size, sha256, properties.LastModified), cancellationToken);
+                await TryRegisterAsync(NewEntry(scope.ProjectId, buildId: null, toolchain, key, properties.Size, sha256, properties.LastModified, time.GetUtcNow()), cancellationToken);
                 return SavedAlready;
             }
 
@@ -139,7 +139,8 @@ public sealed class CacheService(AutoBuilderDbContext db, IBlobStore store, Blob
             throw new ConflictException("Cache archive differs", $"The archive for key '{key}' has another SHA-256: another build's archive is there.");
         }
 
-        var registered = await TryRegisterAsync(NewEntry(scope.ProjectId, scope.BuildId, toolchain, key, request.Size, sha256, time.GetUtcNow()), cancellationToken);
+        var now = time.GetUtcNow();
+        var registered = await TryRegisterAsync(NewEntry(scope.ProjectId, scope.BuildId, toolchain, key, request.Size, sha256, now, now), cancellationToken);
         if (!string.Equals(registered.Sha256, sha256, StringComparison.OrdinalIgnoreCase))
         {
             throw new ConflictException("Cache key saved by another build", $"Key '{key}' was registered first with another archive.");
@@ -148,7 +149,7 @@ public sealed class CacheService(AutoBuilderDbContext db, IBlobStore store, Blob
 
     private static readonly CacheSaveGrant SavedAlready = new() { Reason = "saved already" };
 
-    private CacheEntryEntity NewEntry(string projectId, string? buildId, string toolchain, string key, long size, string sha256, DateTimeOffset createdAt) => new()
+    private CacheEntryEntity NewEntry(string projectId, string? buildId, string toolchain, string key, long size, string sha256, DateTimeOffset createdAt, DateTimeOffset now) => new()
     {
         Id = Ids.NewId(),
         ProjectId = projectId,
@@ -157,7 +158,7 @@ public sealed class CacheService(AutoBuilderDbContext db, IBlobStore store, Blob
         Size = size,
         Sha256 = sha256.ToLowerInvariant(),
         CreatedAt = createdAt,
-        LastUsedAt = time.GetUtcNow(),
+        LastUsedAt = now,
         BuildId = buildId,
     };
 
