@@ -63,50 +63,21 @@ internal sealed class AzureSasTransfer : ISignedUrlTransfer
     }
 
     /// <summary>
-    /// Always staged blocks and a block-list commit with If-None-Match: *: the commit's condition looks at committed blobs
-    /// only, so the uncommitted blocks of a saver that died never make a later create look refused (Azurite counts them
-    /// for a single Put Blob). The link grants Create alone; Azure refuses it over an existing blob with 403.
+    /// One Put Blob with If-None-Match: * and the hash in the metadata: the link grants Create alone, and Put Blob is the
+    /// write Create allows everywhere (Azurite refuses Put Block and Put Block List without Write). It also never stages
+    /// blocks, so a saver that dies leaves nothing behind. Azure refuses a create over an existing blob with 409, 412 or,
+    /// for a Create-only link, 403.
     /// </summary>
     public async Task<bool> CreateFileAsync(Uri sasUrl, string path, string sha256, string what, CancellationToken cancellationToken)
     {
-        var client = new BlockBlobClient(sasUrl, _options);
-        var uploadId = Guid.NewGuid().ToString("N");
-        using var file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.Asynchronous);
-        var length = RandomAccess.GetLength(file);
-        var count = (int)Math.Max(1, (length + BlockSize - 1) / BlockSize);
-        var blockIds = Enumerable.Range(0, count).Select(i => Convert.ToBase64String(System.Text.Encoding.ASCII.GetBytes($"{uploadId}-{i:D6}"))).ToList();
         try
         {
-            await Run(what, async () =>
+            await Run(what, () => new BlobClient(sasUrl, _options).UploadAsync(path, new BlobUploadOptions
             {
-                await Parallel.ForEachAsync(Enumerable.Range(0, count), new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = cancellationToken }, async (i, ct) =>
-                {
-                    var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(BlockSize);
-                    try
-                    {
-                        var offset = (long)i * BlockSize;
-                        var size = (int)Math.Min(BlockSize, length - offset);
-                        var read = 0;
-                        while (read < size)
-                        {
-                            var n = await RandomAccess.ReadAsync(file, buffer.AsMemory(read, size - read), offset + read, ct).ConfigureAwait(false);
-                            read += n > 0 ? n : throw new EndOfStreamException($"{path} shrank while it was uploaded");
-                        }
-
-                        using var block = new MemoryStream(buffer, 0, size, writable: false);
-                        await client.StageBlockAsync(blockIds[i], block, new BlockBlobStageBlockOptions(), ct).ConfigureAwait(false);
-                    }
-                    finally
-                    {
-                        System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
-                    }
-                }).ConfigureAwait(false);
-                return await client.CommitBlockListAsync(blockIds, new CommitBlockListOptions
-                {
-                    Metadata = new Dictionary<string, string>(StringComparer.Ordinal) { [BlobMetadata.Sha256] = sha256 },
-                    Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All },
-                }, cancellationToken).ConfigureAwait(false);
-            }).ConfigureAwait(false);
+                TransferOptions = new StorageTransferOptions { InitialTransferSize = MaxPutBlobBytes, MaximumTransferSize = MaxPutBlobBytes, MaximumConcurrency = 1 },
+                Metadata = new Dictionary<string, string>(StringComparer.Ordinal) { [BlobMetadata.Sha256] = sha256 },
+                Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All },
+            }, cancellationToken)).ConfigureAwait(false);
             return true;
         }
         catch (RunnerStoppedException e) when (e.InnerException is RequestFailedException { Status: 409 or 412 } or RequestFailedException { Status: 403, ErrorCode: "AuthorizationPermissionMismatch" })
@@ -114,6 +85,9 @@ internal sealed class AzureSasTransfer : ISignedUrlTransfer
             return false;
         }
     }
+
+    /// <summary>The largest blob one Put Blob may write (5000 MiB, service version 2019-12-12 and later).</summary>
+    public const long MaxPutBlobBytes = 5000L * 1024 * 1024;
 
     /// <summary>
     /// Appends one batch. The append blob is created only when the first append finds it missing: the link grants
