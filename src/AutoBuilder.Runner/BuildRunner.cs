@@ -2,6 +2,7 @@ using System.Globalization;
 using AutoBuilder.Core.Builds;
 using AutoBuilder.Core.Protocol;
 using AutoBuilder.Runner.Api;
+using AutoBuilder.Runner.Caching;
 using AutoBuilder.Runner.Configuration;
 using AutoBuilder.Runner.Logs;
 using AutoBuilder.Runner.Processes;
@@ -149,6 +150,8 @@ public sealed class BuildRunner
         private double? _build;
         private IReadOnlyList<FileEntry> _files = [];
         private IReadOnlyList<FileEntry> _artifacts = [];
+        /// <summary>The keyed cache to save after a success; null when there is none or the restore was exact.</summary>
+        private CachePlan? _cacheToSave;
 
         private RunnerApiClient Api => runner._api;
         private TimeProvider Time => runner._timeProvider;
@@ -209,6 +212,12 @@ public sealed class BuildRunner
                     _files = [];
                     _artifacts = [];
                     await LogAsync(_error!, cancellationToken).ConfigureAwait(false);
+                }
+
+                // Only a success saves, and a save never changes the outcome (its own bound, its own log line).
+                if (_outcome == BuildOutcome.Succeeded && _cacheToSave is not null)
+                {
+                    await Cache.SaveAsync(_cacheToSave, publishLimit, cancellationToken).ConfigureAwait(false);
                 }
             }
 
@@ -284,13 +293,16 @@ public sealed class BuildRunner
 
             var config = BuildConfigLoader.LoadFrom(extracted.SourceRoot);
             var user = BuildUserOf(spec.Sandbox);
-            var cache = await PrepareCacheAsync(user, cancellationToken).ConfigureAwait(false);
+            var mode = config.Cache?.Enabled == false ? CacheMode.Off : spec.Caches.Mode;
+            var cache = mode == CacheMode.Shared ? await PrepareCacheAsync(user, cancellationToken).ConfigureAwait(false) : KeyedCache.PrivateFolder(_workspace);
+            Directory.CreateDirectory(cache);
             var home = Path.Combine(_workspace, "home");
             var temp = Path.Combine(_workspace, "tmp");
             var toolchain = ToolchainResolver.Resolve(new ToolchainRequest(extracted.SourceRoot, config, spec.Toolchain, spec.Command, spec.Toolchains, cache, home));
             _toolchain = toolchain.Name;
             _command = toolchain.Command;
             await LogAsync($"toolchain {toolchain.Name}: {toolchain.Command}", cancellationToken).ConfigureAwait(false);
+            await RestoreCacheAsync(mode, KeyedCache.Plan(extracted.SourceRoot, toolchain.Name, config.Cache, cache, home, _workspace, spec.Caches.MaxArchiveBytes), cancellationToken).ConfigureAwait(false);
 
             var version = VersionDetector.Detect(extracted.SourceRoot, config.Version, spec.Number);
             if (version.Warning is not null)
@@ -375,6 +387,29 @@ public sealed class BuildRunner
             }
 
             return new Prepared(extracted.SourceRoot, toolchain, config, version.Version, timeout, environment) { Sandbox = sandbox, RunAs = user, Egress = egress };
+        }
+
+        private KeyedCache Cache => new(Api, LogAsync, Time);
+
+        /// <summary>
+        /// Keyed mode: fills the private cache from the project's best archive before the build (half of staging's bound
+        /// at most, so a slow store cannot time the build out) and remembers what to save after it.
+        /// </summary>
+        private async Task RestoreCacheAsync(CacheMode mode, CachePlan? plan, CancellationToken cancellationToken)
+        {
+            if (mode == CacheMode.Off)
+            {
+                await LogAsync(spec.Caches.Mode == CacheMode.Off ? "cache: off" : "cache: off (autobuilder.yml)", cancellationToken).ConfigureAwait(false);
+            }
+            else if (mode == CacheMode.Keyed && plan is null)
+            {
+                await LogAsync($"cache: none for {_toolchain} (no dependency manifests to key it by)", cancellationToken).ConfigureAwait(false);
+            }
+            else if (mode == CacheMode.Keyed && plan is not null)
+            {
+                var exact = await Cache.RestoreAsync(plan, PhaseLimit(TimeSpan.FromSeconds(spec.TimeoutSeconds)) / 2, cancellationToken).ConfigureAwait(false);
+                _cacheToSave = exact ? null : plan;
+            }
         }
 
         /// <summary>

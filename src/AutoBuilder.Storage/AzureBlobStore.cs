@@ -24,7 +24,7 @@ namespace AutoBuilder.Storage;
 public sealed class AzureBlobStore : IBlobStore
 {
     /// <summary>Metadata key of the content hash (lower-case hex SHA-256) measured while uploading.</summary>
-    public const string Sha256MetadataKey = "sha256";
+    public const string Sha256MetadataKey = BlobMetadata.Sha256;
 
     private const int BlockSize = 8 * 1024 * 1024;
     private const int MaxBlocksInFlight = 4; // ≤ 32 MiB buffered per upload.

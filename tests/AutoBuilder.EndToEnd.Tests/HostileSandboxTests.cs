@@ -20,6 +20,8 @@ public sealed class HostileSandboxTests(HostileSandboxTests.Fixture fixture) : I
         protected override IReadOnlyDictionary<string, string> Settings => new Dictionary<string, string>
         {
             ["Dispatcher:MaxConcurrentBuilds"] = "2",
+            // The shared per-project folders are where one project's build could reach another's; keyed caches are private.
+            ["Caches:Mode"] = "Shared",
         };
     }
 

@@ -52,14 +52,14 @@ public sealed class SampleBuildTests(ServerFixture fixture) : IClassFixture<Serv
     [Fact]
     public async Task Build_FollowsTheLogLive_WhileTheBuildRuns()
     {
-        // The build prints a line, then waits for a file in its project's cache folder (the one host folder a sandboxed
-        // build sees) that the test writes only once the CLI has shown the line: if the CLI did not stream the log while
-        // the build runs, the line could never appear first, and the hang guard fails the test.
+        // The build prints a line, then waits for a file in its cache folder (which a sandboxed build can see: the keyed
+        // cache's private folder in its workspace) that the test writes only once the CLI has shown the line: if the CLI
+        // did not stream the log while the build runs, the line could never appear first, and the hang guard fails the test.
         var server = fixture.Server;
         var project = $"live-{Guid.NewGuid():N}"[..20];
         var source = TestPaths.NewTempDirectory("live");
-        var release = Path.Combine(server.DataDirectory, "cache", "projects", project, "release-" + Guid.NewGuid().ToString("N"));
-        await File.WriteAllTextAsync(Path.Combine(source, "build.sh"), $"echo LIVE-LINE\nwhile [ ! -e '{release}' ]; do sleep 0.1; done\necho RELEASED\n");
+        var releaseName = "release-" + Guid.NewGuid().ToString("N");
+        await File.WriteAllTextAsync(Path.Combine(source, "build.sh"), $"echo LIVE-LINE\nwhile [ ! -e \"$AUTOBUILDER_CACHE/{releaseName}\" ]; do sleep 0.1; done\necho RELEASED\n");
         var environment = new Dictionary<string, string> { ["AUTOBUILDER_SERVER"] = server.Url.ToString(), ["AUTOBUILDER_API_KEY"] = server.AdminKey };
         using var cli = CliProcess.Start(source, environment, "build", source, "--project", project, "--no-download");
         var stderr = new System.Text.StringBuilder();
@@ -84,7 +84,7 @@ public sealed class SampleBuildTests(ServerFixture fixture) : IClassFixture<Serv
             var build = (await client.GetFromJsonAsync<BuildDto[]>(ApiRoutes.ProjectBuilds(project), AutoBuilderJson.Options))!.Single();
             Assert.Equal(BuildStatus.Running, build.Status); // it cannot end before the release below
 
-            await File.WriteAllTextAsync(release, "");
+            await File.WriteAllTextAsync(Path.Combine(server.WorkspaceOf(build.Id, build.Attempt), "cache", releaseName), "");
             var rest = await cli.StandardOutput.ReadToEndAsync(guard.Token);
             await cli.WaitForExitAsync(guard.Token);
 

@@ -10,7 +10,8 @@ public sealed class SandboxTests(SandboxTests.Fixture fixture) : IClassFixture<S
     public sealed class Fixture : ServerFixture
     {
         // Required: without a working bwrap the server refuses to start, and these tests fail rather than pass unsandboxed.
-        protected override IReadOnlyDictionary<string, string> Settings => new Dictionary<string, string> { ["Sandbox:Mode"] = "Required" };
+        // Shared caches: the one mode that binds a folder of the data folder into builds, so the one to check.
+        protected override IReadOnlyDictionary<string, string> Settings => new Dictionary<string, string> { ["Sandbox:Mode"] = "Required", ["Caches:Mode"] = "Shared" };
     }
 
     [Fact]

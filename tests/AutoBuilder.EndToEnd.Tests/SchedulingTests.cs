@@ -18,9 +18,9 @@ public sealed class SchedulingTests
     {
         var root = TestPaths.NewTempDirectory("limit");
         var data = Path.Combine(root, "data");
-        await using var server = await ServerProcess.StartAsync(data, new Dictionary<string, string> { ["Dispatcher:MaxConcurrentBuilds"] = "4" });
+        await using var server = await ServerProcess.StartAsync(data, new Dictionary<string, string> { ["Dispatcher:MaxConcurrentBuilds"] = "4", ["Caches:Mode"] = "Shared" });
         using var client = server.CreateClient();
-        // Each build waits for a file in its project's cache folder (the one host folder a sandboxed build sees), so
+        // Each build waits for a file in its project's shared cache folder (the one host folder a sandboxed build sees), so
         // "four ran at once" does not hang on how quickly twenty uploads and one-second sleeps happen to overlap.
         var held = new Dictionary<string, string>(SleepingBuild)
         {

@@ -54,6 +54,41 @@ internal sealed class AzureSasTransfer : ISignedUrlTransfer
     public Task UploadFileAsync(Uri sasUrl, string path, string what, CancellationToken cancellationToken) =>
         Run(what, () => new BlobClient(sasUrl, _options).UploadAsync(path, new BlobUploadOptions { TransferOptions = Transfer }, cancellationToken));
 
+    public async Task<Stream> OpenReadAsync(Uri sasUrl, string what, CancellationToken cancellationToken)
+    {
+        Stream? stream = null;
+        await Run(what, async () => stream = await new BlobClient(sasUrl, _options).OpenReadAsync(
+            new BlobOpenReadOptions(allowModifications: false) { BufferSize = BlockSize }, cancellationToken).ConfigureAwait(false)).ConfigureAwait(false);
+        return stream!;
+    }
+
+    /// <summary>
+    /// One Put Blob with If-None-Match: * and the hash in the metadata: the link grants Create alone, and Put Blob is the
+    /// write Create allows everywhere (Azurite refuses Put Block and Put Block List without Write). It also never stages
+    /// blocks, so a saver that dies leaves nothing behind. Azure refuses a create over an existing blob with 409, 412 or,
+    /// for a Create-only link, 403.
+    /// </summary>
+    public async Task<bool> CreateFileAsync(Uri sasUrl, string path, string sha256, string what, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Run(what, () => new BlobClient(sasUrl, _options).UploadAsync(path, new BlobUploadOptions
+            {
+                TransferOptions = new StorageTransferOptions { InitialTransferSize = MaxPutBlobBytes, MaximumTransferSize = MaxPutBlobBytes, MaximumConcurrency = 1 },
+                Metadata = new Dictionary<string, string>(StringComparer.Ordinal) { [BlobMetadata.Sha256] = sha256 },
+                Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All },
+            }, cancellationToken)).ConfigureAwait(false);
+            return true;
+        }
+        catch (RunnerStoppedException e) when (e.InnerException is RequestFailedException { Status: 409 or 412 } or RequestFailedException { Status: 403, ErrorCode: "AuthorizationPermissionMismatch" })
+        {
+            return false;
+        }
+    }
+
+    /// <summary>The largest blob one Put Blob may write (5000 MiB, service version 2019-12-12 and later).</summary>
+    public const long MaxPutBlobBytes = 5000L * 1024 * 1024;
+
     /// <summary>
     /// Appends one batch. The append blob is created only when the first append finds it missing: the link grants
     /// create and add but not write, and create alone may not touch an existing blob — the log of an earlier attempt

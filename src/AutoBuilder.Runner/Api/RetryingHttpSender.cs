@@ -15,13 +15,21 @@ internal sealed class RetryingHttpSender(HttpClient http, ILogger logger, TimePr
 
     /// <summary>A runner-protocol call; <paramref name="create"/> adds the build token.</summary>
     public Task<HttpResponseMessage> SendControlAsync(Func<HttpRequestMessage> create, string what, CancellationToken cancellationToken) =>
-        SendAsync(create, what, control: true, HttpCompletionOption.ResponseContentRead, cancellationToken);
+        SendAsync(create, what, control: true, HttpCompletionOption.ResponseContentRead, conflictIsAnswer: false, cancellationToken);
+
+    /// <summary>
+    /// A runner-protocol call whose 409 is an answer the caller reads (a cache commit that lost its race) rather than
+    /// the end of the attempt; the caller gets the 409 response.
+    /// </summary>
+    public Task<HttpResponseMessage> SendControlAllowingConflictAsync(Func<HttpRequestMessage> create, string what, CancellationToken cancellationToken) =>
+        SendAsync(create, what, control: true, HttpCompletionOption.ResponseContentRead, conflictIsAnswer: true, cancellationToken);
 
     /// <summary>A call to a signed URL of the API's blob endpoint (the signature is the credential).</summary>
-    public Task<HttpResponseMessage> SendDataAsync(Func<HttpRequestMessage> create, string what, HttpCompletionOption completion, CancellationToken cancellationToken) =>
-        SendAsync(create, what, control: false, completion, cancellationToken);
+    public Task<HttpResponseMessage> SendDataAsync(Func<HttpRequestMessage> create, string what, HttpCompletionOption completion, CancellationToken cancellationToken, bool conflictIsAnswer = false) =>
+        SendAsync(create, what, control: false, completion, conflictIsAnswer, cancellationToken);
 
-    private async Task<HttpResponseMessage> SendAsync(Func<HttpRequestMessage> create, string what, bool control, HttpCompletionOption completion, CancellationToken cancellationToken)
+    private async Task<HttpResponseMessage> SendAsync(
+        Func<HttpRequestMessage> create, string what, bool control, HttpCompletionOption completion, bool conflictIsAnswer, CancellationToken cancellationToken)
     {
         for (var attempt = 0; ; attempt++)
         {
@@ -45,7 +53,7 @@ internal sealed class RetryingHttpSender(HttpClient http, ILogger logger, TimePr
 
                 if (response is not null)
                 {
-                    if (response.IsSuccessStatusCode)
+                    if (response.IsSuccessStatusCode || (conflictIsAnswer && response.StatusCode == HttpStatusCode.Conflict))
                     {
                         return response;
                     }
@@ -95,7 +103,7 @@ internal sealed class RetryingHttpSender(HttpClient http, ILogger logger, TimePr
     }
 
     /// <summary>"title: detail" of a problem+json answer (bounded), else its status.</summary>
-    private static async Task<string> ProblemReasonAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    public static async Task<string> ProblemReasonAsync(HttpResponseMessage response, CancellationToken cancellationToken)
     {
         try
         {

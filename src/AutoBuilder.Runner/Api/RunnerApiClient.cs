@@ -62,6 +62,38 @@ public sealed class RunnerApiClient
         using var response = await SendControlAsync(() => Json(RunnerRoutes.Complete(_buildId), request), "complete", cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>The archive to restore for the request's key, or null when the project has none under it (204).</summary>
+    public async Task<CacheHit?> RestoreCacheAsync(CacheRestoreRequest request, CancellationToken cancellationToken = default)
+    {
+        using var response = await SendControlAsync(() => Json(RunnerRoutes.CacheRestore(_buildId), request), "cache restore", cancellationToken).ConfigureAwait(false);
+        return response.StatusCode == System.Net.HttpStatusCode.NoContent
+            ? null
+            : await response.Content.ReadFromJsonAsync<CacheHit>(AutoBuilderJson.Options, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>A create-only write URL for the key's archive, or the reason there is none.</summary>
+    public async Task<CacheSaveGrant> SaveCacheAsync(CacheSaveRequest request, CancellationToken cancellationToken = default)
+    {
+        using var response = await SendControlAsync(() => Json(RunnerRoutes.CacheSave(_buildId), request), "cache save", cancellationToken).ConfigureAwait(false);
+        return await response.Content.ReadFromJsonAsync<CacheSaveGrant>(AutoBuilderJson.Options, cancellationToken).ConfigureAwait(false)
+            ?? throw new RunnerStoppedException("the API returned an empty cache save grant");
+    }
+
+    /// <summary>Registers the archive just created; null when it was, else the API's reason for refusing it (409).</summary>
+    public async Task<string?> CommitCacheAsync(CacheCommitRequest request, CancellationToken cancellationToken = default)
+    {
+        using var response = await _http.SendControlAllowingConflictAsync(() => Authorized(Json(RunnerRoutes.CacheCommit(_buildId), request)), "cache commit", cancellationToken).ConfigureAwait(false);
+        return response.IsSuccessStatusCode ? null : await RetryingHttpSender.ProblemReasonAsync(response, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Opens a signed URL's blob as a stream.</summary>
+    public Task<Stream> OpenReadAsync(Uri signedUrl, string what, CancellationToken cancellationToken = default) =>
+        _transfer.OpenReadAsync(signedUrl, what, cancellationToken);
+
+    /// <summary>Creates the blob of a create-only URL from a file; false when it exists already.</summary>
+    public Task<bool> CreateFileAsync(Uri signedUrl, string path, string sha256, string what, CancellationToken cancellationToken = default) =>
+        _transfer.CreateFileAsync(signedUrl, path, sha256, what, cancellationToken);
+
     /// <summary>Streams a signed URL's blob to a file.</summary>
     public Task DownloadAsync(Uri signedUrl, string path, CancellationToken cancellationToken = default) =>
         _transfer.DownloadAsync(signedUrl, path, "source download", cancellationToken);
@@ -80,12 +112,13 @@ public sealed class RunnerApiClient
         new(HttpMethod.Post, Route(route)) { Content = JsonContent.Create(body, options: AutoBuilderJson.Options) };
 
     private Task<HttpResponseMessage> SendControlAsync(Func<HttpRequestMessage> create, string what, CancellationToken cancellationToken) =>
-        _http.SendControlAsync(() =>
-        {
-            var message = create();
-            message.Headers.Authorization = new AuthenticationHeaderValue("Bearer", _token);
-            return message;
-        }, what, cancellationToken);
+        _http.SendControlAsync(() => Authorized(create()), what, cancellationToken);
+
+    private HttpRequestMessage Authorized(HttpRequestMessage message)
+    {
+        message.Headers.Authorization = new AuthenticationHeaderValue("Bearer", _token);
+        return message;
+    }
 
     /// <summary>The one transfer per protocol; a protocol this runner does not speak fails the attempt.</summary>
     private ISignedUrlTransfer TransferFor(BlobUrlProtocol protocol) => protocol switch

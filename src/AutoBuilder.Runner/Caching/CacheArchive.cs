@@ -8,6 +8,12 @@ namespace AutoBuilder.Runner.Caching;
 /// <summary>An archive's size and SHA-256 (lower-case hex), as recorded beside it in the blob store.</summary>
 public sealed record ArchiveDigest(long Size, string Sha256);
 
+/// <summary>A folder to archive, and the entry name its content goes under.</summary>
+public sealed record PackRoot(string Folder, string Name);
+
+/// <summary>What a pack wrote: the archive's digest, and the files and bytes it holds.</summary>
+public sealed record PackResult(ArchiveDigest Digest, int FileCount, long TotalBytes);
+
 /// <summary>What a restore wrote, and what it left out.</summary>
 public sealed record UnpackResult(ArchiveDigest Digest, int FileCount, long TotalBytes, int Skipped);
 
@@ -44,6 +50,72 @@ public static class CacheArchive
             return new ArchiveDigest(hashing.Length, Convert.ToHexStringLower(hash.GetHashAndReset()));
         }
     }
+
+    /// <summary>
+    /// Packs several folders into one archive, each under its own entry name (<see cref="PackRoot"/>): regular files and
+    /// folders only, never following or storing a link, and without the files <paramref name="exclude"/> names (it is
+    /// given each path relative to its root, '/'-separated). Missing roots are left out.
+    /// </summary>
+    public static async Task<PackResult> PackAsync(IReadOnlyList<PackRoot> roots, Stream destination, Func<PackRoot, string, bool>? exclude = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(roots);
+        ArgumentNullException.ThrowIfNull(destination);
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var hashing = new HashingStream(destination, hash);
+        int files = 0;
+        long bytes = 0;
+        await using (hashing.ConfigureAwait(false))
+        {
+            var zstd = new CompressionStream(hashing, CompressionLevel, leaveOpen: true);
+            await using (zstd.ConfigureAwait(false))
+            {
+                var writer = new TarWriter(zstd, TarEntryFormat.Pax, leaveOpen: true);
+                await using (writer.ConfigureAwait(false))
+                {
+                    foreach (var root in roots)
+                    {
+                        var folder = Path.GetFullPath(root.Folder);
+                        if (!Directory.Exists(folder) || new DirectoryInfo(folder).LinkTarget is not null)
+                        {
+                            continue;
+                        }
+
+                        var pending = new Stack<string>([folder]);
+                        while (pending.TryPop(out var current))
+                        {
+                            var relativeFolder = Path.GetRelativePath(folder, current).Replace('\\', '/');
+                            var name = relativeFolder == "." ? root.Name : $"{root.Name}/{relativeFolder}";
+                            await writer.WriteEntryAsync(new PaxTarEntry(TarEntryType.Directory, name + "/"), cancellationToken).ConfigureAwait(false);
+                            foreach (var entry in new DirectoryInfo(current).EnumerateFileSystemInfos().OrderBy(e => e.Name, StringComparer.Ordinal))
+                            {
+                                var relative = Path.GetRelativePath(folder, entry.FullName).Replace('\\', '/');
+                                if (entry.LinkTarget is not null || exclude?.Invoke(root, relative) == true)
+                                {
+                                    continue;
+                                }
+
+                                if (entry is DirectoryInfo)
+                                {
+                                    pending.Push(entry.FullName);
+                                }
+                                else if (IsRegularFile(entry.FullName))
+                                {
+                                    await writer.WriteEntryAsync(entry.FullName, $"{root.Name}/{relative}", cancellationToken).ConfigureAwait(false);
+                                    files++;
+                                    bytes += ((FileInfo)entry).Length;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+
+            return new PackResult(new ArchiveDigest(hashing.Length, Convert.ToHexStringLower(hash.GetHashAndReset())), files, bytes);
+        }
+    }
+
+    /// <summary>Regular files only: a FIFO or socket a build left would block or fail the archive.</summary>
+    private static bool IsRegularFile(string path) => Publishing.FileKinds.Of(path) == Publishing.FileKind.Regular;
 
     /// <summary>
     /// Unpacks <paramref name="source"/> into <paramref name="destination"/> and checks the whole archive against

@@ -14,4 +14,18 @@ public sealed record BuildConfig
     public string? Version { get; init; }
     public TimeSpan? Timeout { get; init; }
     public IReadOnlyDictionary<string, string>? Env { get; init; }
+    /// <summary>cache: false, or cache: { key: [...], paths: [...] }.</summary>
+    public CacheConfig? Cache { get; init; }
+}
+
+/// <summary>autobuilder.yml's cache: whether the project's dependency cache is used, and what keys and fills it.</summary>
+public sealed record CacheConfig
+{
+    public static CacheConfig Off { get; } = new() { Enabled = false };
+
+    public bool Enabled { get; init; } = true;
+    /// <summary>Globs relative to the source root that replace the toolchain's manifest patterns in the key.</summary>
+    public IReadOnlyList<string>? Key { get; init; }
+    /// <summary>Extra folders relative to HOME, archived with the toolchain's.</summary>
+    public IReadOnlyList<string>? Paths { get; init; }
 }

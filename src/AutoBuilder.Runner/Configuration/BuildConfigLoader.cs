@@ -15,7 +15,7 @@ public static partial class BuildConfigLoader
 {
     public const string FileName = "autobuilder.yml";
 
-    private static readonly string[] KnownKeys = ["toolchain", "command", "outputs", "artifacts", "version", "timeout", "env"];
+    private static readonly string[] KnownKeys = ["toolchain", "command", "outputs", "artifacts", "version", "timeout", "env", "cache"];
 
     /// <summary>Loads {sourceRoot}/autobuilder.yml, or <see cref="BuildConfig.Empty"/> when there is none.</summary>
     public static BuildConfig LoadFrom(string sourceRoot)
@@ -60,6 +60,7 @@ public static partial class BuildConfigLoader
                 "version" => config with { Version = ParseVersion(value) },
                 "timeout" => config with { Timeout = ParseTimeout(value) },
                 "env" => config with { Env = ParseEnv(value) },
+                "cache" => config with { Cache = ParseCache(value) },
                 _ => throw Fail($"unknown key '{key}' (line {keyNode.Start.Line}); allowed keys: {string.Join(", ", KnownKeys)}"),
             };
         }
@@ -140,6 +141,64 @@ public static partial class BuildConfigLoader
         }
 
         return globs;
+    }
+
+    /// <summary>cache: true | false, or a mapping with key (globs) and paths (folders relative to HOME).</summary>
+    private static CacheConfig ParseCache(YamlNode value)
+    {
+        if (value is YamlScalarNode scalar)
+        {
+            return scalar.Value switch
+            {
+                "false" => CacheConfig.Off,
+                "true" => new CacheConfig(),
+                _ => throw Fail($"'cache' must be true, false or a mapping with key and paths, not '{Printable.Of(scalar.Value)}'"),
+            };
+        }
+
+        if (value is not YamlMappingNode map)
+        {
+            throw Fail("'cache' must be true, false or a mapping with key and paths");
+        }
+
+        var cache = new CacheConfig();
+        foreach (var (keyNode, item) in map.Children)
+        {
+            var key = (keyNode as YamlScalarNode)?.Value ?? string.Empty;
+            cache = key switch
+            {
+                "key" => cache with { Key = ParseGlobs("cache.key", item) },
+                "paths" => cache with { Paths = ParseHomePaths(item) },
+                _ => throw Fail($"unknown key 'cache.{key}' (line {keyNode.Start.Line}); allowed: key, paths"),
+            };
+        }
+
+        return cache;
+    }
+
+    private static List<string> ParseHomePaths(YamlNode value)
+    {
+        IEnumerable<YamlNode> items = value switch
+        {
+            YamlSequenceNode sequence => sequence.Children,
+            YamlScalarNode => [value],
+            _ => throw Fail("'cache.paths' must be a list of folders relative to HOME"),
+        };
+
+        var paths = new List<string>();
+        foreach (var item in items)
+        {
+            var path = RequireScalar("cache.paths", item);
+            var segments = path.Replace('\\', '/').Split('/', StringSplitOptions.RemoveEmptyEntries);
+            if (path.StartsWith('/') || path.StartsWith('~') || segments.Length == 0 || segments.Any(s => s is ".." or ".") || path.Contains('\0', StringComparison.Ordinal))
+            {
+                throw Fail($"'cache.paths' entry '{Printable.Of(path)}' must be a folder relative to HOME, without '.' or '..'");
+            }
+
+            paths.Add(string.Join('/', segments));
+        }
+
+        return paths;
     }
 
     private static Dictionary<string, string> ParseEnv(YamlNode value)

@@ -1,6 +1,7 @@
 using AutoBuilder.Core.Protocol;
 using AutoBuilder.Server.Auth;
 using AutoBuilder.Server.Builds;
+using AutoBuilder.Server.Caches;
 using AutoBuilder.Server.Hosting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -22,6 +23,9 @@ public static class RunnerApi
         runner.MapPost("/phase", RecordPhaseAsync);
         runner.MapPost("/uploads", GrantUploadAsync);
         runner.MapPost("/complete", CompleteAsync);
+        runner.MapPost("/caches/restore", RestoreCacheAsync);
+        runner.MapPost("/caches/save", GrantCacheSaveAsync);
+        runner.MapPost("/caches/commit", CommitCacheAsync);
         return api;
     }
 
@@ -52,6 +56,38 @@ public static class RunnerApi
         var request = await RequestBodies.JsonAsync<CompleteRequest>(context, CompleteBodyLimit(context));
         await service.CompleteAsync(buildId, attempt, request, context.RequestAborted);
         return TypedResults.NoContent();
+    }
+
+    private static async Task<Results<Ok<CacheHit>, NoContent>> RestoreCacheAsync(HttpContext context, RunnerService runners, CacheService caches)
+    {
+        var scope = await CacheScopeAsync(context, runners);
+        var request = await RequestBodies.JsonAsync<CacheRestoreRequest>(context);
+        return await caches.RestoreAsync(scope, request, context.RequestAborted) is { } hit ? TypedResults.Ok(hit) : TypedResults.NoContent();
+    }
+
+    private static async Task<Ok<CacheSaveGrant>> GrantCacheSaveAsync(HttpContext context, RunnerService runners, CacheService caches)
+    {
+        var scope = await CacheScopeAsync(context, runners);
+        var request = await RequestBodies.JsonAsync<CacheSaveRequest>(context);
+        return TypedResults.Ok(await caches.GrantSaveAsync(scope, request, context.RequestAborted));
+    }
+
+    private static async Task<NoContent> CommitCacheAsync(HttpContext context, RunnerService runners, CacheService caches, CacheCatalog catalog)
+    {
+        var scope = await CacheScopeAsync(context, runners);
+        var request = await RequestBodies.JsonAsync<CacheCommitRequest>(context);
+        var entryId = await caches.CommitAsync(scope, request, context.RequestAborted);
+        // The project's limit holds after every save; the entry just saved is the most recently used, never evicted.
+        await catalog.EnforceLimitAsync(scope.ProjectId, keep: entryId, context.RequestAborted);
+        return TypedResults.NoContent();
+    }
+
+    /// <summary>The current attempt's build decides the project: a build reaches only its own project's caches.</summary>
+    private static async Task<CacheScope> CacheScopeAsync(HttpContext context, RunnerService runners)
+    {
+        var (buildId, attempt) = Attempt(context);
+        var build = await runners.RequireCurrentAsync(buildId, attempt, context.RequestAborted);
+        return new CacheScope(build.ProjectId, build.Id);
     }
 
     /// <summary>

@@ -28,8 +28,7 @@ public sealed class RunnerService(
     SandboxCheck sandbox,
     TimeProvider time)
 {
-    /// <summary>Signed URLs given to a runner last as long as the longest build could.</summary>
-    private TimeSpan RunnerLinkLifetime => buildOptions.Value.MaxTimeout + TimeSpan.FromHours(1);
+    private TimeSpan RunnerLinkLifetime => buildOptions.Value.RunnerLinkLifetime;
 
     public async Task<RunnerSpec> GetSpecAsync(string buildId, int attempt, CancellationToken cancellationToken = default)
     {
@@ -151,7 +150,8 @@ public sealed class RunnerService(
     public Task AppendLogLineAsync(BuildEntity build, string line, CancellationToken cancellationToken = default) =>
         BuildLogWriter.AppendLineAsync(store, layout.BuildLog(build.ProjectId, build.Number), line, cancellationToken);
 
-    private async Task<BuildEntity> RequireCurrentAsync(string buildId, int attempt, CancellationToken cancellationToken)
+    /// <summary>The build while this attempt is its current one; else 404 (unknown) or 409 (stale attempt).</summary>
+    public async Task<BuildEntity> RequireCurrentAsync(string buildId, int attempt, CancellationToken cancellationToken)
     {
         var build = await db.Builds.AsNoTracking().FirstOrDefaultAsync(b => b.Id == buildId, cancellationToken)
             ?? throw new NotFoundException("Build not found", $"There is no build '{buildId}'.");

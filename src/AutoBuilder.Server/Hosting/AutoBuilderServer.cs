@@ -107,6 +107,7 @@ public static class AutoBuilderServer
         services.AddScoped<BuildService>();
         services.AddScoped<SourceService>();
         services.AddScoped<RunnerService>();
+        services.AddScoped<CacheService>();
         services.AddScoped<ArtifactPromoter>();
         services.AddScoped<LogStreamer>();
         services.AddScoped<CacheCatalog>();

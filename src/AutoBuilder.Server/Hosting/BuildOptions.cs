@@ -28,4 +28,7 @@ public sealed class BuildOptions
     /// AutoBuilder's own lines. The runner keeps far below it; it stops a runner (or a build holding its link) that does not.
     /// </summary>
     public long LogAppendCap(int maxAttempts) => (MaxLogBytes + BuildLimits.OwnLinesAllowance) * maxAttempts;
+
+    /// <summary>How long a signed URL given to a runner lasts: as long as the longest build could.</summary>
+    public TimeSpan RunnerLinkLifetime => MaxTimeout + TimeSpan.FromHours(1);
 }

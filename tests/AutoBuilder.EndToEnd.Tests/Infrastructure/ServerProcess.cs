@@ -25,6 +25,14 @@ public sealed class ServerProcess : IAsyncDisposable
 
     public string BlobRoot => Path.Combine(DataDirectory, "blobs");
 
+    /// <summary>Where StartAsync puts the server's workspaces (Executor:WorkspaceRoot): beside the data folder.</summary>
+    public string WorkspaceRoot => WorkspaceRootOf(DataDirectory);
+
+    private static string WorkspaceRootOf(string dataDirectory) => Path.Combine(dataDirectory, "..", Path.GetFileName(dataDirectory) + "-workspaces");
+
+    /// <summary>An attempt's local workspace ({Executor:WorkspaceRoot}/{buildId}-{attempt}).</summary>
+    public string WorkspaceOf(string buildId, int attempt) => Path.Combine(WorkspaceRoot, $"{buildId}-{attempt}");
+
     public string Output
     {
         get
@@ -54,7 +62,7 @@ public sealed class ServerProcess : IAsyncDisposable
         }
 
         startInfo.Environment["Toolchains__Maven__SettingsFile"] = TestPaths.MavenSettings;
-        startInfo.Environment["Executor__WorkspaceRoot"] = Path.Combine(dataDirectory, "..", Path.GetFileName(dataDirectory) + "-workspaces");
+        startInfo.Environment["Executor__WorkspaceRoot"] = WorkspaceRootOf(dataDirectory);
         foreach (var (key, value) in settings ?? new Dictionary<string, string>())
         {
             startInfo.Environment[key.Replace(":", "__", StringComparison.Ordinal)] = value;

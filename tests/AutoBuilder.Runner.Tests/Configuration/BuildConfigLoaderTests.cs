@@ -69,6 +69,14 @@ public sealed class BuildConfigLoaderTests
     [InlineData("env: {TMPDIR: /var/big}", "'env' may not set TMPDIR")]
     [InlineData("env: {\"A\\n\": x}", "is not a valid environment variable name")]
     [InlineData("env: {GOOD: \"a\\0b\"}", "'env.GOOD' contains a NUL character")]
+    [InlineData("cache: maybe", "'cache' must be true, false or a mapping with key and paths, not 'maybe'")]
+    [InlineData("cache: [a]", "'cache' must be true, false or a mapping")]
+    [InlineData("cache: {keys: [pom.xml]}", "unknown key 'cache.keys'")]
+    [InlineData("cache: {key: [../pom.xml]}", "'cache.key' pattern '../pom.xml' must be relative")]
+    [InlineData("cache: {paths: [/etc]}", "'cache.paths' entry '/etc' must be a folder relative to HOME")]
+    [InlineData("cache: {paths: [.m2/../..]}", "'cache.paths' entry '.m2/../..' must be a folder relative to HOME")]
+    [InlineData("cache: {paths: ['~/.m2']}", "'cache.paths' entry '~/.m2' must be a folder relative to HOME")]
+    [InlineData("cache: {paths: {a: b}}", "'cache.paths' must be a list of folders relative to HOME")]
     [InlineData("- just\n- a list", "the document must be a mapping")]
     [InlineData("toolchain: maven\n  command: [unclosed", "invalid YAML at line")]
     public void Parse_BadKeyOrValue_FailsNamingIt(string yaml, string expected)
@@ -96,4 +104,14 @@ public sealed class BuildConfigLoaderTests
     [InlineData("")]
     [InlineData("99999h")]
     public void TryParseTimeout_InvalidText_False(string text) => Assert.False(BuildConfigLoader.TryParseTimeout(text, out _));
+
+    [Fact]
+    public void Parse_Cache_OffOrKeyAndPaths()
+    {
+        Assert.False(BuildConfigLoader.Parse("cache: false\n").Cache!.Enabled);
+        var cache = BuildConfigLoader.Parse("cache:\n  key: [pom.xml, 'deps/*.lock']\n  paths: [.m2/wrapper, .cache//tool/]\n").Cache!;
+        Assert.True(cache.Enabled);
+        Assert.Equal(["pom.xml", "deps/*.lock"], cache.Key);
+        Assert.Equal([".m2/wrapper", ".cache/tool"], cache.Paths);
+    }
 }

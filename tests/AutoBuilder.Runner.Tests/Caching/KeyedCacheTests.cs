@@ -1,0 +1,279 @@
+using System.Net;
+using System.Net.Http.Headers;
+using AutoBuilder.Core.Protocol;
+using AutoBuilder.Core.Storage;
+using AutoBuilder.Runner.Api;
+using AutoBuilder.Runner.Caching;
+using AutoBuilder.Server.Persistence;
+using AutoBuilder.Tests.Shared;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace AutoBuilder.Runner.Tests.Caching;
+
+/// <summary>
+/// <see cref="KeyedCache"/> against the real server (API role, filesystem blob store): each test claims real builds of
+/// one project and saves and restores through the runner protocol and signed links, then looks at the rows, the blobs and
+/// the log lines a build would get.
+/// </summary>
+public sealed class KeyedCacheTests : IAsyncLifetime
+{
+    private static readonly TimeSpan Limit = TimeSpan.FromMinutes(2);
+    private readonly TempDirectory _temp = new();
+    private InProcessServer _server = null!;
+    private int _builds;
+
+    public async Task InitializeAsync() => _server = await RealServer.StartAsync();
+
+    public async Task DisposeAsync()
+    {
+        await _server.DisposeAsync();
+        _temp.Dispose();
+    }
+
+    [Fact]
+    public async Task SaveThenRestore_RoundTripsTheToolchainsFolderAndHomePaths_LeavingOutGradleLocks()
+    {
+        var first = await NewBuildAsync("gradle");
+        Assert.False(await first.Cache.RestoreAsync(first.Plan, Limit, default));
+        WriteFile(first.Plan.CacheRoot, "gradle/caches/modules-2/files-2.1/org/lib/1.0/lib-1.0.jar", "jar");
+        WriteFile(first.Plan.CacheRoot, "gradle/caches/modules-2/modules-2.lock", "lock");
+        WriteFile(first.Plan.CacheRoot, "gradle/caches/journal-1/journal-1.bin", "journal");
+        WriteFile(first.Plan.CacheRoot, "gradle/daemon/8.0/daemon.log", "log");
+        WriteFile(first.Plan.CacheRoot, "gradle/caches/8.0/gc.properties", "gc");
+        WriteFile(first.Plan.Home, ".konan/deps/tool.bin", "tool");
+        WriteFile(first.Plan.CacheRoot, "npm/other-toolchain.txt", "not gradle's");
+
+        await first.Cache.SaveAsync(first.Plan, Limit, default);
+
+        Assert.Contains($"cache: restore of {first.Plan.Key.Key} skipped: no cache saved under this key or its restore keys; building cold", first.Log);
+        Assert.True(first.Log.Any(l => l.StartsWith($"cache: saved {first.Plan.Key.Key}, 2 files, ", StringComparison.Ordinal)), string.Join("\n", first.Log));
+        var row = await SingleRowAsync();
+        var blob = _server.BlobPath("cache", $"demo/gradle/{first.Plan.Key.Key}.tar.zst");
+        Assert.Equal(new FileInfo(blob).Length, row.Size);
+        Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(blob))), row.Sha256);
+
+        var second = await NewBuildAsync("gradle");
+        Assert.True(await second.Cache.RestoreAsync(second.Plan, Limit, default));
+
+        Assert.Contains(second.Log, l => l.StartsWith($"cache: restored {second.Plan.Key.Key} (exact), 2 files, ", StringComparison.Ordinal));
+        Assert.Equal("jar", File.ReadAllText(Path.Combine(second.Plan.CacheRoot, "gradle/caches/modules-2/files-2.1/org/lib/1.0/lib-1.0.jar")));
+        Assert.Equal("tool", File.ReadAllText(Path.Combine(second.Plan.Home, ".konan/deps/tool.bin")));
+        Assert.False(File.Exists(Path.Combine(second.Plan.CacheRoot, "gradle/caches/modules-2/modules-2.lock")));
+        Assert.False(Directory.Exists(Path.Combine(second.Plan.CacheRoot, "gradle/daemon")));
+        Assert.False(Directory.Exists(Path.Combine(second.Plan.CacheRoot, "gradle/caches/journal-1")));
+        Assert.False(File.Exists(Path.Combine(second.Plan.CacheRoot, "gradle/caches/8.0/gc.properties")));
+        Assert.False(Directory.Exists(Path.Combine(second.Plan.CacheRoot, "npm")));
+    }
+
+    [Fact]
+    public async Task Restore_ChangedManifests_RestoresTheNearestOlderCacheFromTheRestoreKey()
+    {
+        var first = await NewBuildAsync("maven", pom: "<project>v1</project>");
+        WriteFile(first.Plan.CacheRoot, "maven/repository/junit/junit/4.13/junit-4.13.jar", "junit");
+        await first.Cache.SaveAsync(first.Plan, Limit, default);
+
+        var second = await NewBuildAsync("maven", pom: "<project>v2</project>");
+        Assert.NotEqual(first.Plan.Key.Key, second.Plan.Key.Key);
+        Assert.False(await second.Cache.RestoreAsync(second.Plan, Limit, default)); // not exact: it saves after its build
+
+        Assert.Contains(second.Log, l => l.StartsWith($"cache: restored {first.Plan.Key.Key} (from restore key maven-), 1 files, ", StringComparison.Ordinal));
+        Assert.True(File.Exists(Path.Combine(second.Plan.CacheRoot, "maven/repository/junit/junit/4.13/junit-4.13.jar")));
+    }
+
+    [Theory]
+    [InlineData("corrupt", "the cache archive")]
+    [InlineData("other-hash", "the cache archive's SHA-256 is")]
+    [InlineData("missing", "download failed: HTTP 404")]
+    [InlineData("unreachable", "download failed after 4 attempts: ")]
+    public async Task Restore_BrokenArchive_IsSkippedWithOneLine_AndLeavesTheCacheEmpty(string damage, string reason)
+    {
+        var first = await NewBuildAsync("maven");
+        WriteFile(first.Plan.CacheRoot, "maven/repository/junit/junit/4.13/junit-4.13.jar", new string('j', 100_000));
+        await first.Cache.SaveAsync(first.Plan, Limit, default);
+        var blob = _server.BlobPath("cache", $"demo/maven/{first.Plan.Key.Key}.tar.zst");
+        var bytes = File.ReadAllBytes(blob);
+        switch (damage)
+        {
+            case "corrupt":
+                Array.Fill(bytes, (byte)0x5a, bytes.Length / 2, bytes.Length / 2);
+                File.WriteAllBytes(blob, bytes);
+                break;
+            case "other-hash":
+                // A valid archive, but not the registered one.
+                var other = await NewBuildAsync("maven", pom: "<project>other</project>");
+                WriteFile(other.Plan.CacheRoot, "maven/repository/evil/evil.jar", "evil");
+                await using (var stream = File.Create(blob))
+                {
+                    await CacheArchive.PackAsync([new PackRoot(Path.Combine(other.Plan.CacheRoot, "maven/repository"), "cache/maven/repository")], stream);
+                }
+
+                break;
+            case "missing":
+                File.Delete(blob);
+                break;
+        }
+
+        // Unreachable: the blob store's address refuses the runner (the API still answers).
+        var second = await NewBuildAsync("maven", handler: damage == "unreachable" ? new UnreachableBlobs() : null);
+        Assert.False(await second.Cache.RestoreAsync(second.Plan, Limit, default));
+
+        var line = Assert.Single(second.Log, l => l.StartsWith("cache: ", StringComparison.Ordinal));
+        Assert.StartsWith($"cache: restore of {second.Plan.Key.Key} skipped: ", line, StringComparison.Ordinal);
+        Assert.True(line.Contains(reason, StringComparison.Ordinal), line);
+        Assert.EndsWith("; building cold", line, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(second.Plan.CacheRoot, "maven")), "a failed restore leaves nothing to build on");
+        Assert.False(Directory.Exists(Path.Combine(second.Plan.Workspace, "cache-restore")));
+    }
+
+    [Fact]
+    public async Task Save_TwoBuildsOfOneKeyAtOnce_LeaveOneCompleteArchiveAndOneRow()
+    {
+        var builds = new[] { await NewBuildAsync("maven"), await NewBuildAsync("maven") };
+        foreach (var (build, i) in builds.Select((b, i) => (b, i)))
+        {
+            // Different content (as two real builds' caches differ): only one of them may end up under the key.
+            WriteFile(build.Plan.CacheRoot, "maven/repository/junit/junit/4.13/junit-4.13.jar", new string((char)('a' + i), 3_000_000));
+        }
+
+        await Task.WhenAll(builds.Select(b => Task.Run(() => b.Cache.SaveAsync(b.Plan, Limit, default))));
+
+        var lines = builds.SelectMany(b => b.Log).Where(l => l.StartsWith("cache: ", StringComparison.Ordinal)).ToList();
+        var key = builds[0].Plan.Key.Key;
+        Assert.Single(lines, l => l.StartsWith($"cache: saved {key}", StringComparison.Ordinal));
+        Assert.Single(lines, l => l.StartsWith($"cache: {key} was saved by another build first", StringComparison.Ordinal));
+        var row = await SingleRowAsync();
+        var blob = _server.BlobPath("cache", $"demo/maven/{key}.tar.zst");
+        Assert.Equal(row.Sha256, Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(blob))));
+
+        // And the archive restores whole.
+        var third = await NewBuildAsync("maven");
+        Assert.True(await third.Cache.RestoreAsync(third.Plan, Limit, default));
+        Assert.Equal(3_000_000, new FileInfo(Path.Combine(third.Plan.CacheRoot, "maven/repository/junit/junit/4.13/junit-4.13.jar")).Length);
+    }
+
+    [Fact]
+    public async Task Save_AfterASaverDiedMidUpload_NothingIsVisibleAndTheNextBuildSaves()
+    {
+        var dead = await NewBuildAsync("maven");
+        var key = dead.Plan.Key.Key;
+        var grant = await dead.Api.SaveCacheAsync(new CacheSaveRequest("maven", key));
+        Assert.NotNull(grant.Url);
+
+        // The dying saver: its upload breaks off halfway through the body.
+        using (var http = new HttpClient())
+        {
+            using var content = new StreamContent(new BreakingStream(4 * 1024 * 1024, breakAfter: 1024 * 1024));
+            content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+            await Assert.ThrowsAnyAsync<Exception>(() => http.PutAsync(grant.Url, content));
+        }
+
+        Assert.Null(await _server.Services.GetRequiredService<IBlobStore>().GetPropertiesAsync(_server.Services.GetRequiredService<BlobLayout>().CacheArchive("demo", "maven", key)));
+        Assert.Null(await _server.Services.CreateAsyncScope().ServiceProvider.GetRequiredService<AutoBuilderDbContext>().CacheEntries.FirstOrDefaultAsync());
+
+        var next = await NewBuildAsync("maven");
+        WriteFile(next.Plan.CacheRoot, "maven/repository/junit/junit/4.13/junit-4.13.jar", "junit");
+        await next.Cache.SaveAsync(next.Plan, Limit, default);
+
+        Assert.Contains(next.Log, l => l.StartsWith($"cache: saved {key}", StringComparison.Ordinal));
+        Assert.Equal(key, (await SingleRowAsync()).Key);
+    }
+
+    [Fact]
+    public async Task Save_OverMaxArchiveBytes_IsSkippedWithOneLine()
+    {
+        var build = await NewBuildAsync("maven", maxArchiveBytes: 64 * 1024);
+        WriteFile(build.Plan.CacheRoot, "maven/repository/big/big.jar", Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(300_000)));
+
+        await build.Cache.SaveAsync(build.Plan, Limit, default);
+
+        Assert.Contains($"cache: {build.Plan.Key.Key} not saved: its archive would exceed Caches:MaxArchiveBytes (64 KB)", build.Log);
+        Assert.Null(await _server.Services.CreateAsyncScope().ServiceProvider.GetRequiredService<AutoBuilderDbContext>().CacheEntries.FirstOrDefaultAsync());
+        Assert.False(File.Exists(Path.Combine(build.Plan.Workspace, "cache-save.tar.zst")));
+    }
+
+    /// <summary>One build of project demo, claimed, with its own workspace, a source of the toolchain's manifests and a plan.</summary>
+    private async Task<TestBuild> NewBuildAsync(string toolchain, string pom = "<project/>", long maxArchiveBytes = 1L << 30, HttpMessageHandler? handler = null)
+    {
+        var n = Interlocked.Increment(ref _builds);
+        var build = await _server.StartBuildAsync("demo", RealServer.Zip(TestZip.File("build.sh", "true")));
+        var token = await _server.ClaimAsync(build.Id);
+        var workspace = Directory.CreateDirectory(_temp.Combine($"ws-{n}")).FullName;
+        var source = Directory.CreateDirectory(Path.Combine(workspace, "src")).FullName;
+        File.WriteAllText(Path.Combine(source, toolchain == "maven" ? "pom.xml" : "build.gradle"), pom);
+        var config = toolchain == "gradle" ? new AutoBuilder.Runner.Configuration.CacheConfig { Paths = [".konan"] } : null;
+        var plan = KeyedCache.Plan(source, toolchain, config, KeyedCache.PrivateFolder(workspace), Path.Combine(workspace, "home"), workspace, maxArchiveBytes)!;
+        var api = new RunnerApiClient(handler is null ? new HttpClient() : new HttpClient(handler), _server.Url, build.Id, token, NullLogger.Instance);
+        var log = new List<string>();
+        var cache = new KeyedCache(api, (line, _) =>
+        {
+            lock (log)
+            {
+                log.Add(line);
+            }
+
+            return ValueTask.CompletedTask;
+        });
+        return new TestBuild(plan, cache, api, log);
+    }
+
+    private async Task<CacheEntryEntity> SingleRowAsync()
+    {
+        await using var scope = _server.Services.CreateAsyncScope();
+        return await scope.ServiceProvider.GetRequiredService<AutoBuilderDbContext>().CacheEntries.AsNoTracking().SingleAsync();
+    }
+
+    private static void WriteFile(string root, string relative, string content)
+    {
+        var path = Path.Combine(root, relative);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.WriteAllText(path, content);
+    }
+
+    /// <summary>The network between runner and blob store is down: every signed blob URL is refused; runner calls go through.</summary>
+    private sealed class UnreachableBlobs() : DelegatingHandler(new SocketsHttpHandler())
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
+            request.RequestUri!.AbsolutePath.StartsWith("/blobs/", StringComparison.Ordinal)
+                ? throw new HttpRequestException("Connection refused (127.0.0.1)")
+                : base.SendAsync(request, cancellationToken);
+    }
+
+    private sealed record TestBuild(CachePlan Plan, KeyedCache Cache, RunnerApiClient Api, List<string> Log);
+
+    /// <summary>A body that claims more than it gives: it fails after <c>breakAfter</c> bytes, as a killed saver's would.</summary>
+    private sealed class BreakingStream(long length, long breakAfter) : Stream
+    {
+        private long _position;
+
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => length;
+        public override long Position { get => _position; set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            if (_position >= breakAfter)
+            {
+                throw new IOException("the saver died");
+            }
+
+            var n = (int)Math.Min(count, breakAfter - _position);
+            Array.Fill(buffer, (byte)1, offset, n);
+            _position += n;
+            return n;
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+}
