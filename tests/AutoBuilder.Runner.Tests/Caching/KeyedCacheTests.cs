@@ -193,6 +193,29 @@ public sealed class KeyedCacheTests : IAsyncLifetime
         Assert.False(File.Exists(Path.Combine(build.Plan.Workspace, "cache-save.tar.zst")));
     }
 
+    [Fact]
+    public async Task Save_PastTheProjectsLimit_EvictsTheLeastRecentlyUsedArchive_NeverTheOneJustSaved()
+    {
+        await _server.DisposeAsync();
+        _server = await RealServer.StartAsync(new Dictionary<string, string?> { ["Caches:MaxProjectBytes"] = "1048576", ["Caches:MaxArchiveBytes"] = "1048576" });
+        var saved = new List<string>();
+        foreach (var version in new[] { "1", "2", "3" })
+        {
+            // ~450 KB compressed each (base64 of random bytes): two fit under 1 MiB, three do not.
+            var build = await NewBuildAsync("maven", pom: $"<project><version>{version}</version></project>");
+            WriteFile(build.Plan.CacheRoot, $"maven/repository/lib/{version}/lib.jar", Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(450_000)));
+            await build.Cache.SaveAsync(build.Plan, Limit, default);
+            Assert.Contains(build.Log, l => l.StartsWith($"cache: saved {build.Plan.Key.Key}", StringComparison.Ordinal));
+            saved.Add(build.Plan.Key.Key);
+        }
+
+        await using var scope = _server.Services.CreateAsyncScope();
+        var keys = await scope.ServiceProvider.GetRequiredService<AutoBuilderDbContext>().CacheEntries.AsNoTracking().Select(e => e.Key).ToListAsync();
+        Assert.Equal(saved[1..].Order(), keys.Order());
+        Assert.False(File.Exists(_server.BlobPath("cache", $"demo/maven/{saved[0]}.tar.zst")));
+        Assert.True(File.Exists(_server.BlobPath("cache", $"demo/maven/{saved[2]}.tar.zst")));
+    }
+
     /// <summary>One build of project demo, claimed, with its own workspace, a source of the toolchain's manifests and a plan.</summary>
     private async Task<TestBuild> NewBuildAsync(string toolchain, string pom = "<project/>", long maxArchiveBytes = 1L << 30, HttpMessageHandler? handler = null)
     {
