@@ -36,6 +36,14 @@ public sealed record ResolvedToolchain
     public IReadOnlyDictionary<string, string> HomeFiles { get; init; } = new Dictionary<string, string>();
     /// <summary>The program the default command needs on the runner's PATH, and why; null when the source brings its own (a wrapper).</summary>
     public RequiredTool? RequiredTool { get; init; }
+    /// <summary>
+    /// What runs, in order: autobuilder.yml's steps, else one step named "build" running <see cref="Command"/> (empty
+    /// means that one step too).
+    /// </summary>
+    public IReadOnlyList<StepDefinition> Steps { get; init; } = [];
+
+    /// <summary><see cref="Steps"/>, or the one step of <see cref="Command"/>.</summary>
+    public IReadOnlyList<StepDefinition> StepsToRun => Steps.Count > 0 ? Steps : [new StepDefinition(BuildSteps.DefaultName, Command)];
 }
 
 /// <summary>A program a default command runs, and what in the source asked for it (for the "not installed" message).</summary>
@@ -95,27 +103,34 @@ public static class ToolchainResolver
             throw new BuildFailureException($"unknown toolchain '{name}'; known: {string.Join(", ", Toolchains.All)}");
         }
 
+        var customCommand = (request.RequestedCommand ?? request.Config.Command) is not null || request.Config.Steps is not null;
         var defaults = name switch
         {
             Toolchains.Maven => Maven(request),
             Toolchains.Gradle => Gradle(request),
-            Toolchains.Npm => Npm(request, customCommand: (request.RequestedCommand ?? request.Config.Command) is not null),
-            Toolchains.DotNet => DotNet(request, customCommand: (request.RequestedCommand ?? request.Config.Command) is not null),
+            Toolchains.Npm => Npm(request, customCommand),
+            Toolchains.DotNet => DotNet(request, customCommand),
             _ => new ResolvedToolchain { Name = name, Command = "sh build.sh", Outputs = [], Artifacts = [] },
         };
 
-        // Precedence: the spec's command, then autobuilder.yml's, then the default. Outputs default to the artifacts.
+        // Precedence: the spec's command, then autobuilder.yml's steps or command, then the default. The spec's command
+        // replaces the steps with one step. Outputs default to the artifacts.
         var artifacts = request.Config.Artifacts ?? defaults.Artifacts;
-        var command = request.RequestedCommand ?? request.Config.Command;
+        var steps = request.RequestedCommand is null ? request.Config.Steps : null;
+        var command = request.RequestedCommand ?? request.Config.Command ?? (steps is null ? null : Describe(steps));
         return defaults with
         {
             Command = command ?? defaults.Command,
+            Steps = steps ?? [],
             // Only the default command is known to need the tool; a custom command may bring its own.
             RequiredTool = command is null ? defaults.RequiredTool : null,
             Artifacts = artifacts,
             Outputs = request.Config.Outputs ?? (request.Config.Artifacts is not null ? artifacts : Union(defaults.Outputs, artifacts)),
         };
     }
+
+    /// <summary>The build's command as the API and the log show it when it runs steps: "steps: build, test, package".</summary>
+    public static string Describe(IReadOnlyList<StepDefinition> steps) => "steps: " + string.Join(", ", steps.Select(s => s.Name));
 
     private static ResolvedToolchain Maven(ToolchainRequest request)
     {

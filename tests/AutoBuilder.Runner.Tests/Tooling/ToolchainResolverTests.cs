@@ -264,6 +264,32 @@ public sealed class ToolchainResolverTests : IDisposable
     }
 
     [Fact]
+    public void Resolve_SingleCommand_IsOneStepNamedBuild()
+    {
+        _temp.Write("src/build.sh", "");
+
+        Assert.Equal([new StepDefinition("build", "sh build.sh")], ToolchainResolver.Resolve(Request()).StepsToRun);
+        Assert.Equal([new StepDefinition("build", "make")], ToolchainResolver.Resolve(Request(new BuildConfig { Command = "make" })).StepsToRun);
+    }
+
+    [Fact]
+    public void Resolve_YmlSteps_RunInOrder_TheSpecsCommandReplacesThemWithOneStep()
+    {
+        _temp.Write("src/pom.xml", "");
+        var steps = new List<StepDefinition> { new("compile", "mvn -B compile"), new("test", "mvn -B test", TimeSpan.FromMinutes(5)) };
+        var yml = new BuildConfig { Steps = steps };
+
+        var resolved = ToolchainResolver.Resolve(Request(yml));
+        Assert.Equal(steps, resolved.StepsToRun);
+        Assert.Equal("steps: compile, test", resolved.Command);
+        Assert.Null(resolved.RequiredTool); // the steps bring their own commands
+
+        var overridden = ToolchainResolver.Resolve(Request(yml, command: "make"));
+        Assert.Equal([new StepDefinition("build", "make")], overridden.StepsToRun);
+        Assert.Equal("make", overridden.Command);
+    }
+
+    [Fact]
     public void Resolve_Toolchains_SpecOverridesYmlOverridesDetection()
     {
         _temp.Write("src/pom.xml", "");
