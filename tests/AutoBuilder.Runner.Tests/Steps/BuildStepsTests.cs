@@ -237,6 +237,34 @@ public sealed class BuildStepsTests : IAsyncLifetime
         Assert.Equal([StepStatus.Succeeded, StepStatus.Cancelled, StepStatus.Skipped], done.Steps.Select(s => s.Status));
     }
 
+    /// <summary>The README's steps example builds as it says, and its log excerpt is in the format the runner writes.</summary>
+    [Fact]
+    public async Task RunAsync_ReadmeStepsExample_BuildsAsDocumented()
+    {
+        var readme = await File.ReadAllTextAsync(Path.Combine(Path.GetDirectoryName(Samples.Directory("script-hello"))!, "..", "README.md"));
+        var yaml = Block(readme, "```yaml\n  steps:");
+        var (build, token) = await QueueAndClaimAsync(RealServer.Zip(TestZip.File("build.sh", "exit 99"), TestZip.File("autobuilder.yml", yaml)));
+
+        Assert.Equal(RunnerExitCodes.Completed, await RunAsync(build, token));
+
+        var done = await _server.GetBuildAsync(build.Id);
+        Assert.Equal(BuildStatus.Succeeded, done.Status);
+        Assert.Equal([("compile", StepStatus.Succeeded), ("test", StepStatus.Succeeded), ("package", StepStatus.Succeeded)], done.Steps.Select(s => (s.Name, s.Status)));
+        var excerpt = Block(readme, "```text\n  [autobuilder] step").Split('\n').Where(l => l.StartsWith("[autobuilder] step", StringComparison.Ordinal)).ToList();
+        Assert.Equal(3, excerpt.Count);
+        Assert.All(excerpt, line => Assert.NotNull(BuildSteps.ParseLine(line)));
+    }
+
+    /// <summary>The fenced block that starts with <paramref name="opening"/>, unindented.</summary>
+    private static string Block(string markdown, string opening)
+    {
+        var start = markdown.IndexOf(opening, StringComparison.Ordinal);
+        Assert.True(start >= 0, $"no block starting {opening}");
+        var body = markdown[(markdown.IndexOf('\n', start) + 1)..];
+        body = body[..body.IndexOf("```", StringComparison.Ordinal)];
+        return string.Join('\n', body.Split('\n').Select(l => l.StartsWith("  ", StringComparison.Ordinal) ? l[2..] : l));
+    }
+
     private static List<SectionLine> Sections(string log) =>
         [.. log.Split('\n').Select(BuildSteps.ParseLine).OfType<SectionLine>()];
 
