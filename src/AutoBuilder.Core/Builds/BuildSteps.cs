@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text;
-using System.Text.Json.Serialization;
 using System.Text.RegularExpressions;
 
 namespace AutoBuilder.Core.Builds;
@@ -15,11 +14,7 @@ public sealed record BuildStep(
     StepStatus Status,
     int? ExitCode = null,
     DateTimeOffset? StartedAt = null,
-    double? DurationSeconds = null)
-{
-    [JsonIgnore]
-    public bool IsFinished => Status is not (StepStatus.Pending or StepStatus.Running);
-}
+    double? DurationSeconds = null);
 
 /// <summary>
 /// The rules about steps, shared by autobuilder.yml's loader (runner) and the runner protocol (server), and the format
