@@ -167,6 +167,13 @@ public sealed record ToolchainSettings
     public string? NpmAuthToken { get; init; }
     /// <summary>Toolchains:NuGet:ConfigFile — a NuGet.Config (sources, credentials) copied to the build's ~/.nuget/NuGet/NuGet.Config.</summary>
     public string? NuGetConfigFile { get; init; }
+    /// <summary>Toolchains:Gradle:InitScript — an init script of the operator's, copied to the build's ~/.gradle/init.d/ and passed to Gradle.</summary>
+    public string? GradleInitScript { get; init; }
+    /// <summary>Toolchains:Gradle:MirrorUrl — the Maven repository every repository of a Gradle build (plugins included) is pointed at.</summary>
+    public string? GradleMirrorUrl { get; init; }
+    /// <summary>Toolchains:Gradle:MirrorUsername and MirrorPassword — the mirror's credentials, in the generated init script only; the password is masked in the log.</summary>
+    public string? GradleMirrorUsername { get; init; }
+    public string? GradleMirrorPassword { get; init; }
 }
 
 /// <summary>POST .../phase: the runner enters a phase. Doubles as the heartbeat.</summary>
