@@ -8,6 +8,7 @@ using AutoBuilder.Runner.Logs;
 using AutoBuilder.Runner.Processes;
 using AutoBuilder.Runner.Publishing;
 using AutoBuilder.Runner.Staging;
+using AutoBuilder.Runner.Steps;
 using AutoBuilder.Runner.Tooling;
 using AutoBuilder.Runner.Versioning;
 using Microsoft.Extensions.Logging;
@@ -152,6 +153,7 @@ public sealed class BuildRunner
         private IReadOnlyList<FileEntry> _artifacts = [];
         /// <summary>The keyed cache to save after a success; null when there is none or the restore was exact.</summary>
         private CachePlan? _cacheToSave;
+        private IReadOnlyList<BuildStep> _steps = [];
 
         private RunnerApiClient Api => runner._api;
         private TimeProvider Time => runner._timeProvider;
@@ -248,6 +250,7 @@ public sealed class BuildRunner
                 Durations = durations,
                 Files = _files,
                 Artifacts = _artifacts,
+                Steps = _steps,
             };
             await publisher.PublishManifestAsync(BuildManifest.Create(spec, report), cancellationToken).ConfigureAwait(false);
             try
@@ -489,57 +492,57 @@ public sealed class BuildRunner
                 stop.Cancel();
             }, heartbeatDone.Token, cancellationToken);
 
+            var steps = new StepRunner(prepared.Toolchain.StepsToRun, LogAsync, Api.ReportStepsAsync, Time);
             try
             {
-                var result = await new WorkspaceQuota(_workspace, spec.MaxWorkspaceBytes, Time).RunAsync(quotaStop => new BuildProcess(Time).RunAsync(
-                    new BuildProcessRequest
-                    {
-                        Command = prepared.Toolchain.Command,
-                        WorkingDirectory = prepared.SourceRoot,
-                        Environment = prepared.Environment,
-                        Timeout = prepared.Timeout,
-                        Sandbox = prepared.Sandbox,
-                        SandboxStatusFile = Path.Combine(_workspace, "sandbox-status.json"),
-                        RunAs = prepared.RunAs,
-                        Egress = prepared.Egress,
-                    },
-                    (bytes, ct) => shipper.WriteAsync(bytes, ct),
-                    quotaStop), stop.Token).ConfigureAwait(false);
+                var result = await new WorkspaceQuota(_workspace, spec.MaxWorkspaceBytes, Time).RunAsync(
+                    quotaStop => steps.RunAsync(prepared.Timeout, (command, limit, ct) => new BuildProcess(Time).RunAsync(
+                        new BuildProcessRequest
+                        {
+                            Command = command,
+                            WorkingDirectory = prepared.SourceRoot,
+                            Environment = prepared.Environment,
+                            Timeout = limit,
+                            Sandbox = prepared.Sandbox,
+                            SandboxStatusFile = Path.Combine(_workspace, "sandbox-status.json"),
+                            RunAs = prepared.RunAs,
+                            Egress = prepared.Egress,
+                        },
+                        (bytes, ct) => shipper.WriteAsync(bytes, ct),
+                        ct), quotaStop, cancellationToken), stop.Token).ConfigureAwait(false);
 
+                _exitCode = result.ExitCode;
                 if (result.SandboxFailed)
                 {
                     Fail("the sandbox (bubblewrap) could not start the build command; bwrap's reason is in the log above. Fix the host, or set the server's Sandbox:Mode=Off to build unsandboxed");
                     await LogAsync(_error!, cancellationToken).ConfigureAwait(false);
-                    return;
                 }
-
-                if (result.TimedOut)
+                else if (result.Outcome == BuildOutcome.TimedOut)
                 {
-                    _outcome = BuildOutcome.TimedOut;
-                    _error = $"build timed out after {Describe(prepared.Timeout.TotalSeconds)}";
+                    TimeOut(result.Error!);
+                    await LogAsync(_error!, cancellationToken).ConfigureAwait(false);
                 }
-                else if (result.ExitCode == 0)
+                else if (result.Outcome == BuildOutcome.Failed)
                 {
-                    _outcome = BuildOutcome.Succeeded;
+                    Fail(result.Error!);
                 }
                 else
                 {
-                    Fail($"build command exited with code {result.ExitCode}");
+                    _outcome = BuildOutcome.Succeeded;
                 }
-
-                _exitCode = result.ExitCode;
-                await LogAsync(result.TimedOut ? _error! : $"command exited with code {result.ExitCode}", cancellationToken).ConfigureAwait(false);
             }
             catch (BuildFailureException ex)
             {
-                // The workspace grew past Builds:MaxWorkspaceBytes; the group is already killed.
+                // The workspace grew past Builds:MaxWorkspaceBytes (the group is already killed), or the API refused a steps report.
                 Fail(ex.Message);
+                await steps.InterruptAsync(StepStatus.Failed, cancellationToken).ConfigureAwait(false);
                 await LogAsync(ex.Message, cancellationToken).ConfigureAwait(false);
             }
             catch (SandboxNetworkException ex)
             {
                 // The build never started; it does not fall back to another network.
                 Fail($"the build's network (Sandbox:Network=Egress) could not be set up: {ex.Message}");
+                await steps.InterruptAsync(StepStatus.Failed, cancellationToken).ConfigureAwait(false);
                 await LogAsync(_error!, cancellationToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
@@ -551,9 +554,11 @@ public sealed class BuildRunner
                 }
 
                 Fail($"the build log could not be written to storage: {shipper.Failure?.Message}");
+                await steps.InterruptAsync(StepStatus.Failed, cancellationToken).ConfigureAwait(false);
             }
             finally
             {
+                _steps = steps.Steps;
                 await heartbeatDone.CancelAsync().ConfigureAwait(false);
                 await heartbeat.ConfigureAwait(false);
             }

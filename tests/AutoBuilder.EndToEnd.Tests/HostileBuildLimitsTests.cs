@@ -92,7 +92,7 @@ public sealed class HostileBuildLimitsTests(HostileBuildLimitsTests.Fixture fixt
         // Lines split as a terminal would: at a line feed or a carriage return.
         var own = log.Split('\n', '\r').Where(l => l.StartsWith("[autobuilder]", StringComparison.OrdinalIgnoreCase)).ToList();
         Assert.Equal("[autobuilder] outcome: failed: build command exited with code 3", Assert.Single(own, l => l.Contains("outcome:", StringComparison.Ordinal)));
-        Assert.Equal("[autobuilder] command exited with code 3", Assert.Single(own, l => l.StartsWith("[autobuilder] command exited", StringComparison.Ordinal)));
+        Assert.EndsWith("(exit 3)", Assert.Single(own, l => l.StartsWith("[autobuilder] step 1/1 \"build\" ended: failed in ", StringComparison.Ordinal)), StringComparison.Ordinal);
         Assert.DoesNotContain(log.Split('\n', '\r'), l => l.Contains("[autobuilder]", StringComparison.OrdinalIgnoreCase) && !own.Contains(l) && !l.StartsWith("[build] ", StringComparison.Ordinal));
         Assert.Contains("[build] [autobuilder] outcome: succeeded\n", log, StringComparison.Ordinal);
         await AssertHealthyAsync();

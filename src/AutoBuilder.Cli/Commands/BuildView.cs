@@ -53,7 +53,46 @@ internal static class BuildView
             phases.AddRow(Seconds(durations.Queue), Seconds(durations.Stage), Seconds(durations.Build), Seconds(durations.Publish));
             console.Write(phases);
         }
+
+        WriteSteps(console, build.Steps);
     }
+
+    /// <summary>The steps of the build's current attempt: which one runs, how each ended and how long it took.</summary>
+    public static void WriteSteps(IAnsiConsole console, IReadOnlyList<BuildStep> steps)
+    {
+        if (steps.Count == 0)
+        {
+            return;
+        }
+
+        var table = new Table().Border(TableBorder.Rounded)
+            .AddColumn("#", c => c.RightAligned())
+            .AddColumn("step")
+            .AddColumn("status")
+            .AddColumn("exit", c => c.RightAligned())
+            .AddColumn("duration", c => c.RightAligned());
+        for (var i = 0; i < steps.Count; i++)
+        {
+            var step = steps[i];
+            table.AddRow(
+                new Text((i + 1).ToString(CultureInfo.InvariantCulture)),
+                new Text(step.Name),
+                StepStatusText(step.Status),
+                new Text(step.ExitCode?.ToString(CultureInfo.InvariantCulture) ?? ""),
+                new Text(step.Status == StepStatus.Running ? $"since {Time(step.StartedAt)}" : Seconds(step.DurationSeconds)));
+        }
+
+        console.Write(table);
+    }
+
+    public static IRenderable StepStatusText(StepStatus status) => new Text(BuildSteps.Wire(status), status switch
+    {
+        StepStatus.Succeeded => new Style(Color.Green),
+        StepStatus.Failed or StepStatus.TimedOut => new Style(Color.Red),
+        StepStatus.Cancelled => new Style(Color.Yellow),
+        StepStatus.Running => new Style(Color.Blue),
+        _ => new Style(Color.Grey),
+    });
 
     public static void WriteBuilds(IAnsiConsole console, IReadOnlyList<BuildDto> builds)
     {

@@ -32,6 +32,8 @@ public sealed record BuildDto
     public PhaseDurations Durations { get; init; } = new();
     /// <summary>True for a build brought in by `autobuilder migrate` from a legacy volume (it never ran here).</summary>
     public bool Imported { get; init; }
+    /// <summary>The current attempt's steps, in order (GET /api/v1/builds/{buildId} only; lists leave it empty).</summary>
+    public IReadOnlyList<BuildStep> Steps { get; init; } = [];
 }
 
 public sealed record ArtifactDto(string Name, string Version, long Size, string Sha256, Uri Url, DateTimeOffset ExpiresAt);

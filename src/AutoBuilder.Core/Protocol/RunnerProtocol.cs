@@ -14,6 +14,7 @@ public static class RunnerRoutes
     public static string Phase(string buildId) => $"api/v1/runner/builds/{buildId}/phase";
     public static string Uploads(string buildId) => $"api/v1/runner/builds/{buildId}/uploads";
     public static string Complete(string buildId) => $"api/v1/runner/builds/{buildId}/complete";
+    public static string Steps(string buildId) => $"api/v1/runner/builds/{buildId}/steps";
     public static string CacheRestore(string buildId) => $"api/v1/runner/builds/{buildId}/caches/restore";
     public static string CacheSave(string buildId) => $"api/v1/runner/builds/{buildId}/caches/save";
     public static string CacheCommit(string buildId) => $"api/v1/runner/builds/{buildId}/caches/commit";
@@ -166,10 +167,23 @@ public sealed record ToolchainSettings
     public string? NpmAuthToken { get; init; }
     /// <summary>Toolchains:NuGet:ConfigFile — a NuGet.Config (sources, credentials) copied to the build's ~/.nuget/NuGet/NuGet.Config.</summary>
     public string? NuGetConfigFile { get; init; }
+    /// <summary>Toolchains:Gradle:InitScript — an init script of the operator's, copied to the build's ~/.gradle/init.d/ and passed to Gradle.</summary>
+    public string? GradleInitScript { get; init; }
+    /// <summary>Toolchains:Gradle:MirrorUrl — the Maven repository every repository of a Gradle build (plugins included) is pointed at.</summary>
+    public string? GradleMirrorUrl { get; init; }
+    /// <summary>Toolchains:Gradle:MirrorUsername and MirrorPassword — the mirror's credentials, in the generated init script only; the password is masked in the log.</summary>
+    public string? GradleMirrorUsername { get; init; }
+    public string? GradleMirrorPassword { get; init; }
 }
 
 /// <summary>POST .../phase: the runner enters a phase. Doubles as the heartbeat.</summary>
 public sealed record PhaseReport(BuildPhase Phase);
+
+/// <summary>
+/// POST .../steps: every step of the attempt as it stands now, in order. Sent when the steps are known and when each
+/// starts and ends; each report replaces the previous one (and a previous attempt's steps). 204.
+/// </summary>
+public sealed record StepsReport(IReadOnlyList<BuildStep> Steps);
 
 /// <summary>What a runner may write: the result, the manifest, or one artifact by file name.</summary>
 [JsonConverter(typeof(JsonStringEnumConverter<UploadKind>))]
@@ -213,6 +227,8 @@ public sealed record CompleteRequest
     public IReadOnlyList<FileEntry> Files { get; init; } = [];
     /// <summary>Artifacts uploaded to the build's artifact folder, by file name.</summary>
     public IReadOnlyList<FileEntry> Artifacts { get; init; } = [];
+    /// <summary>The steps' final states, in order; empty when the build never reached them (staging failed) or from an older runner.</summary>
+    public IReadOnlyList<BuildStep> Steps { get; init; } = [];
 }
 
 /// <summary>result.json: the manifest the runner writes next to result.zip.</summary>
@@ -231,6 +247,7 @@ public sealed record BuildManifest
     public PhaseDurations Durations { get; init; } = new();
     public IReadOnlyList<FileEntry> Files { get; init; } = [];
     public IReadOnlyList<FileEntry> Artifacts { get; init; } = [];
+    public IReadOnlyList<BuildStep> Steps { get; init; } = [];
 
     /// <summary>The manifest of one attempt: its identity and what the runner reports at its end.</summary>
     public static BuildManifest Create(RunnerSpec spec, CompleteRequest report)
@@ -252,6 +269,7 @@ public sealed record BuildManifest
             Durations = report.Durations,
             Files = report.Files,
             Artifacts = report.Artifacts,
+            Steps = report.Steps,
         };
     }
 }

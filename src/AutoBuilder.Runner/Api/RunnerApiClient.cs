@@ -50,6 +50,12 @@ public sealed class RunnerApiClient
         using var response = await SendControlAsync(() => Json(RunnerRoutes.Phase(_buildId), new PhaseReport(phase)), "phase", cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>Reports every step of the attempt as it stands; the API keeps the latest report.</summary>
+    public async Task ReportStepsAsync(IReadOnlyList<BuildStep> steps, CancellationToken cancellationToken = default)
+    {
+        using var response = await SendControlAsync(() => Json(RunnerRoutes.Steps(_buildId), new StepsReport(steps)), "steps", cancellationToken).ConfigureAwait(false);
+    }
+
     public async Task<SignedLink> RequestUploadAsync(UploadRequest request, CancellationToken cancellationToken = default)
     {
         using var response = await SendControlAsync(() => Json(RunnerRoutes.Uploads(_buildId), request), "uploads", cancellationToken).ConfigureAwait(false);

@@ -14,6 +14,8 @@ public sealed record BuildConfig
     public string? Version { get; init; }
     public TimeSpan? Timeout { get; init; }
     public IReadOnlyDictionary<string, string>? Env { get; init; }
+    /// <summary>Commands run in order in one workspace; the build ends at the first that fails. Never set together with <see cref="Command"/>.</summary>
+    public IReadOnlyList<StepDefinition>? Steps { get; init; }
     /// <summary>cache: false, or cache: { key: [...], paths: [...] }.</summary>
     public CacheConfig? Cache { get; init; }
 }
@@ -29,3 +31,6 @@ public sealed record CacheConfig
     /// <summary>Extra folders relative to HOME, archived with the toolchain's.</summary>
     public IReadOnlyList<string>? Paths { get; init; }
 }
+
+/// <summary>One step to run: its name (unique in the build), its shell command, and its own time limit if any.</summary>
+public sealed record StepDefinition(string Name, string Run, TimeSpan? Timeout = null);

@@ -15,7 +15,9 @@ public static partial class BuildConfigLoader
 {
     public const string FileName = "autobuilder.yml";
 
-    private static readonly string[] KnownKeys = ["toolchain", "command", "outputs", "artifacts", "version", "timeout", "env", "cache"];
+    private static readonly string[] KnownKeys = ["toolchain", "command", "steps", "outputs", "artifacts", "version", "timeout", "env", "cache"];
+
+    private static readonly string[] StepKeys = ["name", "run", "timeout"];
 
     /// <summary>Loads {sourceRoot}/autobuilder.yml, or <see cref="BuildConfig.Empty"/> when there is none.</summary>
     public static BuildConfig LoadFrom(string sourceRoot)
@@ -61,11 +63,14 @@ public static partial class BuildConfigLoader
                 "timeout" => config with { Timeout = ParseTimeout(value) },
                 "env" => config with { Env = ParseEnv(value) },
                 "cache" => config with { Cache = ParseCache(value) },
+                "steps" => config with { Steps = ParseSteps(value) },
                 _ => throw Fail($"unknown key '{key}' (line {keyNode.Start.Line}); allowed keys: {string.Join(", ", KnownKeys)}"),
             };
         }
 
-        return config;
+        return config is { Steps: not null, Command: not null }
+            ? throw Fail("set either 'steps' or 'command', not both (a command is a build of one step)")
+            : config;
     }
 
     /// <summary>Parses "90s", "30m", "1h" or a plain number of seconds.</summary>
@@ -115,6 +120,76 @@ public static partial class BuildConfigLoader
         return TryParseTimeout(text, out var timeout)
             ? timeout
             : throw Fail($"timeout '{text}' must be a positive duration such as 90s, 30m, 1h or a number of seconds");
+    }
+
+    private static List<StepDefinition> ParseSteps(YamlNode value)
+    {
+        if (value is not YamlSequenceNode { Children.Count: > 0 } sequence)
+        {
+            throw Fail("'steps' must be a non-empty list of steps, each with a name and run");
+        }
+
+        if (sequence.Children.Count > BuildSteps.MaxCount)
+        {
+            throw Fail(string.Create(CultureInfo.InvariantCulture, $"'steps' may list at most {BuildSteps.MaxCount} steps, not {sequence.Children.Count}"));
+        }
+
+        var steps = new List<StepDefinition>();
+        var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var item in sequence.Children)
+        {
+            var where = string.Create(CultureInfo.InvariantCulture, $"steps[{steps.Count + 1}] (line {item.Start.Line})");
+            if (item is not YamlMappingNode map)
+            {
+                throw Fail($"{where} must be a mapping with name, run and optionally timeout");
+            }
+
+            string? name = null;
+            string? run = null;
+            TimeSpan? timeout = null;
+            foreach (var (keyNode, field) in map.Children)
+            {
+                var key = (keyNode as YamlScalarNode)?.Value ?? string.Empty;
+                switch (key)
+                {
+                    case "name":
+                        name = (field as YamlScalarNode)?.Value;
+                        if (!BuildSteps.IsValidName(name) || field is not YamlScalarNode)
+                        {
+                            throw Fail($"{where}: 'name' must be 1–{BuildSteps.MaxNameLength} printable characters, not '{Printable.Of(name, BuildSteps.MaxNameLength + 1)}'");
+                        }
+
+                        break;
+                    case "run":
+                        run = field is YamlScalarNode { Value: { } text } && !string.IsNullOrWhiteSpace(text)
+                            ? text
+                            : throw Fail($"{where}: 'run' must be a non-empty command");
+                        break;
+                    case "timeout":
+                        var raw = field is YamlScalarNode { Value: { } t } ? t : string.Empty;
+                        timeout = TryParseTimeout(raw, out var parsed)
+                            ? parsed
+                            : throw Fail($"{where}: timeout '{Printable.Of(raw)}' must be a positive duration such as 90s, 30m, 1h or a number of seconds");
+                        break;
+                    default:
+                        throw Fail($"{where}: unknown key '{Printable.Of(key)}'; allowed keys: {string.Join(", ", StepKeys)}");
+                }
+            }
+
+            if (name is null || run is null)
+            {
+                throw Fail($"{where}: a step needs both 'name' and 'run'");
+            }
+
+            if (!names.Add(name))
+            {
+                throw Fail($"{where}: the step name '{name}' is used twice (names are compared ignoring case)");
+            }
+
+            steps.Add(new StepDefinition(name, run, timeout));
+        }
+
+        return steps;
     }
 
     private static List<string> ParseGlobs(string key, YamlNode value)

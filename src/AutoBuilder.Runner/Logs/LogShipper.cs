@@ -185,7 +185,10 @@ public sealed class LogShipper : IAsyncDisposable
         {
             if (_lineLength > 0)
             {
-                // A partial line of the command's output is redacted on its own, not run together with this one.
+                // A partial line of the command's output is redacted on its own, not run together with this one, and
+                // ended, so that this line (a step's section line, say) starts a line of the log. (A held line is
+                // always shorter than MaxLineBytes: a full one is flushed at once.)
+                _line[_lineLength++] = (byte)'\n';
                 await FlushLineAsync(cancellationToken).ConfigureAwait(false);
             }
 

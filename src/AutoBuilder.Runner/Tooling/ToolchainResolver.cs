@@ -36,6 +36,14 @@ public sealed record ResolvedToolchain
     public IReadOnlyDictionary<string, string> HomeFiles { get; init; } = new Dictionary<string, string>();
     /// <summary>The program the default command needs on the runner's PATH, and why; null when the source brings its own (a wrapper).</summary>
     public RequiredTool? RequiredTool { get; init; }
+    /// <summary>
+    /// What runs, in order: autobuilder.yml's steps, else one step named "build" running <see cref="Command"/> (empty
+    /// means that one step too).
+    /// </summary>
+    public IReadOnlyList<StepDefinition> Steps { get; init; } = [];
+
+    /// <summary><see cref="Steps"/>, or the one step of <see cref="Command"/>.</summary>
+    public IReadOnlyList<StepDefinition> StepsToRun => Steps.Count > 0 ? Steps : [new StepDefinition(BuildSteps.DefaultName, Command)];
 }
 
 /// <summary>A program a default command runs, and what in the source asked for it (for the "not installed" message).</summary>
@@ -95,27 +103,34 @@ public static class ToolchainResolver
             throw new BuildFailureException($"unknown toolchain '{name}'; known: {string.Join(", ", Toolchains.All)}");
         }
 
+        var customCommand = (request.RequestedCommand ?? request.Config.Command) is not null || request.Config.Steps is not null;
         var defaults = name switch
         {
             Toolchains.Maven => Maven(request),
             Toolchains.Gradle => Gradle(request),
-            Toolchains.Npm => Npm(request, customCommand: (request.RequestedCommand ?? request.Config.Command) is not null),
-            Toolchains.DotNet => DotNet(request, customCommand: (request.RequestedCommand ?? request.Config.Command) is not null),
+            Toolchains.Npm => Npm(request, customCommand),
+            Toolchains.DotNet => DotNet(request, customCommand),
             _ => new ResolvedToolchain { Name = name, Command = "sh build.sh", Outputs = [], Artifacts = [] },
         };
 
-        // Precedence: the spec's command, then autobuilder.yml's, then the default. Outputs default to the artifacts.
+        // Precedence: the spec's command, then autobuilder.yml's steps or command, then the default. The spec's command
+        // replaces the steps with one step. Outputs default to the artifacts.
         var artifacts = request.Config.Artifacts ?? defaults.Artifacts;
-        var command = request.RequestedCommand ?? request.Config.Command;
+        var steps = request.RequestedCommand is null ? request.Config.Steps : null;
+        var command = request.RequestedCommand ?? request.Config.Command ?? (steps is null ? null : Describe(steps));
         return defaults with
         {
             Command = command ?? defaults.Command,
+            Steps = steps ?? [],
             // Only the default command is known to need the tool; a custom command may bring its own.
             RequiredTool = command is null ? defaults.RequiredTool : null,
             Artifacts = artifacts,
             Outputs = request.Config.Outputs ?? (request.Config.Artifacts is not null ? artifacts : Union(defaults.Outputs, artifacts)),
         };
     }
+
+    /// <summary>The build's command as the API and the log show it when it runs steps: "steps: build, test, package".</summary>
+    public static string Describe(IReadOnlyList<StepDefinition> steps) => "steps: " + string.Join(", ", steps.Select(s => s.Name));
 
     private static ResolvedToolchain Maven(ToolchainRequest request)
     {
@@ -160,15 +175,25 @@ public static class ToolchainResolver
         };
     }
 
+    /// <summary>The init scripts of the operator's Gradle settings, in the build's HOME (never its source or cache).</summary>
+    public const string GradleInitFolder = ".gradle/init.d";
+    public const string GradleOperatorInitScript = GradleInitFolder + "/autobuilder-operator.gradle";
+    public const string GradleMirrorInitScript = GradleInitFolder + "/autobuilder-mirror.gradle";
+
     private static ResolvedToolchain Gradle(ToolchainRequest request)
     {
         // A build service must not leave daemons behind: --no-daemon for the default command,
         // GRADLE_OPTS for any other.
         var wrapper = File.Exists(Path.Combine(request.SourceRoot, "gradlew"));
+        var homeFiles = GradleInitScripts(request.Settings);
+        // GRADLE_USER_HOME is the project's cache, so Gradle does not look for init.d in HOME: the default command
+        // names the scripts. (A custom command adds them itself: docs/ARCHITECTURE.md, "Toolchains".)
+        var initScripts = string.Concat(homeFiles.Keys.Where(k => k.StartsWith(GradleInitFolder + "/", StringComparison.Ordinal)).Order(StringComparer.Ordinal)
+            .Select(relative => $" --init-script {ShellQuote(Path.Combine(request.HomeDirectory, relative))}"));
         return new ResolvedToolchain
         {
             Name = Toolchains.Gradle,
-            Command = wrapper ? "./gradlew --no-daemon build" : "gradle --no-daemon build",
+            Command = (wrapper ? "./gradlew --no-daemon" : "gradle --no-daemon") + initScripts + " build",
             Outputs = [],
             Artifacts = GradleArtifacts,
             RequiredTool = wrapper ? null : new RequiredTool("gradle", "build.gradle without ./gradlew"),
@@ -177,8 +202,106 @@ public static class ToolchainResolver
                 ["GRADLE_USER_HOME"] = Path.Combine(request.CacheDirectory, "gradle"),
                 ["GRADLE_OPTS"] = "-Dorg.gradle.daemon=false",
             },
+            HomeFiles = homeFiles,
         };
     }
+
+    /// <summary>
+    /// Toolchains:Gradle:InitScript, copied, and an init script pointing every Maven repository at Toolchains:Gradle:MirrorUrl,
+    /// whose credentials it reads when it runs from a file beside it: Gradle compiles init scripts into its script cache in
+    /// GRADLE_USER_HOME, the project's dependency cache, which outlives the build — a credential written into the script
+    /// would outlive it there too.
+    /// </summary>
+    private static Dictionary<string, string> GradleInitScripts(ToolchainSettings settings)
+    {
+        var scripts = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (settings.GradleInitScript is { } operatorScript)
+        {
+            try
+            {
+                scripts[GradleOperatorInitScript] = File.ReadAllText(operatorScript);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                throw new BuildFailureException($"the Gradle init script '{operatorScript}' (Toolchains:Gradle:InitScript) cannot be read: {ex.Message}", ex);
+            }
+        }
+
+        if (settings.GradleMirrorUrl is { } mirror)
+        {
+            scripts[GradleMirrorInitScript] = GradleMirrorScript(mirror, withCredentials: settings.GradleMirrorUsername is not null || settings.GradleMirrorPassword is not null);
+            if (settings.GradleMirrorUsername is not null || settings.GradleMirrorPassword is not null)
+            {
+                scripts[GradleMirrorCredentials] = $"username={Base64(settings.GradleMirrorUsername)}\npassword={Base64(settings.GradleMirrorPassword)}\n";
+            }
+        }
+
+        return scripts;
+    }
+
+    /// <summary>The mirror's credentials (base64, so no value needs escaping), read by the mirror's init script; not an init script itself.</summary>
+    public const string GradleMirrorCredentials = ".gradle/autobuilder-mirror.properties";
+
+    private static string Base64(string? value) => Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(value ?? ""));
+
+    /// <summary>
+    /// Points every Maven repository a build declares — in its settings (plugin management, dependency resolution
+    /// management), build scripts and projects, plugin portal included — at the mirror, with the credentials of
+    /// $HOME/<see cref="GradleMirrorCredentials"/>. Written for Gradle 4.4 (Debian's) through 8: eager all { } rather than
+    /// configureEach, and settings properties newer than 4.4 looked up first.
+    /// </summary>
+    public static string GradleMirrorScript(string url, bool withCredentials)
+    {
+        var credentials = withCredentials
+            ? $$"""
+                def autobuilderCredentials = new Properties()
+                new File(System.getenv('HOME'), {{GroovyString(GradleMirrorCredentials)}}).withInputStream { autobuilderCredentials.load(it) }
+                def autobuilderDecode = { key -> new String(autobuilderCredentials.getProperty(key, '').decodeBase64(), 'UTF-8') }
+
+                """
+            : "";
+        var apply = withCredentials
+            ? """
+
+                            repository.credentials {
+                                username = autobuilderDecode('username')
+                                password = autobuilderDecode('password')
+                            }
+                """
+            : "";
+        return $$"""
+            // Written by AutoBuilder from Toolchains:Gradle:MirrorUrl: every Maven repository resolves through the mirror.
+            {{credentials}}def autobuilderMirror = { repositories ->
+                repositories.all { repository ->
+                    if (repository instanceof MavenArtifactRepository) {
+                        repository.url = {{GroovyString(url)}}{{apply}}
+                    }
+                }
+            }
+
+            settingsEvaluated { settings ->
+                if (settings.hasProperty('pluginManagement')) {
+                    autobuilderMirror(settings.pluginManagement.repositories)
+                }
+                if (settings.hasProperty('buildscript')) {
+                    autobuilderMirror(settings.buildscript.repositories)
+                }
+                if (settings.hasProperty('dependencyResolutionManagement')) {
+                    autobuilderMirror(settings.dependencyResolutionManagement.repositories)
+                }
+            }
+
+            allprojects {
+                autobuilderMirror(buildscript.repositories)
+                autobuilderMirror(repositories)
+            }
+
+            """;
+    }
+
+    /// <summary>A single-quoted Groovy string: no interpolation; backslashes and quotes escaped.</summary>
+    private static string GroovyString(string value) =>
+        "'" + value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("'", "\\'", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal).Replace("\r", "\\r", StringComparison.Ordinal) + "'";
 
     /// <summary>
     /// What hosted CI services do with a package.json: install by the lock file present (npm ci, yarn or pnpm through

@@ -24,7 +24,7 @@ public static class BuildsApi
             .AddEndpointFilter(OwnedResources.RequireBuildAsync)
             .ProducesProblem(StatusCodes.Status404NotFound);
 
-        build.MapGet("", GetBuild);
+        build.MapGet("", GetBuildAsync);
         build.MapGet("/log", StreamLogAsync);
         build.MapGet("/result", GetResultLinkAsync);
         build.MapGet("/artifacts", ListArtifactsAsync);
@@ -33,7 +33,12 @@ public static class BuildsApi
         return api;
     }
 
-    private static Ok<BuildDto> GetBuild(HttpContext context) => TypedResults.Ok(BuildService.ToDto(OwnedResources.Build(context)));
+    /// <summary>The build with its current attempt's steps.</summary>
+    private static async Task<Ok<BuildDto>> GetBuildAsync(HttpContext context, BuildService builds)
+    {
+        var build = OwnedResources.Build(context);
+        return TypedResults.Ok(BuildService.ToDto(build, await builds.ListStepsAsync(build, context.RequestAborted)));
+    }
 
     /// <summary>The log as text; with ?follow=true it streams what the runner appends until the build ends.</summary>
     private static async Task<EmptyHttpResult> StreamLogAsync(bool? follow, HttpContext context, LogStreamer logs)

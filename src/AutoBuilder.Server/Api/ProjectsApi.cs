@@ -79,7 +79,7 @@ public static class ProjectsApi
     private static async Task<Ok<IEnumerable<BuildDto>>> ListBuildsAsync(int? limit, HttpContext context, BuildService builds)
     {
         var list = await builds.ListBuildsAsync(OwnedResources.Project(context), limit, context.RequestAborted);
-        return TypedResults.Ok(list.Select(BuildService.ToDto));
+        return TypedResults.Ok(list.Select(b => BuildService.ToDto(b)));
     }
 
     private static ProjectDto ToDto(ProjectEntity p) => new(p.Id, p.OwnerName, p.CreatedAt, p.LastBuildNumber);

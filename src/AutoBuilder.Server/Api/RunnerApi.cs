@@ -26,6 +26,7 @@ public static class RunnerApi
         runner.MapPost("/caches/restore", RestoreCacheAsync);
         runner.MapPost("/caches/save", GrantCacheSaveAsync);
         runner.MapPost("/caches/commit", CommitCacheAsync);
+        runner.MapPost("/steps", RecordStepsAsync);
         return api;
     }
 
@@ -89,6 +90,17 @@ public static class RunnerApi
         var build = await runners.RequireCurrentAsync(buildId, attempt, context.RequestAborted);
         return new CacheScope(build.ProjectId, build.Id);
     }
+    private static async Task<NoContent> RecordStepsAsync(HttpContext context, RunnerService service)
+    {
+        var (buildId, attempt) = Attempt(context);
+        var report = await RequestBodies.JsonAsync<StepsReport>(context, StepsBodyLimit(context));
+        await service.RecordStepsAsync(buildId, attempt, report.Steps ?? [], context.RequestAborted);
+        return TypedResults.NoContent();
+    }
+
+    /// <summary>A report of the most steps with the longest names is about 25 KB: never refused for Server:MaxJsonBytes alone.</summary>
+    private static long StepsBodyLimit(HttpContext context) =>
+        Math.Max(context.RequestServices.GetRequiredService<IOptions<ServerOptions>>().Value.MaxJsonBytes, 64 * 1024);
 
     /// <summary>
     /// complete lists every file of result.zip (path, size, SHA-256): a build publishing its 10,000-file source needs

@@ -40,6 +40,11 @@ public sealed class BuildService(AutoBuilderDbContext db, BuildSignals signals, 
     public async Task<IReadOnlyList<ArtifactEntity>> ListArtifactsAsync(BuildEntity build, CancellationToken cancellationToken = default) =>
         await db.Artifacts.AsNoTracking().Where(a => a.BuildId == build.Id).OrderBy(a => a.Name).ToListAsync(cancellationToken);
 
+    /// <summary>The steps of a build's current attempt, in order.</summary>
+    public async Task<IReadOnlyList<BuildStep>> ListStepsAsync(BuildEntity build, CancellationToken cancellationToken = default) =>
+        await db.BuildSteps.AsNoTracking().Where(s => s.BuildId == build.Id).OrderBy(s => s.Index)
+            .Select(s => new BuildStep(s.Name, s.Status, s.ExitCode, s.StartedAt, s.DurationSeconds)).ToListAsync(cancellationToken);
+
     /// <summary>Creates the project for the caller, or returns it when it is theirs already.</summary>
     public async Task<(ProjectEntity Project, bool Created)> EnsureProjectAsync(Caller caller, string projectId, CancellationToken cancellationToken = default)
     {
@@ -143,7 +148,7 @@ public sealed class BuildService(AutoBuilderDbContext db, BuildSignals signals, 
         return current;
     }
 
-    public static BuildDto ToDto(BuildEntity b) => new()
+    public static BuildDto ToDto(BuildEntity b, IReadOnlyList<BuildStep>? steps = null) => new()
     {
         Id = b.Id,
         ProjectId = b.ProjectId,
@@ -162,6 +167,7 @@ public sealed class BuildService(AutoBuilderDbContext db, BuildSignals signals, 
         FinishedAt = b.FinishedAt,
         Durations = new PhaseDurations { Queue = b.QueueSeconds, Stage = b.StageSeconds, Build = b.BuildSeconds, Publish = b.PublishSeconds },
         Imported = b.Imported,
+        Steps = steps ?? [],
     };
 
     private static string Truncate(string? value) => Printable.Of(value, 80);

@@ -58,6 +58,10 @@ public sealed class RunnerService(
                 NpmRegistry = toolchains.Npm.Registry,
                 NpmAuthToken = toolchains.Npm.AuthToken,
                 NuGetConfigFile = toolchains.NuGet.ConfigFile,
+                GradleInitScript = toolchains.Gradle.InitScript,
+                GradleMirrorUrl = toolchains.Gradle.MirrorUrl,
+                GradleMirrorUsername = toolchains.Gradle.MirrorUsername,
+                GradleMirrorPassword = toolchains.Gradle.MirrorPassword,
             },
             Sandbox = sandbox.Settings,
             MaxLogBytes = options.MaxLogBytes,
@@ -74,6 +78,25 @@ public sealed class RunnerService(
             await RequireCurrentAsync(buildId, attempt, cancellationToken);
         }
 
+        signals.NotifyBuildChanged(buildId);
+    }
+
+    /// <summary>Replaces the attempt's steps with the runner's latest report (and a previous attempt's); 409 for a stale attempt.</summary>
+    public async Task RecordStepsAsync(string buildId, int attempt, IReadOnlyList<BuildStep> steps, CancellationToken cancellationToken = default)
+    {
+        if (BuildSteps.Invalid(steps) is { } invalid)
+        {
+            throw new InvalidInputException("Invalid steps", invalid);
+        }
+
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        if (!await new BuildTransitions(db).TryReplaceStepsAsync(buildId, attempt, steps, time.GetUtcNow(), cancellationToken))
+        {
+            await RequireCurrentAsync(buildId, attempt, cancellationToken);
+            throw StaleAttempt(buildId, attempt);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
         signals.NotifyBuildChanged(buildId);
     }
 
@@ -107,6 +130,11 @@ public sealed class RunnerService(
             throw new InvalidInputException("Invalid artifact name", $"'{Printable.Of(bad.Path)}' is not a valid artifact file name.");
         }
 
+        if (BuildSteps.Invalid(request.Steps) is { } invalidSteps)
+        {
+            throw new InvalidInputException("Invalid steps", invalidSteps);
+        }
+
         var status = request.Outcome.ToStatus();
         var error = request.Error;
         IReadOnlyList<ArtifactEntity> artifacts = [];
@@ -128,7 +156,11 @@ public sealed class RunnerService(
         var durations = request.Durations;
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         var completion = new BuildCompletion(status, request.ExitCode, error, request.Toolchain, request.Command, version, durations.Stage, durations.Build, durations.Publish);
-        var changed = await new BuildTransitions(db).TryCompleteAsync(buildId, attempt, completion, now, cancellationToken);
+        var transitions = new BuildTransitions(db);
+        // The final steps first: replacing them is refused, like the completion, once the attempt is not current. An
+        // empty list (staging failed, or an older runner) leaves what was reported.
+        var changed = (request.Steps.Count == 0 || await transitions.TryReplaceStepsAsync(buildId, attempt, request.Steps, now, cancellationToken))
+            && await transitions.TryCompleteAsync(buildId, attempt, completion, now, cancellationToken);
         if (!changed)
         {
             await RequireCurrentAsync(buildId, attempt, cancellationToken);

@@ -10,4 +10,6 @@ public sealed class ToolchainOptions
     public NpmToolchainOptions Npm { get; set; } = new();
 
     public NuGetToolchainOptions NuGet { get; set; } = new();
+
+    public GradleToolchainOptions Gradle { get; set; } = new();
 }

@@ -60,18 +60,65 @@ public sealed class BuildTransitions(AutoBuilderDbContext db)
         await CurrentAttempt(buildId, attempt)
             .ExecuteUpdateAsync(s => s.SetProperty(b => b.Phase, phase).SetProperty(b => b.HeartbeatAt, now), cancellationToken) == 1;
 
-    /// <summary>Running → Queued (retry, shutdown), giving up the lease; <paramref name="note"/> says why in the build's error until its next end.</summary>
-    public async Task<bool> TryRequeueAsync(string buildId, int attempt, string note, CancellationToken cancellationToken = default) =>
-        await CurrentAttempt(buildId, attempt)
+    /// <summary>
+    /// Replaces the build's steps with the runner's latest report, while the build runs at this attempt (the report
+    /// counts as a heartbeat). Run it inside a transaction: the row's update holds off a claim or requeue until the
+    /// steps are written, so a stale runner's report can never land after the next attempt's.
+    /// </summary>
+    public async Task<bool> TryReplaceStepsAsync(string buildId, int attempt, IReadOnlyList<BuildStep> steps, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(steps);
+        if (await CurrentAttempt(buildId, attempt).ExecuteUpdateAsync(s => s.SetProperty(b => b.HeartbeatAt, now), cancellationToken) != 1)
+        {
+            return false;
+        }
+
+        await db.BuildSteps.Where(s => s.BuildId == buildId).ExecuteDeleteAsync(cancellationToken);
+        db.BuildSteps.AddRange(steps.Select((step, index) => new BuildStepEntity
+        {
+            BuildId = buildId,
+            Index = index,
+            Name = step.Name,
+            Status = step.Status,
+            ExitCode = step.ExitCode,
+            StartedAt = step.StartedAt,
+            DurationSeconds = step.DurationSeconds,
+        }));
+        await db.SaveChangesAsync(cancellationToken);
+        return true;
+    }
+
+    /// <summary>
+    /// Running → Queued (retry, shutdown), giving up the lease; <paramref name="note"/> says why in the build's error until
+    /// its next end. The attempt's steps go with it: the next attempt reports its own.
+    /// </summary>
+    public async Task<bool> TryRequeueAsync(string buildId, int attempt, string note, CancellationToken cancellationToken = default)
+    {
+        var requeued = await CurrentAttempt(buildId, attempt)
             .ExecuteUpdateAsync(s => ClearLease(s
                 .SetProperty(b => b.Status, BuildStatus.Queued)
                 .SetProperty(b => b.Phase, BuildPhase.None)
                 .SetProperty(b => b.Error, note)), cancellationToken) == 1;
+        if (requeued)
+        {
+            await db.BuildSteps.Where(s => s.BuildId == buildId).ExecuteDeleteAsync(cancellationToken);
+        }
+
+        return requeued;
+    }
 
     /// <summary>Running → a terminal status the dispatcher decided (timed out, runner lost for good, build's own resource use).</summary>
-    public async Task<bool> TryFinishAsync(string buildId, int attempt, BuildStatus status, string error, DateTimeOffset now, CancellationToken cancellationToken = default) =>
-        await CurrentAttempt(buildId, attempt)
+    public async Task<bool> TryFinishAsync(string buildId, int attempt, BuildStatus status, string error, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        var finished = await CurrentAttempt(buildId, attempt)
             .ExecuteUpdateAsync(s => Terminal(s, status, error, now), cancellationToken) == 1;
+        if (finished)
+        {
+            await SettleStepsAsync(buildId, status, cancellationToken);
+        }
+
+        return finished;
+    }
 
     /// <summary>Running → the end the runner reported, with what it reported.</summary>
     public async Task<bool> TryCompleteAsync(string buildId, int attempt, BuildCompletion completion, DateTimeOffset now, CancellationToken cancellationToken = default)
@@ -89,9 +136,31 @@ public sealed class BuildTransitions(AutoBuilderDbContext db)
     }
 
     /// <summary>Queued or Running (any attempt) → Cancelled; the dispatcher running it then stops its runner.</summary>
-    public async Task<bool> TryCancelAsync(string buildId, string error, DateTimeOffset now, CancellationToken cancellationToken = default) =>
-        await db.Builds.Where(b => b.Id == buildId && (b.Status == BuildStatus.Queued || b.Status == BuildStatus.Running))
+    public async Task<bool> TryCancelAsync(string buildId, string error, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        var cancelled = await db.Builds.Where(b => b.Id == buildId && (b.Status == BuildStatus.Queued || b.Status == BuildStatus.Running))
             .ExecuteUpdateAsync(s => Terminal(s, BuildStatus.Cancelled, error, now), cancellationToken) == 1;
+        if (cancelled)
+        {
+            await SettleStepsAsync(buildId, BuildStatus.Cancelled, cancellationToken);
+        }
+
+        return cancelled;
+    }
+
+    /// <summary>
+    /// The steps of a build that ended without its runner's report (cancel, deadline, lost runner): the running step ends
+    /// as the build did (cancelled, timed out; cancelled when the runner was lost), the steps that never started are skipped.
+    /// No runner can report afterwards: its attempt is no longer current.
+    /// </summary>
+    private async Task SettleStepsAsync(string buildId, BuildStatus status, CancellationToken cancellationToken)
+    {
+        var interrupted = status == BuildStatus.TimedOut ? StepStatus.TimedOut : StepStatus.Cancelled;
+        await db.BuildSteps.Where(s => s.BuildId == buildId && s.Status == StepStatus.Running)
+            .ExecuteUpdateAsync(s => s.SetProperty(x => x.Status, interrupted), cancellationToken);
+        await db.BuildSteps.Where(s => s.BuildId == buildId && s.Status == StepStatus.Pending)
+            .ExecuteUpdateAsync(s => s.SetProperty(x => x.Status, StepStatus.Skipped), cancellationToken);
+    }
 
     /// <summary>The row of a build while it runs at this attempt: the precondition of every change a runner or dispatcher makes.</summary>
     private IQueryable<BuildEntity> CurrentAttempt(string buildId, int attempt) =>

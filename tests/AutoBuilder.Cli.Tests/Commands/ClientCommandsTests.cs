@@ -123,6 +123,90 @@ public sealed class ClientCommandsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Build_ThreeStepsSecondFails_ShowsEachStepsStatusExitCodeAndDuration()
+    {
+        var project = ScriptProject("steps", "exit 99", """
+            steps:
+              - {name: compile, run: echo compiled}
+              - {name: unit-tests, run: exit 5}
+              - {name: package, run: echo packaged}
+            """);
+
+        var exitCode = await RunAsync("build", project, "--no-download");
+
+        Assert.Equal(ExitCodes.BuildFailed, exitCode);
+        var build = await Client().GetBuildAsync(Assert.Single(await Client().GetBuildsAsync("steps")).Id);
+        Assert.Equal([StepStatus.Succeeded, StepStatus.Failed, StepStatus.Skipped], build.Steps.Select(s => s.Status));
+        var lines = _out.ToString().Split('\n');
+        AssertStepRow(lines, "1", "compile", "succeeded", "0", Seconds(build.Steps[0].DurationSeconds));
+        AssertStepRow(lines, "2", "unit-tests", "failed", "5", Seconds(build.Steps[1].DurationSeconds));
+        AssertStepRow(lines, "3", "package", "skipped", "", "-");
+
+        // status shows the same table.
+        _out.GetStringBuilder().Clear();
+        Assert.Equal(ExitCodes.BuildFailed, await RunAsync("status", build.Id));
+        AssertStepRow(_out.ToString().Split('\n'), "2", "unit-tests", "failed", "5", Seconds(build.Steps[1].DurationSeconds));
+    }
+
+    [Fact]
+    public async Task Status_StepRunning_ShowsWhichStepRuns()
+    {
+        // The step waits for a file in its own source folder (which a sandboxed build sees), written by the test.
+        var id = await StartBuildAsync("exit 99", """
+            steps:
+              - {name: first, run: "true"}
+              - {name: waiting, run: "while [ ! -f release ]; do sleep 0.1; done"}
+              - {name: last, run: "true"}
+            """);
+        var release = Path.Combine(Path.GetDirectoryName(_server.DataDirectory)!, "workspaces", $"{id}-1", "src", "release");
+        try
+        {
+            Assert.True(await TestWaitUntilAsync(async () => (await Client().GetBuildAsync(id)).Steps is [_, { Status: StepStatus.Running }, _]), "the step never ran");
+
+            Assert.Equal(ExitCodes.Success, await RunAsync("status", id));
+
+            var lines = _out.ToString().Split('\n');
+            AssertStepRow(lines, "2", "waiting", "running", "", "since ");
+            AssertStepRow(lines, "3", "last", "pending", "", "-");
+        }
+        finally
+        {
+            await File.WriteAllTextAsync(release, "");
+            await _server.WaitForEndAsync(id);
+        }
+    }
+
+    /// <summary>One row of the steps table: its cells, in order, separated by the table's borders.</summary>
+    private static void AssertStepRow(string[] lines, string number, string name, string status, string exit, string duration)
+    {
+        var row = Assert.Single(lines, l => Cells(l) is [var n, var s, ..] && n == number && s == name);
+        var cells = Cells(row);
+        Assert.Equal((status, exit), (cells[2], cells[3]));
+        Assert.StartsWith(duration, cells[4], StringComparison.Ordinal);
+    }
+
+    private static string[] Cells(string line) =>
+        line.Trim().StartsWith('│') ? [.. line.Trim().Trim('│').Split('│').Select(c => c.Trim())] : [];
+
+    private static string Seconds(double? value) => value!.Value.ToString("0.00 s", System.Globalization.CultureInfo.InvariantCulture);
+
+    private static async Task<bool> TestWaitUntilAsync(Func<Task<bool>> condition)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(2);
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                return false;
+            }
+
+            await Task.Delay(50);
+        }
+
+        return true;
+    }
+
+    [Fact]
     public async Task Download_ArtifactCorruptInStorage_ExitsTwoAndKeepsNoCorruptFile()
     {
         var project = ScriptProject("app", $"mkdir -p out; printf '{Artifact}' > out/app.jar", ArtifactYml);

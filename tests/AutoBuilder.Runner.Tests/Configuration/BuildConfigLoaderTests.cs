@@ -1,3 +1,4 @@
+using AutoBuilder.Core.Builds;
 using AutoBuilder.Runner.Configuration;
 
 namespace AutoBuilder.Runner.Tests.Configuration;
@@ -85,6 +86,81 @@ public sealed class BuildConfigLoaderTests
 
         Assert.StartsWith("autobuilder.yml: ", ex.Message, StringComparison.Ordinal);
         Assert.Contains(expected, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Parse_Steps_ReadsThemInOrder()
+    {
+        var config = BuildConfigLoader.Parse("""
+            steps:
+              - name: compile
+                run: make all
+              - name: Unit tests (fast)
+                run: |
+                  make test
+                  make lint
+                timeout: 5m
+              - {name: "package \"dist\"", run: "tar czf out.tgz out"}
+            """);
+
+        Assert.Null(config.Command);
+        Assert.Equal(
+            [
+                new StepDefinition("compile", "make all"),
+                new StepDefinition("Unit tests (fast)", "make test\nmake lint\n", TimeSpan.FromMinutes(5)),
+                new StepDefinition("package \"dist\"", "tar czf out.tgz out"),
+            ],
+            config.Steps);
+    }
+
+    [Fact]
+    public void Parse_StepNameOfMaximumLength_Accepted()
+    {
+        var name = new string('n', BuildSteps.MaxNameLength);
+        Assert.Equal(name, Assert.Single(BuildConfigLoader.Parse($"steps: [{{name: {name}, run: x}}]").Steps!).Name);
+    }
+
+    [Theory]
+    [InlineData("steps: make", "'steps' must be a non-empty list of steps")]
+    [InlineData("steps: []", "'steps' must be a non-empty list of steps")]
+    [InlineData("steps: {name: a, run: b}", "'steps' must be a non-empty list of steps")]
+    [InlineData("steps: [make]", "steps[1] (line 1) must be a mapping with name, run")]
+    [InlineData("steps:\n  - {name: a, run: b}\n  - {run: c}", "steps[2] (line 3): a step needs both 'name' and 'run'")]
+    [InlineData("steps: [{name: a}]", "steps[1] (line 1): a step needs both 'name' and 'run'")]
+    [InlineData("steps: [{name: '', run: b}]", "steps[1] (line 1): 'name' must be 1–100 printable characters")]
+    [InlineData("steps: [{name: '  ', run: b}]", "'name' must be 1–100 printable characters")]
+    [InlineData("steps: [{name: \"a\\tb\", run: b}]", "'name' must be 1–100 printable characters, not 'a\\tb'")]
+    [InlineData("steps: [{name: \"a\\u202Eb\", run: b}]", "'name' must be 1–100 printable characters")]
+    [InlineData("steps: [{name: [a], run: b}]", "'name' must be 1–100 printable characters")]
+    [InlineData("steps: [{name: a, run: ''}]", "steps[1] (line 1): 'run' must be a non-empty command")]
+    [InlineData("steps: [{name: a, run: [x]}]", "'run' must be a non-empty command")]
+    [InlineData("steps: [{name: a, run: b, timeout: soon}]", "steps[1] (line 1): timeout 'soon' must be a positive duration")]
+    [InlineData("steps: [{name: a, run: b, cmd: c}]", "steps[1] (line 1): unknown key 'cmd'; allowed keys: name, run, timeout")]
+    [InlineData("steps:\n  - {name: Test, run: b}\n  - {name: test, run: c}", "steps[2] (line 3): the step name 'test' is used twice")]
+    [InlineData("command: make\nsteps: [{name: a, run: b}]", "set either 'steps' or 'command', not both")]
+    [InlineData("steps: [{name: a, run: b}]\ncommand: make", "set either 'steps' or 'command', not both")]
+    public void Parse_BadSteps_FailsWithOneLineNamingTheStep(string yaml, string expected)
+    {
+        var ex = Assert.Throws<BuildFailureException>(() => BuildConfigLoader.Parse(yaml));
+
+        Assert.StartsWith("autobuilder.yml: ", ex.Message, StringComparison.Ordinal);
+        Assert.Contains(expected, ex.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain('\n', ex.Message);
+    }
+
+    [Fact]
+    public void Parse_StepNameTooLong_Fails()
+    {
+        var ex = Assert.Throws<BuildFailureException>(() => BuildConfigLoader.Parse($"steps: [{{name: {new string('n', BuildSteps.MaxNameLength + 1)}, run: x}}]"));
+        Assert.Contains("'name' must be 1–100 printable characters", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Parse_MoreStepsThanTheMaximum_Fails()
+    {
+        var yaml = "steps:\n" + string.Concat(Enumerable.Range(0, BuildSteps.MaxCount + 1).Select(i => $"  - {{name: s{i}, run: x}}\n"));
+        var ex = Assert.Throws<BuildFailureException>(() => BuildConfigLoader.Parse(yaml));
+        Assert.Contains("'steps' may list at most 100 steps, not 101", ex.Message, StringComparison.Ordinal);
     }
 
     [Theory]

@@ -85,7 +85,8 @@ public sealed class LogShipperTests
         });
         await using (shipper)
         {
-            // A key and a signed URL cut in the middle by the pipe's chunking, and a last line without newline.
+            // A key and a signed URL cut in the middle by the pipe's chunking, and a last line without newline (ended
+            // by the runner's own line, which always starts a line).
             foreach (var part in new[] { "key abk_Zx9-aB3c", "D4eF5 ok\nurl http://h/b?sp=r&sig=Ab", "C123 done\r\nlast sig=XYZ" })
             {
                 await shipper.WriteAsync(Encoding.UTF8.GetBytes(part));
@@ -96,7 +97,7 @@ public sealed class LogShipperTests
         }
 
         var log = Encoding.UTF8.GetString([.. batches.SelectMany(b => b)]);
-        Assert.Equal("key abk_*** ok\nurl http://h/b?sp=r&sig=*** done\r\nlast sig=***[autobuilder] runner line abk_***\n", log);
+        Assert.Equal("key abk_*** ok\nurl http://h/b?sp=r&sig=*** done\r\nlast sig=***\n[autobuilder] runner line abk_***\n", log);
         Assert.DoesNotContain("Zx9", log, StringComparison.Ordinal);
     }
 
@@ -179,7 +180,7 @@ public sealed class LogShipperTests
 
         var log = Encoding.UTF8.GetString([.. batches.SelectMany(b => b)]);
         Assert.Equal(
-            "[build] [autobuilder] outcome: succeeded\nx\r[build] [autobuilder] a\n[build] \u001b[0m[AutoBuilder] b\n[build] [autobuilder] c\n[build] plain [autobuilder][autobuilder] outcome: failed\n",
+            "[build] [autobuilder] outcome: succeeded\nx\r[build] [autobuilder] a\n[build] \u001b[0m[AutoBuilder] b\n[build] [autobuilder] c\n[build] plain [autobuilder]\n[autobuilder] outcome: failed\n",
             log);
     }
 }

@@ -51,10 +51,29 @@ public sealed class SampleBuildTests : IDisposable
         Assert.True(Directory.Exists(_temp.Combine("cache", "gradle")), "GRADLE_USER_HOME lives in the cache");
     }
 
-    private async Task<string> BuildSampleAsync(string sample, ToolchainSettings settings, string? command = null)
+    [Fact]
+    public async Task Build_GradleWithTheOperatorsMirror_ResolvesMavenCentralDependenciesThroughTheMirrorWithItsCredentials()
+    {
+        await using var mirror = await MavenMirror.StartAsync("builder", "mirror-pass-123");
+        var settings = new ToolchainSettings { GradleMirrorUrl = mirror.Url, GradleMirrorUsername = "builder", GradleMirrorPassword = "mirror-pass-123" };
+
+        // The sample with a dependency from Maven Central, which this machine cannot reach: only the mirror has it.
+        var jar = await BuildSampleAsync("gradle-hello", settings, prepare: source => File.AppendAllText(Path.Combine(source, "build.gradle"),
+            "\nrepositories { mavenCentral() }\ndependencies { compile 'dev.autobuilder.test:greeting:1.0' }\n"));
+
+        Assert.Equal("build/libs/gradle-hello-1.0.0-SNAPSHOT.jar", jar);
+        Assert.Contains("GET /maven/dev/autobuilder/test/greeting/1.0/greeting-1.0.pom builder", mirror.Requests);
+        Assert.Contains("GET /maven/dev/autobuilder/test/greeting/1.0/greeting-1.0.jar builder", mirror.Requests);
+        Assert.True(Directory.Exists(_temp.Combine("cache", "gradle", "caches")), "the dependency cache stays in GRADLE_USER_HOME");
+        Assert.DoesNotContain(Directory.EnumerateFiles(_temp.Combine("cache"), "*", SearchOption.AllDirectories),
+            f => File.ReadAllText(f).Contains("mirror-pass-123", StringComparison.Ordinal));
+    }
+
+    private async Task<string> BuildSampleAsync(string sample, ToolchainSettings settings, string? command = null, Action<string>? prepare = null)
     {
         var source = _temp.Combine("src");
         Samples.CopyTo(sample, source);
+        prepare?.Invoke(source);
         var home = _temp.Combine("home");
         var tmp = _temp.Combine("tmp");
         Directory.CreateDirectory(home);
@@ -98,5 +117,102 @@ public sealed class SampleBuildTests : IDisposable
         await java.WaitForExitAsync();
         Assert.Equal(0, java.ExitCode);
         return stdout.Trim();
+    }
+
+    /// <summary>A Maven repository on loopback that holds one artifact and answers only with Basic credentials; it records each request.</summary>
+    private sealed class MavenMirror : IAsyncDisposable
+    {
+        private readonly System.Net.HttpListener _listener = new();
+        private readonly string _credentials;
+        private readonly Task _serving;
+        private readonly byte[] _jar;
+
+        private MavenMirror(int port, string user, string password)
+        {
+            _credentials = Convert.ToBase64String(Encoding.UTF8.GetBytes($"{user}:{password}"));
+            Url = $"http://127.0.0.1:{port}/maven/";
+            _listener.Prefixes.Add($"http://127.0.0.1:{port}/");
+            _listener.Start();
+            using (var jar = new MemoryStream())
+            {
+                using (var archive = new System.IO.Compression.ZipArchive(jar, System.IO.Compression.ZipArchiveMode.Create, leaveOpen: true))
+                {
+                    using var writer = new StreamWriter(archive.CreateEntry("META-INF/MANIFEST.MF").Open());
+                    writer.Write("Manifest-Version: 1.0\n");
+                }
+
+                _jar = jar.ToArray();
+            }
+
+            _serving = ServeAsync();
+        }
+
+        public string Url { get; }
+
+        public List<string> Requests { get; } = [];
+
+        public static Task<MavenMirror> StartAsync(string user, string password)
+        {
+            var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+            probe.Start();
+            var port = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
+            probe.Stop();
+            return Task.FromResult(new MavenMirror(port, user, password));
+        }
+
+        private async Task ServeAsync()
+        {
+            while (_listener.IsListening)
+            {
+                System.Net.HttpListenerContext context;
+                try
+                {
+                    context = await _listener.GetContextAsync();
+                }
+                catch (Exception e) when (e is System.Net.HttpListenerException or ObjectDisposedException)
+                {
+                    return;
+                }
+
+                var path = context.Request.Url!.AbsolutePath;
+                var authorized = context.Request.Headers["Authorization"] == $"Basic {_credentials}";
+                lock (Requests)
+                {
+                    Requests.Add($"{context.Request.HttpMethod} {path} {(authorized ? "builder" : "anonymous")}");
+                }
+
+                byte[]? body = path switch
+                {
+                    "/maven/dev/autobuilder/test/greeting/1.0/greeting-1.0.pom" => Encoding.UTF8.GetBytes(
+                        "<project><modelVersion>4.0.0</modelVersion><groupId>dev.autobuilder.test</groupId><artifactId>greeting</artifactId><version>1.0</version></project>"),
+                    "/maven/dev/autobuilder/test/greeting/1.0/greeting-1.0.jar" => _jar,
+                    _ => null,
+                };
+                var response = context.Response;
+                if (!authorized)
+                {
+                    response.StatusCode = 401;
+                    response.AddHeader("WWW-Authenticate", "Basic realm=\"mirror\"");
+                }
+                else if (body is null)
+                {
+                    response.StatusCode = 404;
+                }
+                else if (context.Request.HttpMethod == "GET")
+                {
+                    response.ContentLength64 = body.Length;
+                    await response.OutputStream.WriteAsync(body);
+                }
+
+                response.Close();
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            _listener.Stop();
+            _listener.Close();
+            await _serving;
+        }
     }
 }

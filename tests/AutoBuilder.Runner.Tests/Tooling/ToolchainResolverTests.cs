@@ -231,6 +231,72 @@ public sealed class ToolchainResolverTests : IDisposable
     }
 
     [Fact]
+    public void Resolve_Gradle_WithTheOperatorsInitScriptAndMirror_WritesBothToHomeAndPassesThemToTheDefaultCommand()
+    {
+        _temp.Write("src/build.gradle", "");
+        var operatorScript = _temp.Write("operator.gradle", "// the operator's\n");
+        var settings = new ToolchainSettings
+        {
+            GradleInitScript = operatorScript,
+            GradleMirrorUrl = "https://repo.example.test/maven/",
+            GradleMirrorUsername = "mirror-user",
+            GradleMirrorPassword = "it's-a-secret\\",
+        };
+
+        var resolved = ToolchainResolver.Resolve(Request(settings: settings));
+
+        var home = _temp.Combine("home");
+        Assert.Equal(
+            $"gradle --no-daemon --init-script {ToolchainResolver.ShellQuote(home + "/.gradle/init.d/autobuilder-mirror.gradle")} --init-script {ToolchainResolver.ShellQuote(home + "/.gradle/init.d/autobuilder-operator.gradle")} build",
+            resolved.Command);
+        Assert.Equal("// the operator's\n", resolved.HomeFiles[".gradle/init.d/autobuilder-operator.gradle"]);
+        var mirror = resolved.HomeFiles[".gradle/init.d/autobuilder-mirror.gradle"];
+        Assert.Contains("repository.url = 'https://repo.example.test/maven/'", mirror, StringComparison.Ordinal);
+        // Gradle compiles init scripts into its cache (the project's, which outlives the build): no credential in the script.
+        Assert.DoesNotContain("mirror-user", mirror, StringComparison.Ordinal);
+        Assert.DoesNotContain("secret", mirror, StringComparison.Ordinal);
+        Assert.Contains(".gradle/autobuilder-mirror.properties", mirror, StringComparison.Ordinal);
+        Assert.Equal("username=bWlycm9yLXVzZXI=\npassword=aXQncy1hLXNlY3JldFw=\n", resolved.HomeFiles[".gradle/autobuilder-mirror.properties"]);
+        Assert.Equal(3, resolved.HomeFiles.Count);
+    }
+
+    [Fact]
+    public void Resolve_Gradle_WithoutSettings_NoInitScripts()
+    {
+        _temp.Write("src/build.gradle", "");
+        var resolved = ToolchainResolver.Resolve(Request());
+        Assert.Empty(resolved.HomeFiles);
+        Assert.DoesNotContain("--init-script", resolved.Command, StringComparison.Ordinal);
+        Assert.DoesNotContain("credentials", ToolchainResolver.GradleMirrorScript("https://m.test/", withCredentials: false), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Resolve_Gradle_UnreadableInitScript_FailsNamingTheSetting()
+    {
+        _temp.Write("src/build.gradle", "");
+        var ex = Assert.Throws<BuildFailureException>(() => ToolchainResolver.Resolve(Request(settings: new ToolchainSettings { GradleInitScript = _temp.Combine("missing.gradle") })));
+        Assert.Contains("(Toolchains:Gradle:InitScript) cannot be read", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void RegistrySecrets_IncludeTheGradleMirrorPasswordAndTheInitScriptsQuotedCredentials()
+    {
+        var script = _temp.Write("init.gradle", """
+            allprojects { repositories { maven {
+                url 'https://corp.example.test/maven'
+                credentials { username = 'builder'; password = 'init-script-secret' }
+                credentials(HttpHeaderCredentials) { name = 'Private-Token'; value = "x" }
+                authentication { header(HttpHeaderAuthentication) }
+            } } }
+            def apiToken = "token-value-123"
+            """);
+
+        var secrets = RegistrySecrets.Of(new ToolchainSettings { GradleMirrorPassword = "mirror-secret", GradleInitScript = script });
+
+        Assert.Equal(["mirror-secret", "bWlycm9yLXNlY3JldA==", "init-script-secret", "token-value-123"], secrets);
+    }
+
+    [Fact]
     public void RequiredTool_MissingFromPath_NamesTheToolAndTheReason_OnlyForDefaultCommands()
     {
         _temp.Write("src/build.gradle", "");
@@ -261,6 +327,32 @@ public sealed class ToolchainResolverTests : IDisposable
 
         Assert.Equal("mvn -B verify", ToolchainResolver.Resolve(Request(yml)).Command);
         Assert.Equal("make", ToolchainResolver.Resolve(Request(yml, command: "make")).Command);
+    }
+
+    [Fact]
+    public void Resolve_SingleCommand_IsOneStepNamedBuild()
+    {
+        _temp.Write("src/build.sh", "");
+
+        Assert.Equal([new StepDefinition("build", "sh build.sh")], ToolchainResolver.Resolve(Request()).StepsToRun);
+        Assert.Equal([new StepDefinition("build", "make")], ToolchainResolver.Resolve(Request(new BuildConfig { Command = "make" })).StepsToRun);
+    }
+
+    [Fact]
+    public void Resolve_YmlSteps_RunInOrder_TheSpecsCommandReplacesThemWithOneStep()
+    {
+        _temp.Write("src/pom.xml", "");
+        var steps = new List<StepDefinition> { new("compile", "mvn -B compile"), new("test", "mvn -B test", TimeSpan.FromMinutes(5)) };
+        var yml = new BuildConfig { Steps = steps };
+
+        var resolved = ToolchainResolver.Resolve(Request(yml));
+        Assert.Equal(steps, resolved.StepsToRun);
+        Assert.Equal("steps: compile, test", resolved.Command);
+        Assert.Null(resolved.RequiredTool); // the steps bring their own commands
+
+        var overridden = ToolchainResolver.Resolve(Request(yml, command: "make"));
+        Assert.Equal([new StepDefinition("build", "make")], overridden.StepsToRun);
+        Assert.Equal("make", overridden.Command);
     }
 
     [Fact]

@@ -29,6 +29,7 @@ public sealed class BuildTransitionsTests(PostgresFixture postgres) : IClassFixt
         ["finish"] = (t, id, attempt) => t.TryFinishAsync(id, attempt, BuildStatus.TimedOut, "timed out", Later),
         ["complete"] = (t, id, attempt) => t.TryCompleteAsync(id, attempt, Succeeded, Later),
         ["cancel"] = (t, id, _) => t.TryCancelAsync(id, "cancelled by alice", Later),
+        ["steps"] = (t, id, attempt) => t.TryReplaceStepsAsync(id, attempt, [new BuildStep("s", StepStatus.Running, StartedAt: Later)], Later),
     };
 
     private static readonly string[] Providers = ["Sqlite", "Postgres"];
@@ -47,7 +48,7 @@ public sealed class BuildTransitionsTests(PostgresFixture postgres) : IClassFixt
     public static TheoryData<string, string> ProvidersAndTerminalEnds => Cross(Ends.Keys.Where(e => e != "requeue"));
 
     /// <summary>The changes a runner or dispatcher makes for one attempt (cancel and claim name no attempt).</summary>
-    public static TheoryData<string, string> ProvidersAndAttemptChanges => Cross(["phase", "take-orphan", "requeue", "finish", "complete"]);
+    public static TheoryData<string, string> ProvidersAndAttemptChanges => Cross(["phase", "take-orphan", "requeue", "finish", "complete", "steps"]);
 
     [Theory]
     [InlineData("Sqlite")]
@@ -156,6 +157,54 @@ public sealed class BuildTransitionsTests(PostgresFixture postgres) : IClassFixt
             Assert.Equal((0, "script", "sh build.sh", "1.0.0", 1.0, 2.0, 3.0),
                 (row.ExitCode, row.Toolchain, row.Command, row.Version, row.StageSeconds, row.BuildSeconds, row.PublishSeconds));
         }
+    }
+
+    /// <summary>
+    /// The attempt's steps on each way out of Running: a requeue drops them (the next attempt reports its own); a cancel or
+    /// a dispatcher's end settles the running step as the build ended and skips the rest; complete leaves them to the runner's report.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(ProvidersAndEnds))]
+    public async Task EveryWayOutOfRunning_LeavesNoStepRunningOrPending(string provider, string end)
+    {
+        await using var app = await MetadataApp.CreateAsync(await MetadataApp.ProviderSettingsAsync(provider, postgres));
+        var build = await RunningBuildAsync(app, "steps");
+        var steps = new List<BuildStep>
+        {
+            new("compile", StepStatus.Succeeded, 0, ClaimedAt, 1.5),
+            new("test", StepStatus.Running, StartedAt: ClaimedAt),
+            new("package", StepStatus.Pending),
+        };
+        Assert.True(await WithTransitionsAsync(app, t => t.TryReplaceStepsAsync(build, 1, steps, ClaimedAt)));
+        Assert.Equal(steps.Select(s => (s.Name, s.Status, s.ExitCode, s.DurationSeconds)), (await StepsAsync(app, build)).Select(s => (s.Name, s.Status, s.ExitCode, s.DurationSeconds)));
+
+        Assert.True(await WithTransitionsAsync(app, t => Changes[end](t, build, 1)));
+
+        var expected = end switch
+        {
+            "requeue" => [],
+            "finish" => [StepStatus.Succeeded, StepStatus.TimedOut, StepStatus.Skipped],
+            "cancel" => [StepStatus.Succeeded, StepStatus.Cancelled, StepStatus.Skipped],
+            _ => new[] { StepStatus.Succeeded, StepStatus.Running, StepStatus.Pending },
+        };
+        Assert.Equal(expected, (await StepsAsync(app, build)).Select(s => s.Status));
+    }
+
+    [Theory]
+    [InlineData("Sqlite")]
+    [InlineData("Postgres")]
+    public async Task TryReplaceSteps_ReplacesTheWholeList(string provider)
+    {
+        await using var app = await MetadataApp.CreateAsync(await MetadataApp.ProviderSettingsAsync(provider, postgres));
+        var build = await RunningBuildAsync(app, "replace");
+        Assert.True(await WithTransitionsAsync(app, t => t.TryReplaceStepsAsync(build, 1, [new BuildStep("a", StepStatus.Running), new BuildStep("b", StepStatus.Pending)], ClaimedAt)));
+
+        Assert.True(await WithTransitionsAsync(app, t => t.TryReplaceStepsAsync(build, 1, [new BuildStep("a", StepStatus.Failed, 2, ClaimedAt, 3)], Later)));
+
+        var step = Assert.Single(await StepsAsync(app, build));
+        Assert.Equal(("a", 0, StepStatus.Failed, (int?)2, (double?)3), (step.Name, step.Index, step.Status, step.ExitCode, step.DurationSeconds));
+        AssertTime(ClaimedAt, step.StartedAt);
+        AssertTime(Later, (await RowAsync(app, build)).HeartbeatAt);
     }
 
     /// <summary>A finished build is final: no late message, claim, lease renewal or cancel changes a column of it.</summary>
@@ -294,6 +343,13 @@ public sealed class BuildTransitionsTests(PostgresFixture postgres) : IClassFixt
     {
         await using var scope = app.Services.CreateAsyncScope();
         return await scope.ServiceProvider.GetRequiredService<AutoBuilderDbContext>().Builds.AsNoTracking().SingleAsync(b => b.Id == buildId);
+    }
+
+    private static async Task<List<BuildStepEntity>> StepsAsync(MetadataApp app, string buildId)
+    {
+        await using var scope = app.Services.CreateAsyncScope();
+        return await scope.ServiceProvider.GetRequiredService<AutoBuilderDbContext>().BuildSteps.AsNoTracking()
+            .Where(s => s.BuildId == buildId).OrderBy(s => s.Index).ToListAsync();
     }
 
     private static void AssertTime(DateTimeOffset? expected, DateTimeOffset? actual)
