@@ -153,12 +153,26 @@ public sealed class BuildRunner
         private IReadOnlyList<FileEntry> _artifacts = [];
         /// <summary>The keyed cache to save after a success; null when there is none or the restore was exact.</summary>
         private CachePlan? _cacheToSave;
+        /// <summary>The attempt's keyed cache; disposing it unmounts an exact hit's layers.</summary>
+        private KeyedCache? _keyed;
         private IReadOnlyList<BuildStep> _steps = [];
 
         private RunnerApiClient Api => runner._api;
         private TimeProvider Time => runner._timeProvider;
 
         public async Task RunAsync(CancellationToken cancellationToken)
+        {
+            try
+            {
+                await RunCoreAsync(cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                _keyed?.Dispose(); // unmounts the layers of an exact hit (lazily, should a build process linger)
+            }
+        }
+
+        private async Task RunCoreAsync(CancellationToken cancellationToken)
         {
             Directory.CreateDirectory(_workspace);
             await Api.ReportPhaseAsync(BuildPhase.Staging, cancellationToken).ConfigureAwait(false);
@@ -392,7 +406,7 @@ public sealed class BuildRunner
             return new Prepared(extracted.SourceRoot, toolchain, config, version.Version, timeout, environment) { Sandbox = sandbox, RunAs = user, Egress = egress };
         }
 
-        private KeyedCache Cache => new(Api, LogAsync, Time);
+        private KeyedCache Cache => _keyed ??= new(Api, LogAsync, Time);
 
         /// <summary>
         /// Keyed mode: fills the private cache from the project's best archive before the build (half of staging's bound
@@ -410,7 +424,10 @@ public sealed class BuildRunner
             }
             else if (mode == CacheMode.Keyed && plan is not null)
             {
-                var exact = await Cache.RestoreAsync(plan, PhaseLimit(TimeSpan.FromSeconds(spec.TimeoutSeconds)) / 2, cancellationToken).ConfigureAwait(false);
+                var layers = CacheLayers.For(runner._startInfo.CacheDirectory, spec.Caches.MaxLocalCopyBytes) is { } machine
+                    ? new LayerRequest(machine, spec.ProjectId, BuildUserOf(spec.Sandbox))
+                    : null;
+                var exact = await Cache.RestoreAsync(plan, PhaseLimit(TimeSpan.FromSeconds(spec.TimeoutSeconds)) / 2, cancellationToken, layers).ConfigureAwait(false);
                 _cacheToSave = exact ? null : plan;
             }
         }
@@ -477,7 +494,7 @@ public sealed class BuildRunner
 
             foreach (var folder in folders)
             {
-                BuildUserAccess.GiveTo(folder, user);
+                BuildUserAccess.GiveTo(folder, user, _keyed?.Mounted);
             }
         }
 

@@ -21,6 +21,8 @@ public sealed class AzureStorageFaultTests
                 ["Storage:Provider"] = "AzureBlob",
                 ["Storage:Azure:MaxRetries"] = "1",
                 ["Dispatcher:MaxAttempts"] = "2",
+                // The build waits on a file the test drops in its project's shared cache folder.
+                ["Caches:Mode"] = "Shared",
             },
             new Dictionary<string, string> { ["AZURE_STORAGE_CONNECTION_STRING"] = azurite.ConnectionString, ["AZURE_STORAGE_ACCOUNT_NAME"] = "" });
         try

@@ -47,6 +47,8 @@ public sealed class DispatcherFailoverTests
             ["Storage:SigningKey"] = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)),
             ["Dispatcher:LeaseDuration"] = Lease.ToString(),
             ["Dispatcher:PollInterval"] = "00:00:00.200",
+            // The attempts meet in the project's shared cache folder (keyed caches are private to an attempt).
+            ["Caches:Mode"] = "Shared",
         };
         await using var api = await ServerProcess.StartAsync(data, With(shared, ("Executor:WorkspaceRoot", Path.Combine(root, "api-ws"))), role: "api");
         var dispatchers = await Task.WhenAll(Enumerable.Range(1, 2).Select(i => ServerProcess.StartAsync(data,

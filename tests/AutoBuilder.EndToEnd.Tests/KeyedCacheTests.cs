@@ -101,7 +101,9 @@ public sealed class KeyedCacheTests
         Assert.Contains($"cache: saved {key}", missingLog, StringComparison.Ordinal); // the entry without its blob was replaced
 
         var (_, restoredLog) = await BuildAsync(client, project, ScriptProject());
-        Assert.Contains($"cache: restored {key} (exact), 1 files, ", restoredLog, StringComparison.Ordinal);
+        // The embedded server runs as root: an exact hit is unpacked once into this machine's read-only copy and mounted.
+        Assert.Contains($"cache: restored {key} (exact), ", restoredLog, StringComparison.Ordinal);
+        Assert.Contains("; its read-only copy stays on this machine for the next builds", restoredLog, StringComparison.Ordinal);
         Assert.Contains("DEPS-FROM-CACHE", restoredLog, StringComparison.Ordinal);
 
         // Changed dependencies: the nearest older cache, then a save under the new key; another project sees none of it.
@@ -111,6 +113,38 @@ public sealed class KeyedCacheTests
         var (_, otherLog) = await BuildAsync(client, project + "-o", ScriptProject());
         Assert.Contains("DEPS-DOWNLOADED", otherLog, StringComparison.Ordinal);
         Assert.Contains("skipped: no cache saved", otherLog, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// Issue 14's layers: exact hits of one key share this machine's read-only copy, each build writing only into its own
+    /// overlay layer as the build user, inside the sandbox: a later build sees none of an earlier one's writes.
+    /// </summary>
+    [Fact]
+    public async Task ExactHits_ShareTheMachinesReadOnlyCopy_AndNoBuildSeesAnothersWrites()
+    {
+        var root = TestPaths.NewTempDirectory("keyed-layers");
+        var data = Path.Combine(root, "data");
+        var project = $"kc-layers-{Guid.NewGuid():N}"[..24];
+        await using var server = await ServerProcess.StartAsync(data);
+        using var client = server.CreateClient();
+        var files = ScriptProject();
+        files["build.sh"] = "if [ -f \"$HOME/.deps/written-later\" ]; then echo SAW-ANOTHER-BUILDS-WRITE; fi\n" + files["build.sh"]
+            + "if [ -f \"$HOME/.deps/lib.jar\" ] && [ ! -f out/.cold ]; then echo mine > \"$HOME/.deps/written-later\" && echo > \"$HOME/.deps/lib.jar\" && echo WROTE-INTO-THE-CACHE; fi\n";
+        files["build.sh"] = files["build.sh"].Replace("mkdir -p \"$HOME/.deps\";", "mkdir -p \"$HOME/.deps\"; touch out/.cold;", StringComparison.Ordinal);
+
+        var (_, coldLog) = await BuildAsync(client, project, files);
+        var key = KeyIn(coldLog, "cache: saved ");
+        var (_, madeLog) = await BuildAsync(client, project, files);
+        var (_, sharedLog) = await BuildAsync(client, project, files);
+
+        Assert.Contains("; its read-only copy stays on this machine for the next builds", madeLog, StringComparison.Ordinal);
+        Assert.Contains("WROTE-INTO-THE-CACHE", madeLog, StringComparison.Ordinal); // the build user writes through its layer
+        Assert.Contains($"cache: restored {key} (exact) from this machine's read-only copy in ", sharedLog, StringComparison.Ordinal);
+        Assert.Contains("DEPS-FROM-CACHE", sharedLog, StringComparison.Ordinal);
+        Assert.DoesNotContain("SAW-ANOTHER-BUILDS-WRITE", sharedLog, StringComparison.Ordinal);
+        var copy = Path.Combine(data, "cache", "layers", project, key, "home", ".deps", "lib.jar");
+        Assert.Equal(200_000, new FileInfo(copy).Length); // the copy is untouched by the build that overwrote it
+        Assert.DoesNotContain(File.ReadLines("/proc/self/mountinfo"), l => l.Contains(project, StringComparison.Ordinal) || l.Contains("cache-layers", StringComparison.Ordinal));
     }
 
     /// <summary>A failed build never saves; cache: false in autobuilder.yml turns the cache off.</summary>
@@ -192,7 +226,7 @@ public sealed class AzureKeyedCacheTests(AzureServerFixture fixture) : IClassFix
         var second = await ApiCalls.WaitForEndAsync(client, (await ApiCalls.StartBuildAsync(client, project, files)).Id, TimeSpan.FromMinutes(3));
         var secondLog = await ApiCalls.GetLogAsync(client, second.Id);
         Assert.True(second.Status == BuildStatus.Succeeded, secondLog);
-        Assert.Contains($"cache: restored {key} (exact), 1 files, ", secondLog, StringComparison.Ordinal);
+        Assert.Contains($"cache: restored {key} (exact), ", secondLog, StringComparison.Ordinal); // into this machine's read-only copy
         Assert.Contains("DEPS-FROM-CACHE", secondLog, StringComparison.Ordinal);
     }
 }

@@ -69,6 +69,8 @@ public sealed record CacheSettings
     public CacheMode Mode { get; init; } = CacheMode.Keyed;
     /// <summary>The largest archive a build saves (Caches:MaxArchiveBytes); a larger cache is not saved, and the log says so.</summary>
     public long MaxArchiveBytes { get; init; } = 4L * 1024 * 1024 * 1024;
+    /// <summary>What a machine's read-only copies of exact hits may hold together (Caches:MaxLocalCopyBytes).</summary>
+    public long MaxLocalCopyBytes { get; init; } = 20L * 1024 * 1024 * 1024;
 }
 
 /// <summary>

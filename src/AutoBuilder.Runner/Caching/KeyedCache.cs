@@ -8,6 +8,9 @@ using AutoBuilder.Runner.Publishing;
 
 namespace AutoBuilder.Runner.Caching;
 
+/// <summary>Where an exact hit may be layered: this machine's copies, the build's project, and who the build runs as.</summary>
+public sealed record LayerRequest(CacheLayers Layers, string ProjectId, BuildUser? Owner);
+
 /// <summary>What one build's keyed cache is: its key and the folders an archive of it holds.</summary>
 /// <param name="Toolchain">The resolved toolchain; the archive belongs to it.</param>
 /// <param name="Key">The key and restore keys (<see cref="CacheKey"/>).</param>
@@ -27,12 +30,27 @@ public sealed record CachePlan(
 /// after a successful build whose restore was not exact, the cache is packed and created under its key, first writer
 /// wins. Nothing here fails a build: every problem is one log line, and the build goes on cold or unsaved.
 /// </summary>
-public sealed class KeyedCache(RunnerApiClient api, Func<string, CancellationToken, ValueTask> log, TimeProvider? time = null)
+public sealed class KeyedCache(RunnerApiClient api, Func<string, CancellationToken, ValueTask> log, TimeProvider? time = null) : IDisposable
 {
     private const string ArchiveCacheName = "cache";
     private const string ArchiveHomeName = "home";
 
     private readonly TimeProvider _time = time ?? TimeProvider.System;
+
+    private CacheLayers.Lease? _layer;
+    private IReadOnlyList<string> _mounted = [];
+
+    /// <summary>The folders an exact hit mounted over this machine's read-only copy (unmounted by <see cref="Dispose"/>).</summary>
+    public IReadOnlyList<string> Mounted => _mounted;
+
+    /// <summary>Unmounts the layers and releases the copy, after the build (and its save, which an exact hit skips).</summary>
+    public void Dispose()
+    {
+        CacheLayers.Unmount(_mounted);
+        _mounted = [];
+        _layer?.Dispose();
+        _layer = null;
+    }
 
     /// <summary>The private cache of a build: on its own local disk, shared with nothing.</summary>
     public static string PrivateFolder(string workspace) => Path.Combine(workspace, "cache");
@@ -75,9 +93,10 @@ public sealed class KeyedCache(RunnerApiClient api, Func<string, CancellationTok
 
     /// <summary>
     /// Restores the best archive into the plan's folders; true when it was an exact hit (nothing to save afterwards).
-    /// Bounded by <paramref name="limit"/>; any failure leaves the folders empty and the build cold.
+    /// With <paramref name="layers"/>, an exact hit is mounted over this machine's read-only copy of it (made first if
+    /// missing) instead of unpacked. Bounded by <paramref name="limit"/>; any failure leaves the folders empty and the build cold.
     /// </summary>
-    public async Task<bool> RestoreAsync(CachePlan plan, TimeSpan limit, CancellationToken cancellationToken)
+    public async Task<bool> RestoreAsync(CachePlan plan, TimeSpan limit, CancellationToken cancellationToken, LayerRequest? layers = null)
     {
         ArgumentNullException.ThrowIfNull(plan);
         var key = plan.Key.Key;
@@ -92,6 +111,10 @@ public sealed class KeyedCache(RunnerApiClient api, Func<string, CancellationTok
             if (hit is null)
             {
                 reason = "no cache saved under this key or its restore keys";
+            }
+            else if (hit.Exact && layers is not null && await TryLayerAsync(plan, hit, layers, started, bounded.Token).ConfigureAwait(false))
+            {
+                return true;
             }
             else
             {
@@ -130,6 +153,38 @@ public sealed class KeyedCache(RunnerApiClient api, Func<string, CancellationTok
 
         await log($"cache: restore of {key} skipped: {reason}; building cold", cancellationToken).ConfigureAwait(false);
         return false;
+    }
+
+    /// <summary>Mounts an exact hit over the machine's read-only copy; false (said in the log) when that cannot be done here.</summary>
+    private async Task<bool> TryLayerAsync(CachePlan plan, CacheHit hit, LayerRequest request, long started, CancellationToken cancellationToken)
+    {
+        var lease = request.Layers.Find(request.ProjectId, hit.Key);
+        var found = lease is not null;
+        try
+        {
+            lease ??= await request.Layers.AddAsync(request.ProjectId, hit.Key, request.Owner, async folder =>
+            {
+                var source = await api.OpenReadAsync(hit.Url, "download", cancellationToken).ConfigureAwait(false);
+                await using (source.ConfigureAwait(false))
+                {
+                    return (await CacheArchive.UnpackAsync(source, folder, hit.Sha256, cancellationToken).ConfigureAwait(false)).TotalBytes;
+                }
+            }).ConfigureAwait(false);
+            _mounted = CacheLayers.Mount(lease, Targets(plan), Path.Combine(plan.Workspace, "cache-layers"), request.Owner);
+            _layer = lease;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or CacheArchiveException or HttpRequestException or RunnerStoppedException)
+        {
+            lease?.Dispose();
+            await log($"cache: the read-only copy of {hit.Key} on this machine is not used: {ex.Message}", cancellationToken).ConfigureAwait(false);
+            return false;
+        }
+
+        await log(found
+            ? $"cache: restored {hit.Key} (exact) from this machine's read-only copy in {BuildProcess.Describe(_time.GetElapsedTime(started))}"
+            : string.Create(CultureInfo.InvariantCulture, $"cache: restored {hit.Key} (exact), {OutputPublisher.Size(hit.Size)} in {BuildProcess.Describe(_time.GetElapsedTime(started))}; its read-only copy stays on this machine for the next builds"),
+            cancellationToken).ConfigureAwait(false);
+        return true;
     }
 
     /// <summary>

@@ -9,17 +9,26 @@ namespace AutoBuilder.Runner.Processes;
 /// </summary>
 public static class BuildUserAccess
 {
-    /// <summary>Gives <paramref name="root"/> and everything below it to the user; symlinks are changed, never followed.</summary>
-    public static void GiveTo(string root, BuildUser user)
+    /// <summary>
+    /// Gives <paramref name="root"/> and everything below it to the user; symlinks are changed, never followed. Folders in
+    /// <paramref name="skip"/> (full paths: mounted cache layers, whose files are the user's already and a chown through
+    /// which would copy every file up) are left alone, with all below them.
+    /// </summary>
+    public static void GiveTo(string root, BuildUser user, IReadOnlyCollection<string>? skip = null)
     {
         ArgumentNullException.ThrowIfNull(user);
         Chown(root, user);
+        var skipped = new HashSet<string>(skip ?? [], StringComparer.Ordinal);
         var entries = new FileSystemEnumerable<string>(root, (ref FileSystemEntry entry) => entry.ToFullPath(), new EnumerationOptions
         {
             RecurseSubdirectories = true,
             AttributesToSkip = 0,
             IgnoreInaccessible = false,
-        });
+        })
+        {
+            ShouldIncludePredicate = (ref FileSystemEntry entry) => skipped.Count == 0 || !skipped.Contains(entry.ToFullPath()),
+            ShouldRecursePredicate = (ref FileSystemEntry entry) => skipped.Count == 0 || !skipped.Contains(entry.ToFullPath()),
+        };
         foreach (var path in entries)
         {
             Chown(path, user);

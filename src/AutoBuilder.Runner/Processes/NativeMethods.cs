@@ -33,4 +33,12 @@ internal static partial class NativeMethods
     /// <summary>statx(2): its buffer layout is fixed across architectures, unlike struct stat.</summary>
     [LibraryImport("libc", EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static unsafe partial int Statx(int dirfd, string path, int flags, uint mask, byte* buffer);
+
+    /// <summary>mount(2): the cache layers' overlay mounts (root only).</summary>
+    [LibraryImport("libc", EntryPoint = "mount", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Mount(string source, string target, string fileSystemType, nuint flags, string data);
+
+    /// <summary>umount2(2); MNT_DETACH (2) detaches at once and frees the mount when its last user leaves.</summary>
+    [LibraryImport("libc", EntryPoint = "umount2", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Umount2(string target, int flags);
 }

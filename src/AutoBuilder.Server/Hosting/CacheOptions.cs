@@ -20,6 +20,13 @@ public sealed class CacheOptions
     [Range(1024 * 1024, long.MaxValue)]
     public long MaxProjectBytes { get; set; } = 10L * 1024 * 1024 * 1024;
 
+    /// <summary>
+    /// What the read-only copies of exact hits a machine keeps for its builds (root runners, {cache}/layers) may hold
+    /// together; past it the least recently used copy no build is using is deleted.
+    /// </summary>
+    [Range(0, long.MaxValue)]
+    public long MaxLocalCopyBytes { get; set; } = 20L * 1024 * 1024 * 1024;
+
     /// <summary>The settings a runner receives in its spec.</summary>
-    public CacheSettings Settings => new() { Mode = Mode, MaxArchiveBytes = MaxArchiveBytes };
+    public CacheSettings Settings => new() { Mode = Mode, MaxArchiveBytes = MaxArchiveBytes, MaxLocalCopyBytes = MaxLocalCopyBytes };
 }

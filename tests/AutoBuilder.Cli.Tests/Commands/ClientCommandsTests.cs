@@ -26,7 +26,8 @@ public sealed class ClientCommandsTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _server = await InProcessServer.StartAsync();
+        // Shared caches: a test hands a file to a running build through its project's cache folder.
+        _server = await InProcessServer.StartAsync(settings: new Dictionary<string, string?> { ["Caches:Mode"] = "Shared" });
         _apiKey = await _server.CreateUserKeyAsync("alice");
     }
 

@@ -51,6 +51,8 @@ public class ScaledDeploymentFixture : IAsyncLifetime
             ["RateLimits:Burst"] = "10000",
             // A runner process per build, as a Kubernetes deployment has (a Job each): a test can kill one runner alone.
             ["Executor:Runner"] = "Process",
+            // Tests hand files to running builds through their project's shared cache folder.
+            ["Caches:Mode"] = "Shared",
         };
         foreach (var (key, value) in StorageSettings)
         {

@@ -216,6 +216,73 @@ public sealed class KeyedCacheTests : IAsyncLifetime
         Assert.True(File.Exists(_server.BlobPath("cache", $"demo/maven/{saved[2]}.tar.zst")));
     }
 
+    [Fact]
+    public async Task Restore_ExactHitWithLayers_MountsThisMachinesReadOnlyCopy_WhichNoBuildsWritesReach()
+    {
+        Assert.True(Environment.IsPrivilegedProcess, "cache layers mount overlays: this test runs as root, as CI does");
+        var layers = CacheLayers.For(_temp.Combine("machine-cache"), maxBytes: 1L << 30);
+        Assert.NotNull(layers);
+        var first = await NewBuildAsync("maven");
+        WriteFile(first.Plan.CacheRoot, "maven/repository/org/lib/1.0/lib-1.0.jar", "jar");
+        await first.Cache.SaveAsync(first.Plan, Limit, default);
+
+        // The first exact hit makes the machine's copy and mounts it; the build writes into its own upper layer.
+        var second = await NewBuildAsync("maven");
+        Assert.True(await second.Cache.RestoreAsync(second.Plan, Limit, default, new LayerRequest(layers, "demo", null)));
+        var repository = Path.Combine(second.Plan.CacheRoot, "maven/repository");
+        Assert.Equal([repository], second.Cache.Mounted);
+        Assert.Contains(second.Log, l => l.StartsWith($"cache: restored {second.Plan.Key.Key} (exact), ", StringComparison.Ordinal) && l.EndsWith("its read-only copy stays on this machine for the next builds", StringComparison.Ordinal));
+        Assert.Equal("jar", File.ReadAllText(Path.Combine(repository, "org/lib/1.0/lib-1.0.jar")));
+        File.WriteAllText(Path.Combine(repository, "org/lib/1.0/lib-1.0.jar"), "poisoned");
+        WriteFile(repository, "org/new/added.txt", "second's own");
+        Assert.True(MountedAt(repository));
+
+        // The next build of the key mounts the same copy: none of the second build's writes reach it.
+        var third = await NewBuildAsync("maven");
+        Assert.True(await third.Cache.RestoreAsync(third.Plan, Limit, default, new LayerRequest(layers, "demo", null)));
+        var thirds = Path.Combine(third.Plan.CacheRoot, "maven/repository");
+        Assert.Contains(third.Log, l => l == $"cache: restored {third.Plan.Key.Key} (exact) from this machine's read-only copy in {l[(l.LastIndexOf(" in ", StringComparison.Ordinal) + 4)..]}");
+        Assert.Equal("jar", File.ReadAllText(Path.Combine(thirds, "org/lib/1.0/lib-1.0.jar")));
+        Assert.False(File.Exists(Path.Combine(thirds, "org/new/added.txt")));
+
+        // After the builds their mounts are gone and their workspaces delete like any folder.
+        second.Cache.Dispose();
+        third.Cache.Dispose();
+        Assert.False(MountedAt(repository));
+        Assert.False(MountedAt(thirds));
+        Directory.Delete(second.Plan.Workspace, recursive: true);
+        Assert.Equal("jar", File.ReadAllText(Path.Combine(layers.Root, "demo", third.Plan.Key.Key, "cache/maven/repository/org/lib/1.0/lib-1.0.jar")));
+    }
+
+    [Fact]
+    public void Layers_PastTheirLimit_EvictTheLeastRecentlyUsedCopy_NeverOneInUse()
+    {
+        Assert.True(Environment.IsPrivilegedProcess, "cache layers are root's: this test runs as root, as CI does");
+        var layers = CacheLayers.For(_temp.Combine("machine-cache"), maxBytes: 1000)!;
+        CacheLayers.Lease Add(string key) => layers.AddAsync("demo", key, null, folder =>
+        {
+            WriteFile(folder, "cache/maven/repository/a.jar", new string('x', 600));
+            return Task.FromResult(600L);
+        }).GetAwaiter().GetResult();
+
+        var inUse = Add("k1");
+        Add("k2").Dispose(); // 1,200 bytes > 1,000, but k1, the older, is in use: nothing goes
+        Assert.True(Directory.Exists(Path.Combine(layers.Root, "demo", "k1")));
+        Assert.True(Directory.Exists(Path.Combine(layers.Root, "demo", "k2")));
+
+        inUse.Dispose();
+        Add("k3").Dispose(); // 1,800 bytes: the free copies go, least recently used first, until the rest fit
+
+        Assert.Null(layers.Find("demo", "k1"));
+        Assert.False(Directory.Exists(Path.Combine(layers.Root, "demo", "k1")));
+        Assert.False(Directory.Exists(Path.Combine(layers.Root, "demo", "k2")));
+        using var k3 = layers.Find("demo", "k3");
+        Assert.NotNull(k3);
+    }
+
+    private static bool MountedAt(string path) =>
+        File.ReadLines("/proc/self/mountinfo").Any(line => line.Split(' ') is { Length: > 4 } fields && fields[4] == path);
+
     /// <summary>One build of project demo, claimed, with its own workspace, a source of the toolchain's manifests and a plan.</summary>
     private async Task<TestBuild> NewBuildAsync(string toolchain, string pom = "<project/>", long maxArchiveBytes = 1L << 30, HttpMessageHandler? handler = null)
     {

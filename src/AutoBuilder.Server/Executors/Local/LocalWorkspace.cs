@@ -1,4 +1,5 @@
 using AutoBuilder.Core.Execution;
+using AutoBuilder.Runner.Caching;
 using AutoBuilder.Server.Hosting;
 
 namespace AutoBuilder.Server.Executors.Local;
@@ -32,6 +33,8 @@ internal static class LocalWorkspace
         {
             if (Directory.Exists(directory))
             {
+                // A killed runner may have left an exact hit's cache layers mounted in it.
+                CacheLayers.UnmountUnder(directory);
                 Directory.Delete(directory, recursive: true);
             }
         }
