@@ -16,10 +16,11 @@ public sealed class DbMigrateTests
         var second = await CliProcess.RunAsync(root, new Dictionary<string, string>(), "db", "migrate", "--data", data);
 
         Assert.True(first.ExitCode == 0, first.Stderr);
-        Assert.Contains("Applied 1 migration(s) to the Sqlite metadata database:", first.StdoutText, StringComparison.Ordinal);
+        Assert.Contains("Applied 2 migration(s) to the Sqlite metadata database:", first.StdoutText, StringComparison.Ordinal);
         Assert.Contains("_InitialSchema", first.StdoutText, StringComparison.Ordinal);
+        Assert.Contains("_BuildStepsAndCacheEntries", first.StdoutText, StringComparison.Ordinal);
         Assert.Equal(0, second.ExitCode);
-        Assert.Contains("up to date: no migrations to apply (1 applied before)", second.StdoutText, StringComparison.Ordinal);
+        Assert.Contains("up to date: no migrations to apply (2 applied before)", second.StdoutText, StringComparison.Ordinal);
         await using (var server = await ServerProcess.StartAsync(data, new Dictionary<string, string> { ["Metadata:MigrateOnStart"] = "false" }))
         {
             using var client = server.CreateClient();
@@ -45,7 +46,7 @@ public sealed class DbMigrateTests
         var second = await CliProcess.RunAsync(root, new Dictionary<string, string>(), "db", "migrate", "--data", Path.Combine(root, "data"), "--config", config);
 
         Assert.True(first.ExitCode == 0, first.Stderr);
-        Assert.Contains("Applied 1 migration(s) to the Postgres metadata database:", first.StdoutText, StringComparison.Ordinal);
+        Assert.Contains("Applied 2 migration(s) to the Postgres metadata database:", first.StdoutText, StringComparison.Ordinal);
         Assert.Equal(0, second.ExitCode);
         Assert.Contains("up to date", second.StdoutText, StringComparison.Ordinal);
         Directory.Delete(root, recursive: true);

@@ -167,6 +167,8 @@ public sealed record ToolchainSettings
     public string? NpmRegistry { get; init; }
     /// <summary>Toolchains:Npm:AuthToken — that registry's token, in ~/.npmrc only; masked in the log.</summary>
     public string? NpmAuthToken { get; init; }
+    /// <summary>Toolchains:Npm:VerifyCorepackSignatures — false sets COREPACK_INTEGRITY_KEYS=0 (mirrors without signatures).</summary>
+    public bool NpmVerifyCorepackSignatures { get; init; } = true;
     /// <summary>Toolchains:NuGet:ConfigFile — a NuGet.Config (sources, credentials) copied to the build's ~/.nuget/NuGet/NuGet.Config.</summary>
     public string? NuGetConfigFile { get; init; }
     /// <summary>Toolchains:Gradle:InitScript — an init script of the operator's, copied to the build's ~/.gradle/init.d/ and passed to Gradle.</summary>

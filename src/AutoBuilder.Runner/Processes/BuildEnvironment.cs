@@ -37,6 +37,10 @@ public static class BuildEnvironment
     private const string DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
     private const string DefaultLocale = "C.UTF-8";
 
+    /// <summary>The machine's CA bundle (Debian/Ubuntu, RHEL/Fedora, Alpine), or null when it has none of them.</summary>
+    public static string? SystemCaBundle() =>
+        new[] { "/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem" }.FirstOrDefault(File.Exists);
+
     public static Dictionary<string, string> Create(BuildEnvironmentRequest request, Func<string, string?>? runnerEnvironment = null)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -55,6 +59,13 @@ public static class BuildEnvironment
         if (request.CacheDirectory is not null)
         {
             env["AUTOBUILDER_CACHE"] = request.CacheDirectory;
+        }
+
+        // Node trusts only its own bundled CAs; the machine's store also holds what the operator added (a corporate
+        // proxy's CA), which curl, Java, .NET and npm's cafile already use. corepack's downloads need it too.
+        if (SystemCaBundle() is { } bundle)
+        {
+            env["NODE_EXTRA_CA_CERTS"] = bundle;
         }
 
         foreach (var (name, value) in new[] { ("HTTP_PROXY", request.Proxy?.Http), ("HTTPS_PROXY", request.Proxy?.Https), ("NO_PROXY", request.Proxy?.NoProxy) })

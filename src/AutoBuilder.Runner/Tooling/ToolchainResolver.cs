@@ -323,18 +323,29 @@ public static class ToolchainResolver
             Command = package.Packable ? command + " && npm pack" : command,
             Outputs = ["dist/**"],
             Artifacts = package.Packable ? ["*.tgz"] : [],
-            Environment = new Dictionary<string, string>
-            {
-                ["npm_config_cache"] = Path.Combine(request.CacheDirectory, "npm"),
-                ["COREPACK_HOME"] = Path.Combine(request.CacheDirectory, "corepack"),
-                // corepack must not stop a non-interactive build to ask before downloading yarn or pnpm.
-                ["COREPACK_ENABLE_DOWNLOAD_PROMPT"] = "0",
-                ["npm_config_update_notifier"] = "false",
-                ["npm_config_fund"] = "false",
-            },
+            Environment = NpmEnvironment(request),
             RequiredTool = tool,
             HomeFiles = NpmUserConfig(request.Settings) is { } npmrc ? new Dictionary<string, string> { [".npmrc"] = npmrc } : new Dictionary<string, string>(),
         };
+    }
+
+    private static Dictionary<string, string> NpmEnvironment(ToolchainRequest request)
+    {
+        var environment = new Dictionary<string, string>
+        {
+            ["npm_config_cache"] = Path.Combine(request.CacheDirectory, "npm"),
+            ["COREPACK_HOME"] = Path.Combine(request.CacheDirectory, "corepack"),
+            // corepack must not stop a non-interactive build to ask before downloading yarn or pnpm.
+            ["COREPACK_ENABLE_DOWNLOAD_PROMPT"] = "0",
+            ["npm_config_update_notifier"] = "false",
+            ["npm_config_fund"] = "false",
+        };
+        if (!request.Settings.NpmVerifyCorepackSignatures)
+        {
+            environment["COREPACK_INTEGRITY_KEYS"] = "0"; // the operator's mirror serves no signatures
+        }
+
+        return environment;
     }
 
     /// <summary>~/.npmrc with the operator's registry and token (npm, yarn 1 and pnpm read it); null when none is set.</summary>

@@ -57,6 +57,7 @@ public sealed class RunnerService(
                 MavenOffline = maven.Offline,
                 NpmRegistry = toolchains.Npm.Registry,
                 NpmAuthToken = toolchains.Npm.AuthToken,
+                NpmVerifyCorepackSignatures = toolchains.Npm.VerifyCorepackSignatures,
                 NuGetConfigFile = toolchains.NuGet.ConfigFile,
                 GradleInitScript = toolchains.Gradle.InitScript,
                 GradleMirrorUrl = toolchains.Gradle.MirrorUrl,

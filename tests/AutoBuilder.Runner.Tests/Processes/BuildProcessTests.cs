@@ -115,8 +115,10 @@ public sealed class BuildProcessTests : IDisposable
             Assert.DoesNotContain(secret, Output, StringComparison.Ordinal);
             var names = Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(line => line.Split('=')[0]).ToHashSet();
             string[] allowed = [.. BuildEnvironment.Inherited, "HOME", "TMPDIR", "CI", "AUTOBUILDER_BUILD_NUMBER", "AUTOBUILDER_PROJECT", "MAVEN_OPTS", "MY_FLAG",
-                "PWD", "OLDPWD", "SHLVL", "_"]; // the last four the shell sets itself.
+                "NODE_EXTRA_CA_CERTS", "PWD", "OLDPWD", "SHLVL", "_"]; // the last four the shell sets itself.
             Assert.Empty(names.Except(allowed));
+            // Set by AutoBuilder to the machine's CA bundle (not taken from the runner's environment).
+            Assert.Contains($"NODE_EXTRA_CA_CERTS={BuildEnvironment.SystemCaBundle()}\n", Output, StringComparison.Ordinal);
             Assert.Contains($"HOME={_temp.Combine("home")}\n", Output, StringComparison.Ordinal);
             Assert.Contains("AUTOBUILDER_BUILD_NUMBER=7\n", Output, StringComparison.Ordinal);
             Assert.Contains("CI=true\n", Output, StringComparison.Ordinal);
