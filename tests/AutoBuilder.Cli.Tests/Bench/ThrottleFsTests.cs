@@ -48,13 +48,13 @@ public sealed class ThrottleFsTests : IDisposable
     {
         var binary = await ThrottleFs.CompileAsync(_temp.Combine("bin"), CancellationToken.None);
         const int files = 30;
-        // ~8 operations a file: about 240 operations, ~2.4 s at 100 a second; unthrottled they take milliseconds.
+        // ~8 operations a file: about 240 operations, ~4.8 s at 50 a second; unthrottled they take milliseconds.
         var slow = new List<double>();
         var fast = new List<double>();
         var waited = new List<long>();
         for (var round = 0; round < 2; round++)
         {
-            foreach (var (budget, times) in new[] { (100.0, slow), (0.0, fast) })
+            foreach (var (budget, times) in new[] { (50.0, slow), (0.0, fast) })
             {
                 var backing = _temp.Combine($"backing-{round}-{budget}");
                 Directory.CreateDirectory(backing);
@@ -70,8 +70,8 @@ public sealed class ThrottleFsTests : IDisposable
             }
         }
 
-        // A generous margin: the budget's own arithmetic gives ~2.4 s against a few ms.
-        Assert.True(Stats.Median(slow) > 3 * Stats.Median(fast), $"100 ops/s: {string.Join(", ", slow)} ms; unlimited: {string.Join(", ", fast)} ms");
+        // A generous margin, for a loaded machine: the budget's own arithmetic gives ~4.8 s against a few ms.
+        Assert.True(Stats.Median(slow) > 2 * Stats.Median(fast), $"50 ops/s: {string.Join(", ", slow)} ms; unlimited: {string.Join(", ", fast)} ms");
         Assert.All(waited, w => Assert.True(w > 0, "the throttled mount never waited for a token"));
     }
 
