@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pkg in maven maven-debian-helper libmaven-install-plugin-java junit4 gradle default-jdk-headless bubblewrap slirp4netns iproute2 curl strace zip unzip gcc libc6-dev; do
+for pkg in maven maven-debian-helper libmaven-install-plugin-java junit4 gradle default-jdk-headless bubblewrap slirp4netns iproute2 curl strace zip unzip gcc libc6-dev fuse3 libfuse3-dev zstd; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 # PostgreSQL: the tests initdb throw-away clusters of their own (tests/Shared/PostgresServer.cs).

@@ -15,6 +15,7 @@ public static class BenchCommand
         new TransferScenario(),
         new ThroughputScenario(),
         new IopsScenario(),
+        new CacheScenario(),
     ];
 
     public static Command Create()
@@ -40,7 +41,7 @@ public static class BenchCommand
             HelpName = "KEY=VALUE",
             AllowMultipleArgumentsPerToken = false,
         };
-        var command = new Command("bench", "Measure AutoBuilder's speed and scale against the targets of docs/ARCHITECTURE.md: overhead, concurrency, api, transfer, throughput, iops")
+        var command = new Command("bench", "Measure AutoBuilder's speed and scale against the targets of docs/ARCHITECTURE.md: overhead, concurrency, api, transfer, throughput, iops, cache")
         {
             scenario, server, data, quick, json, samples, set,
         };

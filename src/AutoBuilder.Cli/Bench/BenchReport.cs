@@ -33,16 +33,27 @@ public sealed record BenchReport
 
     public string ToJson() => JsonSerializer.Serialize(this, Json);
 
-    public void WriteTable(TextWriter output, IReadOnlyList<string> headers, IEnumerable<IReadOnlyList<string>> rows)
+    /// <summary>Prints a table; a scenario with several tables passes <paramref name="last"/> = false to all but the last, which alone carries targets and notes.</summary>
+    public void WriteTable(TextWriter output, IReadOnlyList<string> headers, IEnumerable<IReadOnlyList<string>> rows, bool first = true, bool last = true)
     {
         ArgumentNullException.ThrowIfNull(output);
-        output.WriteLine($"== {Scenario}{(Quick ? " (--quick)" : "")}: {Server}; {Machine.Cores} cores, {Machine.MemoryGiB} GiB; load {LoadBefore} -> {LoadAfter}; {DurationSeconds:0.0} s");
+        if (first)
+        {
+            output.WriteLine($"== {Scenario}{(Quick ? " (--quick)" : "")}: {Server}; {Machine.Cores} cores, {Machine.MemoryGiB} GiB; load {LoadBefore} -> {LoadAfter}; {DurationSeconds:0.0} s");
+        }
+
         var all = rows.ToList();
         var widths = headers.Select((h, i) => Math.Max(h.Length, all.Count == 0 ? 0 : all.Max(r => r[i].Length))).ToArray();
         output.WriteLine(string.Join("  ", headers.Select((h, i) => h.PadLeft(widths[i]))));
         foreach (var row in all)
         {
             output.WriteLine(string.Join("  ", row.Select((c, i) => c.PadLeft(widths[i]))));
+        }
+
+        if (!last)
+        {
+            output.WriteLine();
+            return;
         }
 
         foreach (var target in Targets)

@@ -50,5 +50,26 @@ public sealed class IopsTraceTests : IDisposable
         Assert.Equal([("read", 100L), ("openat", 50L)], summary.Select(s => (s.Syscall, s.Calls)));
     }
 
+    [Fact]
+    public void Analyse_RepositoryInsideTheWorkspace_CountsItAsRepository_AndCountsTheShareApart()
+    {
+        // The keyed cache's layout: the repository restored under the workspace; the share is elsewhere.
+        File.WriteAllLines(_trace,
+        [
+            "100  openat(AT_FDCWD</local/ws/source>, \"/local/ws/cache/maven/repository/a.jar\", O_RDONLY) = 3</local/ws/cache/maven/repository/a.jar>",
+            "100  read(3</local/ws/cache/maven/repository/a.jar>, \"PK\"..., 8192) = 512",
+            "100  openat(AT_FDCWD</local/ws/source>, \"pom.xml\", O_RDONLY) = 4</local/ws/source/pom.xml>",
+            "100  newfstatat(AT_FDCWD</local/ws/source>, \"/share/cache/x\", {}, 0) = -1 ENOENT",
+            "100  newfstatat(AT_FDCWD</local/ws/source>, \"/share-other/y\", {}, 0) = 0",
+        ]);
+
+        var (_, byPlace) = IopsScenario.Analyse(_trace, "/local/ws/source", "/local/ws/cache/maven/repository", "/share");
+
+        Assert.Equal(2, byPlace["repository"]);
+        Assert.Equal(1, byPlace["workspace"]);
+        Assert.Equal(2, byPlace["other"]);
+        Assert.Equal(1, byPlace["shared"]); // /share-other is not under /share
+    }
+
     public void Dispose() => File.Delete(_trace);
 }
