@@ -313,7 +313,8 @@ public static partial class CacheArchive
 
         // O_EXCL|O_NOFOLLOW: a new file, never through a link; what exists already is looked at on the slow path.
         var flags = OWronly | OCreat | OExcl | OCloexec | ONofollow;
-        var fd = Native.Open(path, flags, 0x1B6 /* 0666, less the umask: as FileStream creates files */);
+        // 0666 less the umask, as FileStream creates files; 0777 for what was executable (a wrapper's or a tool's binaries).
+        var fd = Native.Open(path, flags, Executable(entry) ? 0x1FF : 0x1B6);
         if (fd < 0 && Marshal.GetLastPInvokeError() == EExist)
         {
             RefuseFolderOrLink(entry, path);
@@ -373,6 +374,9 @@ public static partial class CacheArchive
         }
     }
 
+    private static bool Executable(TarEntry entry) =>
+        (entry.Mode & (UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute)) != 0;
+
     /// <summary>A name that already exists as a folder or link is not replaced through: the entry is refused.</summary>
     private static void RefuseFolderOrLink(TarEntry entry, string path)
     {
@@ -386,6 +390,11 @@ public static partial class CacheArchive
     {
         RefuseFolderOrLink(entry, path);
         using var output = new FileStream(path, new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write, BufferSize = 0 });
+        if (Executable(entry) && !OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(path, File.GetUnixFileMode(path) | UnixFileMode.UserExecute);
+        }
+
         if (entry.DataStream is { } data)
         {
             int read;

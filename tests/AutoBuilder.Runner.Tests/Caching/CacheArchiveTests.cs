@@ -36,6 +36,24 @@ public sealed class CacheArchiveTests : IDisposable
     }
 
     [Fact]
+    public async Task PackThenUnpack_KeepsWhatWasExecutable_AndNothingElse()
+    {
+        // A wrapper's unpacked distribution (Gradle's, Maven's) or a package's tool must still run after a restore.
+        _temp.Write("cache/wrapper/dists/bin/gradle", "#!/bin/sh\necho ran\n");
+        _temp.Write("cache/wrapper/dists/lib/gradle.jar", "jar");
+        File.SetUnixFileMode(_temp.Combine("cache", "wrapper", "dists", "bin", "gradle"), (UnixFileMode)0x1ED); // 0755
+        using var archive = new MemoryStream();
+        await CacheArchive.PackAsync(_temp.Combine("cache"), archive);
+        archive.Position = 0;
+
+        await CacheArchive.UnpackAsync(archive, _temp.Combine("restored"));
+
+        const UnixFileMode executable = UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute;
+        Assert.NotEqual((UnixFileMode)0, File.GetUnixFileMode(_temp.Combine("restored", "wrapper", "dists", "bin", "gradle")) & UnixFileMode.UserExecute);
+        Assert.Equal((UnixFileMode)0, File.GetUnixFileMode(_temp.Combine("restored", "wrapper", "dists", "lib", "gradle.jar")) & executable);
+    }
+
+    [Fact]
     public async Task Unpack_AnotherArchivesHash_IsRefused()
     {
         _temp.Write("cache/a.txt", "a");
