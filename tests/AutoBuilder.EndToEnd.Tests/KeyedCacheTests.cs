@@ -11,7 +11,7 @@ namespace AutoBuilder.EndToEnd.Tests;
 public sealed class KeyedCacheTests
 {
     /// <summary>A script project whose "dependency" lives in ~/.deps, keyed by deps.txt: fast, and it says where it came from.</summary>
-    private static Dictionary<string, string> ScriptProject(string deps = "lib 1.0\n") => new()
+    internal static Dictionary<string, string> ScriptProject(string deps = "lib 1.0\n") => new()
     {
         ["deps.txt"] = deps,
         ["autobuilder.yml"] = "cache:\n  key: [deps.txt]\n  paths: [.deps]\noutputs: [out/**]\n",

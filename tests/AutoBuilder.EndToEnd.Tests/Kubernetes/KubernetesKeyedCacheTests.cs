@@ -21,12 +21,7 @@ public sealed class KubernetesKeyedCacheTests(FakeClusterFixture fixture) : ICla
         await using var server = await ServerProcess.StartAsync(data, settings);
         using var client = server.CreateClient();
         var project = $"k8s-keyed-{Guid.NewGuid():N}"[..24];
-        var files = new Dictionary<string, string>
-        {
-            ["deps.txt"] = "lib 1.0\n",
-            ["autobuilder.yml"] = "cache:\n  key: [deps.txt]\n  paths: [.deps]\noutputs: [out/**]\n",
-            ["build.sh"] = "mkdir -p out\nif [ -f \"$HOME/.deps/lib.jar\" ]; then echo DEPS-FROM-CACHE; else echo DEPS-DOWNLOADED; mkdir -p \"$HOME/.deps\"; head -c 100000 /dev/urandom > \"$HOME/.deps/lib.jar\"; fi\ncp \"$HOME/.deps/lib.jar\" out/\n",
-        };
+        var files = KeyedCacheTests.ScriptProject();
 
         var first = await ApiCalls.WaitForEndAsync(client, (await ApiCalls.StartBuildAsync(client, project, files)).Id, TimeSpan.FromMinutes(3));
         var firstLog = await ApiCalls.GetLogAsync(client, first.Id);
