@@ -92,8 +92,12 @@ public sealed record CacheHit
     public required DateTimeOffset ExpiresAt { get; init; }
 }
 
-/// <summary>POST .../caches/save: asks for a create-only write URL of the key's archive.</summary>
-public sealed record CacheSaveRequest(string Toolchain, string Key);
+/// <summary>
+/// POST .../caches/save: asks for a create-only write URL of the key's archive. <see cref="Unusable"/> names an entry of
+/// the project whose archive this build's restore found corrupt (or not the registered one): it is deleted first, so a
+/// broken archive is replaced by the next successful build instead of answering "saved already" for ever.
+/// </summary>
+public sealed record CacheSaveRequest(string Toolchain, string Key, string? Unusable = null);
 
 /// <summary>
 /// The answer to <see cref="CacheSaveRequest"/>: a create-only URL, or none with the reason (the key is saved already).

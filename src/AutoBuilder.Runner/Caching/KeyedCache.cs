@@ -38,6 +38,8 @@ public sealed class KeyedCache(RunnerApiClient api, Func<string, CancellationTok
     private readonly TimeProvider _time = time ?? TimeProvider.System;
 
     private CacheLayers.Lease? _layer;
+    /// <summary>The entry whose archive the restore found broken; the save asks the server to drop it.</summary>
+    private string? _unusable;
     private IReadOnlyList<string> _mounted = [];
 
     /// <summary>The folders an exact hit mounted over this machine's read-only copy (unmounted by <see cref="Dispose"/>).</summary>
@@ -105,9 +107,10 @@ public sealed class KeyedCache(RunnerApiClient api, Func<string, CancellationTok
         using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         bounded.CancelAfter(limit);
         string? reason;
+        CacheHit? hit = null;
         try
         {
-            var hit = await api.RestoreCacheAsync(new CacheRestoreRequest(plan.Toolchain, key, plan.Key.RestoreKeys), bounded.Token).ConfigureAwait(false);
+            hit = await api.RestoreCacheAsync(new CacheRestoreRequest(plan.Toolchain, key, plan.Key.RestoreKeys), bounded.Token).ConfigureAwait(false);
             if (hit is null)
             {
                 reason = "no cache saved under this key or its restore keys";
@@ -135,6 +138,12 @@ public sealed class KeyedCache(RunnerApiClient api, Func<string, CancellationTok
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             reason = $"it did not finish within {BuildProcess.Describe(limit)}";
+        }
+        catch (CacheArchiveException ex)
+        {
+            // The archive itself is broken (not the network): the next save of this build replaces the entry.
+            reason = ex.Message;
+            _unusable = hit?.CacheId;
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -173,8 +182,9 @@ public sealed class KeyedCache(RunnerApiClient api, Func<string, CancellationTok
             _mounted = CacheLayers.Mount(lease, Targets(plan), Path.Combine(plan.Workspace, "cache-layers"), request.Owner);
             _layer = lease;
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or CacheArchiveException or HttpRequestException or RunnerStoppedException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or HttpRequestException or RunnerStoppedException)
         {
+            // A broken archive (CacheArchiveException) is not this machine's problem: it goes up, and the build goes cold.
             lease?.Dispose();
             await log($"cache: the read-only copy of {hit.Key} on this machine is not used: {ex.Message}", cancellationToken).ConfigureAwait(false);
             return false;
@@ -220,7 +230,7 @@ public sealed class KeyedCache(RunnerApiClient api, Func<string, CancellationTok
             }
             else
             {
-                var grant = await api.SaveCacheAsync(new CacheSaveRequest(plan.Toolchain, key), bounded.Token).ConfigureAwait(false);
+                var grant = await api.SaveCacheAsync(new CacheSaveRequest(plan.Toolchain, key, _unusable), bounded.Token).ConfigureAwait(false);
                 if (grant.Url is null || !await api.CreateFileAsync(grant.Url, archive, packed.Digest.Sha256, "upload", bounded.Token).ConfigureAwait(false))
                 {
                     line = $"cache: {key} was saved by another build first";

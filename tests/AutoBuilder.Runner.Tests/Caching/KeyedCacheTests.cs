@@ -128,6 +128,33 @@ public sealed class KeyedCacheTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Save_AfterTheRestoreFoundTheArchiveCorrupt_ReplacesTheEntry_SoTheProjectRecovers()
+    {
+        var first = await NewBuildAsync("maven");
+        WriteFile(first.Plan.CacheRoot, "maven/repository/junit/junit/4.13/junit-4.13.jar", new string('j', 100_000));
+        await first.Cache.SaveAsync(first.Plan, Limit, default);
+        var broken = await SingleRowAsync();
+        var blob = _server.BlobPath("cache", $"demo/maven/{first.Plan.Key.Key}.tar.zst");
+        var bytes = File.ReadAllBytes(blob);
+        Array.Fill(bytes, (byte)0x5a, bytes.Length / 2, bytes.Length / 2);
+        File.WriteAllBytes(blob, bytes);
+
+        // The next build restores nothing, builds cold and saves: its save replaces the broken entry of the same key.
+        var second = await NewBuildAsync("maven");
+        Assert.False(await second.Cache.RestoreAsync(second.Plan, Limit, default));
+        WriteFile(second.Plan.CacheRoot, "maven/repository/junit/junit/4.13/junit-4.13.jar", new string('k', 100_000));
+        await second.Cache.SaveAsync(second.Plan, Limit, default);
+
+        Assert.Contains(second.Log, l => l.StartsWith($"cache: saved {second.Plan.Key.Key}", StringComparison.Ordinal));
+        var replaced = await SingleRowAsync();
+        Assert.NotEqual(broken.Id, replaced.Id);
+        Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(blob))), replaced.Sha256);
+        var third = await NewBuildAsync("maven");
+        Assert.True(await third.Cache.RestoreAsync(third.Plan, Limit, default));
+        Assert.Equal(new string('k', 100_000), File.ReadAllText(Path.Combine(third.Plan.CacheRoot, "maven/repository/junit/junit/4.13/junit-4.13.jar")));
+    }
+
+    [Fact]
     public async Task Save_TwoBuildsOfOneKeyAtOnce_LeaveOneCompleteArchiveAndOneRow()
     {
         var builds = new[] { await NewBuildAsync("maven"), await NewBuildAsync("maven") };
