@@ -120,7 +120,9 @@ public sealed class BenchTests
         Assert.True(measured["ToBe"].GetProperty("sharedOps").GetInt64() > 0, measured["ToBe"].ToString());
         foreach (var row in measured.Values)
         {
+            Assert.True(row.GetProperty("workspaceOps").GetInt64() > 0, row.ToString());
             Assert.True(row.GetProperty("repositoryOps").GetInt64() > 0, row.ToString());
+            Assert.True(row.GetProperty("otherOps").GetInt64() > 0, row.ToString());
             Assert.True(row.GetProperty("straceSummaryCalls").GetInt64() >= row.GetProperty("fileOpsTotal").GetInt64(), row.ToString());
         }
 
