@@ -66,10 +66,17 @@ public static class RunnerApi
         return await caches.RestoreAsync(scope, request, context.RequestAborted) is { } hit ? TypedResults.Ok(hit) : TypedResults.NoContent();
     }
 
-    private static async Task<Ok<CacheSaveGrant>> GrantCacheSaveAsync(HttpContext context, RunnerService runners, CacheService caches)
+    private static async Task<Ok<CacheSaveGrant>> GrantCacheSaveAsync(HttpContext context, RunnerService runners, CacheService caches, CacheCatalog catalog)
     {
         var scope = await CacheScopeAsync(context, runners);
         var request = await RequestBodies.JsonAsync<CacheSaveRequest>(context);
+        if (request.Unusable is { } unusable)
+        {
+            // The build's restore found that entry's archive broken: it goes (from the build's own project only) so the
+            // save can replace it instead of hearing "saved already" for ever.
+            await catalog.DeleteAsync(scope.ProjectId, unusable, context.RequestAborted);
+        }
+
         return TypedResults.Ok(await caches.GrantSaveAsync(scope, request, context.RequestAborted));
     }
 

@@ -84,11 +84,6 @@ public sealed class CacheService(AutoBuilderDbContext db, IBlobStore store, Blob
         ArgumentNullException.ThrowIfNull(request);
         var toolchain = ValidToolchain(request.Toolchain);
         var key = ValidKey(request.Key, "key");
-        if (request.Unusable is { } unusable)
-        {
-            await DropUnusableAsync(scope, unusable, cancellationToken);
-        }
-
         var blob = layout.CacheArchive(scope.ProjectId, toolchain, key);
         var properties = await store.GetPropertiesAsync(blob, cancellationToken);
         var entry = await FindAsync(scope.ProjectId, toolchain, key, cancellationToken);
@@ -117,24 +112,6 @@ public sealed class CacheService(AutoBuilderDbContext db, IBlobStore store, Blob
 
         var signed = await store.GetSignedUrlAsync(blob, BlobPermission.Create, buildOptions.Value.RunnerLinkLifetime, cancellationToken);
         return new CacheSaveGrant { Url = signed.Url, ExpiresAt = signed.ExpiresAt };
-    }
-
-    /// <summary>
-    /// Deletes the project's entry a build could not restore (a corrupt archive, or not the registered one): the row, then
-    /// its archive. Only the build's own project is reached, which its builds could poison anyway.
-    /// </summary>
-    private async Task DropUnusableAsync(CacheScope scope, string cacheId, CancellationToken cancellationToken)
-    {
-        if (!Ids.IsValidGeneratedId(cacheId))
-        {
-            throw new InvalidInputException("Invalid cache id", $"'{Printable.Of(cacheId)}' is not a cache id.");
-        }
-
-        var entry = await db.CacheEntries.AsNoTracking().FirstOrDefaultAsync(e => e.Id == cacheId && e.ProjectId == scope.ProjectId, cancellationToken);
-        if (entry is not null && await db.CacheEntries.Where(e => e.Id == entry.Id).ExecuteDeleteAsync(cancellationToken) == 1)
-        {
-            await store.DeleteAsync(layout.CacheArchive(entry.ProjectId, entry.Toolchain, entry.Key), cancellationToken);
-        }
     }
 
     /// <summary>Registers the archive just created: it must be there, whole, with the size and hash the saver measured.</summary>
