@@ -101,7 +101,7 @@ public sealed class CacheLayers
         }
         finally
         {
-            DeleteQuietly(incoming);
+            KeyedCache.TryDelete(incoming);
         }
     }
 
@@ -245,7 +245,7 @@ public sealed class CacheLayers
             return false; // in use, or gone already
         }
 
-        DeleteQuietly(retired);
+        KeyedCache.TryDelete(retired);
         return true;
     }
 
@@ -275,21 +275,6 @@ public sealed class CacheLayers
         catch (IOException)
         {
             return false;
-        }
-    }
-
-    private static void DeleteQuietly(string path)
-    {
-        try
-        {
-            if (Directory.Exists(path))
-            {
-                Directory.Delete(path, recursive: true);
-            }
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            // Left for the next eviction or the operator.
         }
     }
 

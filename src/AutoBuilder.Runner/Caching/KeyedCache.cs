@@ -288,7 +288,8 @@ public sealed class KeyedCache(RunnerApiClient api, Func<string, CancellationTok
         }
     }
 
-    private static void TryDelete(string path)
+    /// <summary>Deletes a folder or file if it can; what stays goes with the workspace, or the next eviction.</summary>
+    internal static void TryDelete(string path)
     {
         try
         {
