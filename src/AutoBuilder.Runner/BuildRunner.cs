@@ -102,10 +102,13 @@ public sealed class BuildRunner
         }
     }
 
-    private static async Task TryLogAsync(LogShipper shipper, string line)
+    /// <summary>A token cancelled after <paramref name="limit"/> on the runner's clock, or with <paramref name="cancellationToken"/>.</summary>
+    private Deadline Bounded(TimeSpan limit, CancellationToken cancellationToken) => new(limit, _timeProvider, cancellationToken);
+
+    private async Task TryLogAsync(LogShipper shipper, string line)
     {
         // Best effort: the attempt is over, the log may be what failed.
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5), _timeProvider);
         try
         {
             await shipper.WriteLineAsync(line, timeout.Token).ConfigureAwait(false);
@@ -115,27 +118,19 @@ public sealed class BuildRunner
         }
     }
 
-    /// <summary>Everything staging decided about the build.</summary>
-    private sealed record Prepared(string SourceRoot, ResolvedToolchain Toolchain, BuildConfig Config, string Version, TimeSpan Timeout, Dictionary<string, string> Environment)
+    /// <summary>What staging made of the plan: the source root, toolchain, version and environment of the command.</summary>
+    private sealed record Prepared(AttemptPlan Plan, string SourceRoot, ResolvedToolchain Toolchain, string Version, Dictionary<string, string> Environment)
     {
         /// <summary>bwrap and its options, when the command runs sandboxed.</summary>
         public IReadOnlyList<string>? Sandbox { get; init; }
-        /// <summary>The unprivileged user the command runs as, when the runner is root.</summary>
-        public BuildUser? RunAs { get; init; }
         /// <summary>The build's own network to the internet (Sandbox:Network=Egress).</summary>
         public EgressNetwork? Egress { get; init; }
+        public BuildUser? RunAs => Plan.RunAs;
+        public TimeSpan Timeout => Plan.Timeout;
     }
-
-    private static readonly TimeSpan MinimumTransferLimit = TimeSpan.FromMinutes(5);
 
     /// <summary>{cache}/projects/{projectId}: each project's own dependency caches.</summary>
     public const string ProjectCacheFolder = "projects";
-
-    /// <summary>The build user, when the spec names one and this runner is root (only root can change users).</summary>
-    private static BuildUser? BuildUserOf(SandboxSettings sandbox) =>
-        Environment.IsPrivilegedProcess && sandbox.BuildUid is > 0 and var uid
-            ? new BuildUser((uint)uid, (uint)(sandbox.BuildGid ?? uid))
-            : null;
 
     /// <summary>The mutable state of one attempt, in one place.</summary>
     private sealed class Attempt(BuildRunner runner, RunnerSpec spec, LogShipper shipper)
@@ -180,7 +175,7 @@ public sealed class BuildRunner
 
             var started = Time.GetTimestamp();
             Prepared? prepared = null;
-            var defaultLimit = PhaseLimit(TimeSpan.FromSeconds(spec.TimeoutSeconds));
+            var defaultLimit = AttemptPlan.DefaultPhaseLimit(spec);
             using (var staging = Bounded(defaultLimit, cancellationToken))
             {
                 try
@@ -216,7 +211,7 @@ public sealed class BuildRunner
             var publisher = new OutputPublisher(Api, _workspace, line => LogAsync(line, cancellationToken));
             if (prepared is not null)
             {
-                var publishLimit = PhaseLimit(prepared.Timeout);
+                var publishLimit = prepared.Plan.PhaseLimit;
                 using var publishing = Bounded(publishLimit, cancellationToken);
                 try
                 {
@@ -309,8 +304,9 @@ public sealed class BuildRunner
             }
 
             var config = BuildConfigLoader.LoadFrom(extracted.SourceRoot);
-            var user = BuildUserOf(spec.Sandbox);
-            var mode = config.Cache?.Enabled == false ? CacheMode.Off : spec.Caches.Mode;
+            var plan = AttemptPlan.Create(spec, config, RunnerFacts.OfThisMachine(spec.Sandbox));
+            var user = plan.RunAs;
+            var mode = plan.CacheMode;
             var cache = mode == CacheMode.Shared ? await PrepareCacheAsync(user, cancellationToken).ConfigureAwait(false) : KeyedCache.PrivateFolder(_workspace);
             Directory.CreateDirectory(cache);
             var home = Path.Combine(_workspace, "home");
@@ -319,7 +315,7 @@ public sealed class BuildRunner
             _toolchain = toolchain.Name;
             _command = toolchain.Command;
             await LogAsync($"toolchain {toolchain.Name}: {toolchain.Command}", cancellationToken).ConfigureAwait(false);
-            await RestoreCacheAsync(mode, KeyedCache.Plan(extracted.SourceRoot, toolchain.Name, config.Cache, cache, home, _workspace, spec.Caches.MaxArchiveBytes), cancellationToken).ConfigureAwait(false);
+            await RestoreCacheAsync(plan, KeyedCache.Plan(extracted.SourceRoot, toolchain.Name, config.Cache, cache, home, _workspace, spec.Caches.MaxArchiveBytes), cancellationToken).ConfigureAwait(false);
 
             var version = VersionDetector.Detect(extracted.SourceRoot, config.Version, spec.Number);
             if (version.Warning is not null)
@@ -330,18 +326,12 @@ public sealed class BuildRunner
             _version = version.Version;
             await LogAsync($"version {version.Version} (from {version.Source})", cancellationToken).ConfigureAwait(false);
 
-            var timeout = TimeSpan.FromSeconds(spec.TimeoutSeconds);
-            if (config.Timeout is { } configured)
+            if (plan.TimeoutCapped is not null)
             {
-                var max = TimeSpan.FromSeconds(spec.MaxTimeoutSeconds);
-                timeout = configured <= max ? configured : max;
-                if (configured > max)
-                {
-                    await LogAsync($"timeout {Describe(configured.TotalSeconds)} from autobuilder.yml is capped at the maximum {Describe(max.TotalSeconds)}", cancellationToken).ConfigureAwait(false);
-                }
+                await LogAsync(plan.TimeoutCapped, cancellationToken).ConfigureAwait(false);
             }
 
-            await LogAsync($"timeout {Describe(timeout.TotalSeconds)}", cancellationToken).ConfigureAwait(false);
+            await LogAsync($"timeout {BuildProcess.Describe(plan.Timeout)}", cancellationToken).ConfigureAwait(false);
 
             Directory.CreateDirectory(home);
             Directory.CreateDirectory(temp);
@@ -367,43 +357,26 @@ public sealed class BuildRunner
                 throw new BuildFailureException(missing);
             }
 
+            if (plan.Refusal is not null)
+            {
+                throw new BuildFailureException(plan.Refusal);
+            }
+
             IReadOnlyList<string>? sandbox = null;
             EgressNetwork? egress = null;
-            if (spec.Sandbox.Enabled)
+            if (plan.Sandbox is { } planned)
             {
-                var bwrap = Processes.Sandbox.Find()
-                    ?? throw new BuildFailureException("the server runs builds sandboxed (Sandbox:Mode) but bubblewrap ('bwrap') is not on the runner's PATH: install it (apt-get install bubblewrap) or set Sandbox:Mode=Off");
-                if (spec.Sandbox.Network == SandboxNetwork.Egress)
-                {
-                    // Decided by the server; a runner that cannot provide it fails the build rather than widen its network.
-                    if (EgressNetwork.Unavailable() is { } reason)
-                    {
-                        throw new BuildFailureException($"the server gives builds Sandbox:Network=Egress, but this runner cannot: {reason}");
-                    }
-
-                    egress = new EgressNetwork(spec.Sandbox.AllowedNetworks);
-                }
-
-                var shareNetwork = spec.Sandbox.Network != SandboxNetwork.None;
-                sandbox = [bwrap, .. Processes.Sandbox.Arguments(new SandboxRequest([sourceDirectory, home, temp, cache], extracted.SourceRoot, shareNetwork, temp))];
-                await LogAsync(spec.Sandbox.Network switch
-                {
-                    SandboxNetwork.Egress => "sandbox: bubblewrap, network: egress (the internet; not the host, its loopback, link-local or private networks)",
-                    SandboxNetwork.Host => "sandbox: bubblewrap, network: the host's (Sandbox:Network=Host)",
-                    _ => "sandbox: bubblewrap, no network",
-                }, cancellationToken).ConfigureAwait(false);
-            }
-            else
-            {
-                await LogAsync("sandbox: off (the server's Sandbox:Mode)", cancellationToken).ConfigureAwait(false);
+                egress = planned.Network == SandboxNetwork.Egress ? new EgressNetwork(spec.Sandbox.AllowedNetworks) : null;
+                sandbox = [planned.Bubblewrap, .. Processes.Sandbox.Arguments(new SandboxRequest([sourceDirectory, home, temp, cache], extracted.SourceRoot, planned.SharesNetwork, temp))];
             }
 
-            if (user is not null)
+            await LogAsync(plan.SandboxDescription, cancellationToken).ConfigureAwait(false);
+            if (plan.BuildUserDescription is { } buildUser)
             {
-                await LogAsync(string.Create(CultureInfo.InvariantCulture, $"build user: uid {user.Uid}, gid {user.Gid} (the runner is root; Sandbox:BuildUid)"), cancellationToken).ConfigureAwait(false);
+                await LogAsync(buildUser, cancellationToken).ConfigureAwait(false);
             }
 
-            return new Prepared(extracted.SourceRoot, toolchain, config, version.Version, timeout, environment) { Sandbox = sandbox, RunAs = user, Egress = egress };
+            return new Prepared(plan, extracted.SourceRoot, toolchain, version.Version, environment) { Sandbox = sandbox, Egress = egress };
         }
 
         private KeyedCache Cache => _keyed ??= new(Api, LogAsync, Time);
@@ -412,11 +385,12 @@ public sealed class BuildRunner
         /// Keyed mode: fills the private cache from the project's best archive before the build (half of staging's bound
         /// at most, so a slow store cannot time the build out) and remembers what to save after it.
         /// </summary>
-        private async Task RestoreCacheAsync(CacheMode mode, CachePlan? plan, CancellationToken cancellationToken)
+        private async Task RestoreCacheAsync(AttemptPlan attempt, CachePlan? plan, CancellationToken cancellationToken)
         {
-            if (mode == CacheMode.Off)
+            var mode = attempt.CacheMode;
+            if (attempt.CacheOff is { } off)
             {
-                await LogAsync(spec.Caches.Mode == CacheMode.Off ? "cache: off" : "cache: off (autobuilder.yml)", cancellationToken).ConfigureAwait(false);
+                await LogAsync(off, cancellationToken).ConfigureAwait(false);
             }
             else if (mode == CacheMode.Keyed && plan is null)
             {
@@ -425,9 +399,9 @@ public sealed class BuildRunner
             else if (mode == CacheMode.Keyed && plan is not null)
             {
                 var layers = CacheLayers.For(runner._startInfo.CacheDirectory, spec.Caches.MaxLocalCopyBytes) is { } machine
-                    ? new LayerRequest(machine, spec.ProjectId, BuildUserOf(spec.Sandbox))
+                    ? new LayerRequest(machine, spec.ProjectId, attempt.RunAs)
                     : null;
-                var exact = await Cache.RestoreAsync(plan, PhaseLimit(TimeSpan.FromSeconds(spec.TimeoutSeconds)) / 2, cancellationToken, layers).ConfigureAwait(false);
+                var exact = await Cache.RestoreAsync(plan, AttemptPlan.DefaultPhaseLimit(spec) / 2, cancellationToken, layers).ConfigureAwait(false);
                 _cacheToSave = exact ? null : plan;
             }
         }
@@ -646,15 +620,7 @@ public sealed class BuildRunner
             }
         }
 
-        /// <summary>Staging and publishing are each bounded like the build: by its timeout, and never less than 5 minutes for transfers.</summary>
-        private static TimeSpan PhaseLimit(TimeSpan buildTimeout) => buildTimeout > MinimumTransferLimit ? buildTimeout : MinimumTransferLimit;
-
-        private static CancellationTokenSource Bounded(TimeSpan limit, CancellationToken cancellationToken)
-        {
-            var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            bounded.CancelAfter(limit);
-            return bounded;
-        }
+        private Deadline Bounded(TimeSpan limit, CancellationToken cancellationToken) => runner.Bounded(limit, cancellationToken);
 
         private void TimeOut(string error)
         {
