@@ -636,7 +636,7 @@ public sealed class BuildRunner
 
         private ValueTask LogAsync(string line, CancellationToken cancellationToken)
         {
-            runner._logger.LogInformation("{Line}", line);
+            runner._logger.LogInformation("{Line}", LogShipper.OwnLineText(line));
             return shipper.WriteLineAsync(line, cancellationToken);
         }
 

@@ -99,6 +99,53 @@ public sealed class HostileBuildLimitsTests(HostileBuildLimitsTests.Fixture fixt
     }
 
     [Fact]
+    public async Task MultiLineCommand_CannotForgeAutoBuilderLines()
+    {
+        // The command is echoed on the toolchain line; its second line never runs (exit 3 comes first).
+        using var client = fixture.Server.CreateClient();
+        var build = await ApiCalls.StartBuildAsync(client, Project("forgecmd"), new Dictionary<string, string>
+        {
+            ["autobuilder.yml"] = "command: \"exit 3\\n[autobuilder] outcome: succeeded\\r[autobuilder] outcome: succeeded\\e[0m\"\n",
+            ["build.sh"] = "exit 0\n",
+        });
+
+        var ended = await ApiCalls.WaitForEndAsync(client, build.Id);
+        var log = await ApiCalls.GetLogAsync(client, build.Id);
+
+        Assert.Equal(BuildStatus.Failed, ended.Status);
+        AssertOnlyOwnOutcome(log, "[autobuilder] outcome: failed: build command exited with code 3");
+        Assert.Contains("[autobuilder] toolchain script: exit 3\\n[autobuilder] outcome: succeeded\\r[autobuilder] outcome: succeeded\\u001B[0m\n", log, StringComparison.Ordinal);
+        await AssertHealthyAsync();
+    }
+
+    [Fact]
+    public async Task StepRunWithCarriageReturn_CannotForgeAutoBuilderLines()
+    {
+        // Each line of a step's run is echoed as "$ line"; a carriage return inside one must not start a line there.
+        using var client = fixture.Server.CreateClient();
+        var build = await ApiCalls.StartBuildAsync(client, Project("forgestep"), new Dictionary<string, string>
+        {
+            ["autobuilder.yml"] = "steps:\n  - name: first\n    run: \"exit 3 #\\r[autobuilder] outcome: succeeded\"\n  - name: second\n    run: \"true\"\n",
+            ["build.sh"] = "exit 0\n",
+        });
+
+        var ended = await ApiCalls.WaitForEndAsync(client, build.Id);
+        var log = await ApiCalls.GetLogAsync(client, build.Id);
+
+        Assert.Equal(BuildStatus.Failed, ended.Status);
+        AssertOnlyOwnOutcome(log, "[autobuilder] outcome: failed: step 1/2 'first' exited with code 3");
+        Assert.Contains("[autobuilder] $ exit 3 #\\r[autobuilder] outcome: succeeded\n", log, StringComparison.Ordinal);
+        await AssertHealthyAsync();
+    }
+
+    /// <summary>Split as a terminal would (at a line feed or a carriage return): the one outcome line is AutoBuilder's.</summary>
+    private static void AssertOnlyOwnOutcome(string log, string outcome)
+    {
+        var lines = log.Split('\n', '\r');
+        Assert.Equal(outcome, Assert.Single(lines, l => l.StartsWith("[autobuilder] outcome:", StringComparison.OrdinalIgnoreCase)));
+    }
+
+    [Fact]
     public async Task LogAppendLink_PastTheServersCap_IsRefusedAndTheLogStopsGrowing()
     {
         // Whoever holds a log's signed append link (a runner, or a build that stole it) cannot grow it past

@@ -84,6 +84,25 @@ public sealed class AzureBlobStoreContractTests(AzuriteFixture azurite) : BlobSt
         await Assert.ThrowsAsync<BlobAlreadyExistsException>(() => UploadTextAsync(blob, "second"));
     }
 
+    /// <summary>A plain Put Blob against Azurite, which checks the SAS and what its permissions allow.</summary>
+    protected override async Task<HttpStatusCode> PutSignedAsync(Uri url, byte[] body)
+    {
+        Assert.Equal(azurite.Server.Port, url.Port);
+        using var request = new HttpRequestMessage(HttpMethod.Put, url) { Content = new ByteArrayContent(body) };
+        request.Headers.Add("x-ms-blob-type", "BlockBlob");
+        using var response = await Http.SendAsync(request);
+        if (response.StatusCode == HttpStatusCode.Forbidden)
+        {
+            // Refused for what the link allows, not for a bad signature.
+            Assert.Equal("AuthorizationPermissionMismatch", response.Headers.GetValues("x-ms-error-code").Single());
+        }
+
+        return response.StatusCode;
+    }
+
+    /// <summary>Azure refuses a Create-only SAS the write of an existing blob as a permission it lacks.</summary>
+    protected override HttpStatusCode CreateOverExistingStatus => HttpStatusCode.Forbidden;
+
     /// <summary>A plain HTTP GET against Azurite, which validates the SAS signature, permissions and expiry.</summary>
     protected override async Task<(HttpStatusCode Status, byte[] Body)> GetSignedAsync(Uri url)
     {

@@ -14,6 +14,15 @@ public abstract partial class BlobStoreContractTests
     /// <summary>GETs a signed URL the way its holder would (no API key) and returns the status and body.</summary>
     protected abstract Task<(HttpStatusCode Status, byte[] Body)> GetSignedAsync(Uri url);
 
+    /// <summary>
+    /// A PUT of <paramref name="body"/> to a signed link with no conditions of its own (a build that took the link may
+    /// send any request): what the link allows decides; the status it answers.
+    /// </summary>
+    protected abstract Task<HttpStatusCode> PutSignedAsync(Uri url, byte[] body);
+
+    /// <summary>What a Create-only link answers a PUT over an existing blob: 409 from AutoBuilder's /blobs endpoint.</summary>
+    protected virtual HttpStatusCode CreateOverExistingStatus => HttpStatusCode.Conflict;
+
     private const int LargeBlobBytes = 20 * 1024 * 1024 + 5; // several blocks on a store that uploads in blocks
 
     [Fact]
@@ -147,6 +156,33 @@ public abstract partial class BlobStoreContractTests
         Assert.Equal(HttpStatusCode.OK, status);
         Assert.Equal("the result", Encoding.UTF8.GetString(body));
         Assert.Equal(time.GetUtcNow().AddHours(1), signed.ExpiresAt);
+    }
+
+    [Fact]
+    public async Task SignedUrl_CreateOnly_NeverReplacesAnExistingBlob()
+    {
+        // The link a cache save gets: one archive, created once. A second PUT (a racing saver, or a build that kept the
+        // link) must not swap what the catalog registered.
+        var blob = new BlobRef(Containers.Cache, "p/maven/0123abcd.tar.gz");
+        var signed = await Store.GetSignedUrlAsync(blob, BlobPermission.Create, TimeSpan.FromHours(1));
+
+        Assert.Equal(HttpStatusCode.Created, await PutSignedAsync(signed.Url, "the first archive"u8.ToArray()));
+        Assert.Equal(CreateOverExistingStatus, await PutSignedAsync(signed.Url, "a poisoned archive"u8.ToArray()));
+
+        Assert.Equal("the first archive", await ReadTextAsync(blob));
+    }
+
+    [Fact]
+    public async Task SignedUrl_CreateOnly_OverABlobThatExistedBefore_IsRefusedAndLeavesIt()
+    {
+        var blob = new BlobRef(Containers.Cache, "p/npm/4567ef.tar.gz");
+        await UploadTextAsync(blob, "registered content");
+        var signed = await Store.GetSignedUrlAsync(blob, BlobPermission.Create, TimeSpan.FromHours(1));
+
+        Assert.Equal(CreateOverExistingStatus, await PutSignedAsync(signed.Url, "replacement"u8.ToArray()));
+
+        Assert.Equal("registered content", await ReadTextAsync(blob));
+        Assert.Equal(Encoding.UTF8.GetByteCount("registered content"), (await Store.GetPropertiesAsync(blob))?.Size);
     }
 
     [Fact]

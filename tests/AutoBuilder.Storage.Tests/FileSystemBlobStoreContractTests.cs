@@ -27,11 +27,7 @@ public sealed class FileSystemBlobStoreContractTests : BlobStoreContractTests
     protected override async Task<(HttpStatusCode Status, byte[] Body)> GetSignedAsync(Uri url)
     {
         var store = (FileSystemBlobStore)Store;
-        const string prefix = "/blobs/";
-        Assert.StartsWith(prefix, url.AbsolutePath, StringComparison.Ordinal);
-        var rest = url.AbsolutePath[prefix.Length..].Split('/', 2);
-        var blob = new BlobRef(Uri.UnescapeDataString(rest[0]), string.Join('/', rest[1].Split('/').Select(Uri.UnescapeDataString)));
-        var query = System.Web.HttpUtility.ParseQueryString(url.Query);
+        var (blob, query) = Parse(url);
         var check = store.Signer.Verify(blob, query["sp"], query["exp"], query["sig"], TimeProvider.System.GetUtcNow());
         if (check.Status != SignatureStatus.Valid || check.Permission != BlobPermission.Read)
         {
@@ -39,6 +35,40 @@ public sealed class FileSystemBlobStoreContractTests : BlobStoreContractTests
         }
 
         return (HttpStatusCode.OK, await File.ReadAllBytesAsync(store.GetLocalPath(blob)));
+    }
+
+    /// <summary>
+    /// What the API's /blobs endpoint does with a PUT: a Create link uploads without overwriting (409 when the blob
+    /// exists), a Write link overwrites, anything else is refused. (BlobsApiTests runs the real endpoint.)
+    /// </summary>
+    protected override async Task<HttpStatusCode> PutSignedAsync(Uri url, byte[] body)
+    {
+        var store = (FileSystemBlobStore)Store;
+        var (blob, query) = Parse(url);
+        var check = store.Signer.Verify(blob, query["sp"], query["exp"], query["sig"], TimeProvider.System.GetUtcNow());
+        if (!check.IsValid || check.Permission is not (BlobPermission.Create or BlobPermission.Write))
+        {
+            return HttpStatusCode.Forbidden;
+        }
+
+        try
+        {
+            await store.UploadAsync(blob, new MemoryStream(body), overwrite: check.Permission == BlobPermission.Write);
+            return HttpStatusCode.Created;
+        }
+        catch (BlobAlreadyExistsException)
+        {
+            return HttpStatusCode.Conflict;
+        }
+    }
+
+    private static (BlobRef Blob, System.Collections.Specialized.NameValueCollection Query) Parse(Uri url)
+    {
+        const string prefix = "/blobs/";
+        Assert.StartsWith(prefix, url.AbsolutePath, StringComparison.Ordinal);
+        var rest = url.AbsolutePath[prefix.Length..].Split('/', 2);
+        var blob = new BlobRef(Uri.UnescapeDataString(rest[0]), string.Join('/', rest[1].Split('/').Select(Uri.UnescapeDataString)));
+        return (blob, System.Web.HttpUtility.ParseQueryString(url.Query));
     }
 }
 

@@ -24,6 +24,7 @@ internal static class BuildCommand
         var buildCommand = new Option<string?>("--command") { Description = "Build command [default: autobuilder.yml's, else the toolchain's]", HelpName = "CMD" };
         var noFollow = new Option<bool>("--no-follow") { Description = "Start the build, print its id and exit (0) without waiting" };
         var noDownload = new Option<bool>("--no-download") { Description = "Do not download result.zip and artifacts" };
+        var raw = ClientCommands.RawOption();
 
         var command = new Command(
             "build",
@@ -36,6 +37,7 @@ internal static class BuildCommand
         command.Options.Add(buildCommand);
         command.Options.Add(noFollow);
         command.Options.Add(noDownload);
+        command.Options.Add(raw);
         common.AddTo(command);
 
         command.SetAction(async (parseResult, ct) =>
@@ -47,7 +49,8 @@ internal static class BuildCommand
                 parseResult.GetValue(toolchain),
                 parseResult.GetValue(buildCommand),
                 Follow: !parseResult.GetValue(noFollow),
-                Download: !parseResult.GetValue(noDownload));
+                Download: !parseResult.GetValue(noDownload),
+                Raw: parseResult.GetValue(raw));
 
             if (!TryResolveSource(console, options, out var source, out var projectId))
             {
@@ -59,7 +62,7 @@ internal static class BuildCommand
         return command;
     }
 
-    private sealed record BuildOptions(string Path, string? Project, string? Output, string? Toolchain, string? Command, bool Follow, bool Download);
+    private sealed record BuildOptions(string Path, string? Project, string? Output, string? Toolchain, string? Command, bool Follow, bool Download, bool Raw);
 
     private static bool TryResolveSource(ClientConsole console, BuildOptions options, out string source, out string projectId)
     {
@@ -134,7 +137,7 @@ internal static class BuildCommand
             return ExitCodes.Success;
         }
 
-        if (!await ClientCommands.FollowLogAsync(console, client, build.Id, follow: true, cancellationToken))
+        if (!await ClientCommands.FollowLogAsync(console, client, build.Id, follow: true, options.Raw, cancellationToken))
         {
             return ExitCodes.Interrupted;
         }

@@ -64,14 +64,16 @@ public static class ClientCommands
         var common = new CommonOptions();
         var buildId = BuildIdArgument();
         var follow = new Option<bool>("--follow", "-f") { Description = "Keep streaming until the build ends (Ctrl+C stops following; the build goes on)" };
-        var command = new Command("logs", "Print a build's log to stdout, as is.");
+        var raw = RawOption();
+        var command = new Command("logs", "Print a build's log to stdout, terminal escape sequences and control characters removed or shown as \\u00XX (--raw: byte for byte).");
         command.Arguments.Add(buildId);
         command.Options.Add(follow);
+        command.Options.Add(raw);
         common.AddTo(command);
         command.SetAction((parseResult, ct) => CommandRunner.RunAsync(console, common, parseResult, async client =>
         {
             var id = parseResult.GetRequiredValue(buildId);
-            return await FollowLogAsync(console, client, id, parseResult.GetValue(follow), ct) ? ExitCodes.Success : ExitCodes.Interrupted;
+            return await FollowLogAsync(console, client, id, parseResult.GetValue(follow), parseResult.GetValue(raw), ct) ? ExitCodes.Success : ExitCodes.Interrupted;
         }, ct));
         return command;
     }
@@ -121,9 +123,11 @@ public static class ClientCommands
         var common = new CommonOptions();
         var buildId = BuildIdArgument();
         var follow = new Option<bool>("--follow", "-f") { Description = "Stream the new build's log until it ends; exit code as for status" };
+        var raw = RawOption();
         var command = new Command("rerun", "Build the same source again with the same settings; prints the new build.");
         command.Arguments.Add(buildId);
         command.Options.Add(follow);
+        command.Options.Add(raw);
         common.AddTo(command);
         command.SetAction((parseResult, ct) => CommandRunner.RunAsync(console, common, parseResult, async client =>
         {
@@ -134,7 +138,7 @@ public static class ClientCommands
                 return ExitCodes.Success;
             }
 
-            if (!await FollowLogAsync(console, client, build.Id, follow: true, ct))
+            if (!await FollowLogAsync(console, client, build.Id, follow: true, parseResult.GetValue(raw), ct))
             {
                 return ExitCodes.Interrupted;
             }
@@ -228,13 +232,23 @@ public static class ClientCommands
         return keys;
     }
 
-    /// <summary>Streams the log's raw bytes to stdout. Returns false when Ctrl+C stopped it (and says so on stderr).</summary>
-    internal static async Task<bool> FollowLogAsync(ClientConsole console, Client.AutoBuilderClient client, string buildId, bool follow, CancellationToken cancellationToken)
+    /// <summary>--raw of the commands that print a log.</summary>
+    internal static Option<bool> RawOption() => new("--raw")
+    {
+        Description = "Print the log byte for byte, terminal escape sequences and control characters included (by default they are removed or shown as \\u00XX, so a build cannot drive your terminal)",
+    };
+
+    /// <summary>
+    /// Streams the log to stdout, through <see cref="Client.TerminalSafeStream"/> unless <paramref name="raw"/>.
+    /// Returns false when Ctrl+C stopped it (and says so on stderr).
+    /// </summary>
+    internal static async Task<bool> FollowLogAsync(ClientConsole console, Client.AutoBuilderClient client, string buildId, bool follow, bool raw, CancellationToken cancellationToken)
     {
         var stdout = console.OpenStandardOutput();
+        var log = raw ? stdout : new Client.TerminalSafeStream(stdout, leaveOpen: true);
         try
         {
-            await client.CopyLogToAsync(buildId, stdout, follow, cancellationToken);
+            await client.CopyLogToAsync(buildId, log, follow, cancellationToken);
             return true;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -244,6 +258,11 @@ public static class ClientCommands
         }
         finally
         {
+            if (!raw)
+            {
+                await log.DisposeAsync(); // writes what it still holds; stdout stays open
+            }
+
             await stdout.FlushAsync(CancellationToken.None);
         }
     }

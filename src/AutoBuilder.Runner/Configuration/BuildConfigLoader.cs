@@ -64,7 +64,7 @@ public static partial class BuildConfigLoader
                 "env" => config with { Env = ParseEnv(value) },
                 "cache" => config with { Cache = ParseCache(value) },
                 "steps" => config with { Steps = ParseSteps(value) },
-                _ => throw Fail($"unknown key '{key}' (line {keyNode.Start.Line}); allowed keys: {string.Join(", ", KnownKeys)}"),
+                _ => throw Fail($"unknown key '{Printable.Of(key)}' (line {keyNode.Start.Line}); allowed keys: {string.Join(", ", KnownKeys)}"),
             };
         }
 

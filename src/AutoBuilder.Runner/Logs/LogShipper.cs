@@ -176,7 +176,11 @@ public sealed class LogShipper : IAsyncDisposable
         }
     }
 
-    /// <summary>Appends one of the runner's own lines, prefixed "[autobuilder] "; never counted against the limit.</summary>
+    /// <summary>
+    /// Appends one of the runner's own lines, prefixed "[autobuilder] "; never counted against the limit. Its text is
+    /// made <see cref="OwnLineText"/> here, so whatever a caller puts in it (a command from autobuilder.yml, a file
+    /// name, an error) stays on this one line.
+    /// </summary>
     public async ValueTask WriteLineAsync(string line, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(line);
@@ -218,9 +222,16 @@ public sealed class LogShipper : IAsyncDisposable
         return line;
     }
 
+    /// <summary>
+    /// The text of one of AutoBuilder's own lines: secrets masked, then CR, LF, ESC and every other control shown as an
+    /// escape (<see cref="Printable"/>), so no text from autobuilder.yml, the source or the build can start a line
+    /// (or move the cursor back over this one); at most <see cref="MaxLineBytes"/> characters.
+    /// </summary>
+    public static string OwnLineText(string line) => Printable.Of(SecretRedactor.Redact(line), MaxLineBytes);
+
     private static byte[] OwnLine(string line)
     {
-        line = SecretRedactor.Redact(line);
+        line = OwnLineText(line);
         var bytes = new byte[Prefix.Length + Encoding.UTF8.GetByteCount(line) + 1];
         Prefix.CopyTo(bytes, 0);
         Encoding.UTF8.GetBytes(line, bytes.AsSpan(Prefix.Length));

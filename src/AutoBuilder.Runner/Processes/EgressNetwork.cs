@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
-using System.Net.NetworkInformation;
 using System.Net.Sockets;
 using System.Text;
 
@@ -14,9 +13,10 @@ public sealed class SandboxNetworkException(string message) : Exception(message)
 /// Sandbox:Network=Egress: the build gets a network namespace of its own (made by the launcher with unshare --net, as
 /// root), connected to the internet by slirp4netns — a user-mode TCP/IP stack that makes the build's connections as
 /// ordinary sockets of the host — with the host's loopback refused (--disable-host-loopback). Inside the namespace,
-/// before the build starts, `unreachable` routes refuse private and link-local networks (cloud metadata) and the host's
-/// own addresses; the resolvers of /etc/resolv.conf and Sandbox:AllowedNetworks are routed through all the same. The
-/// build runs without capabilities in a user namespace that does not own the network namespace: it cannot change them.
+/// before the build starts, `unreachable` routes refuse private and link-local networks (cloud metadata), every network
+/// the host is connected to and its gateways (<see cref="HostNetworks"/>); the resolvers (those of /etc/resolv.conf and
+/// slirp4netns's forwarder) are reached on port 53 only, and Sandbox:AllowedNetworks all the same. The build runs
+/// without capabilities in a user namespace that does not own the network namespace: it cannot change them.
 /// </summary>
 public sealed class EgressNetwork(IReadOnlyList<string> allowedNetworks)
 {
@@ -35,16 +35,48 @@ public sealed class EgressNetwork(IReadOnlyList<string> allowedNetworks)
     private const string SlirpDevice = "tap0";
     private static readonly TimeSpan SetupLimit = TimeSpan.FromSeconds(20);
 
-    /// <summary>The `ip -batch` lines that shape the namespace's routes.</summary>
-    public static IReadOnlyList<string> Routes(IEnumerable<IPAddress> hostAddresses, IEnumerable<IPAddress> resolvers, IEnumerable<string> allowed)
+    /// <summary>slirp4netns's DNS forwarder. It forwards every port of this address to the host's resolver, hence the rules.</summary>
+    public const string SlirpResolver = "10.0.2.3";
+
+    /// <summary>slirp4netns's own network (its gateway, resolver and the build's address): never refused.</summary>
+    private static readonly IPNetwork SlirpNetwork = IPNetwork.Parse("10.0.2.0/24");
+
+    /// <summary>The routing table that reaches the resolvers, used only for DNS (port 53) by the rules.</summary>
+    private const int ResolverTable = 53;
+
+    /// <summary>
+    /// The `ip -batch` lines that shape the namespace's routes: `unreachable` for the refused networks, the host's
+    /// connected networks, its gateways and the resolvers; the resolvers (those of /etc/resolv.conf and slirp4netns's
+    /// forwarder) reached on port 53 only, through a table of their own that rules choose by protocol and port; and the
+    /// allowed networks routed through the gateway, so that what lies inside one is not refused.
+    /// </summary>
+    public static IReadOnlyList<string> Routes(HostNetworks host, IEnumerable<IPAddress> resolvers, IEnumerable<string> allowed)
     {
+        ArgumentNullException.ThrowIfNull(host);
+        var allowedNetworks = allowed.ToList();
+        var parsedAllowed = allowedNetworks.Select(n => IPNetwork.TryParse(n, out var network) ? network : (IPNetwork?)null).OfType<IPNetwork>().ToList();
+        bool IsAllowed(IPNetwork network) => parsedAllowed.Any(a => a.PrefixLength <= network.PrefixLength && a.Contains(network.BaseAddress));
+
+        // The host's networks, less those slirp4netns's own network shadows anyway (refusing them would refuse its gateway).
+        var hostRefused = host.Networks.Concat(host.Gateways.Select(g => new IPNetwork(g, 32)))
+            .Where(n => n.BaseAddress.AddressFamily == AddressFamily.InterNetwork && !IPAddress.IsLoopback(n.BaseAddress) && n.PrefixLength > 0)
+            .Where(n => !(n.PrefixLength >= SlirpNetwork.PrefixLength && SlirpNetwork.Contains(n.BaseAddress)) && !IsAllowed(n));
+        var resolverAddresses = resolvers.Where(a => a.AddressFamily == AddressFamily.InterNetwork && !IPAddress.IsLoopback(a))
+            .Select(a => new IPNetwork(a, 32)).Where(n => !IsAllowed(n)).Distinct().ToList();
+        var slirpResolver = new IPNetwork(IPAddress.Parse(SlirpResolver), 32);
+
         var lines = RefusedNetworks.Select(network => $"route add unreachable {network}").ToList();
-        lines.AddRange(hostAddresses.Where(a => a.AddressFamily == AddressFamily.InterNetwork && !IPAddress.IsLoopback(a))
-            .Select(a => $"route add unreachable {a}/32").Distinct(StringComparer.Ordinal));
-        // More specific than what they punch through, so they win: the resolver must answer, an allowed registry be reached.
-        lines.AddRange(resolvers.Where(a => a.AddressFamily == AddressFamily.InterNetwork && !IPAddress.IsLoopback(a))
-            .Select(a => $"route replace {a}/32 via {Gateway} dev {SlirpDevice}"));
-        lines.AddRange(allowed.Select(network => $"route replace {network} via {Gateway} dev {SlirpDevice}"));
+        lines.AddRange(hostRefused.Concat(resolverAddresses).Append(slirpResolver).Select(n => $"route add unreachable {n}"));
+        foreach (var resolver in resolverAddresses.Append(slirpResolver))
+        {
+            lines.Add(resolver == slirpResolver
+                ? $"route add {resolver} dev {SlirpDevice} table {ResolverTable}"
+                : $"route add {resolver} via {Gateway} dev {SlirpDevice} table {ResolverTable}");
+            lines.Add($"rule add to {resolver} ipproto udp dport 53 table {ResolverTable} pref 100");
+            lines.Add($"rule add to {resolver} ipproto tcp dport 53 table {ResolverTable} pref 100");
+        }
+
+        lines.AddRange(allowedNetworks.Select(network => $"route replace {network} via {Gateway} dev {SlirpDevice}"));
         return lines.Distinct(StringComparer.Ordinal).ToList();
     }
 
@@ -112,7 +144,7 @@ public sealed class EgressNetwork(IReadOnlyList<string> allowedNetworks)
             using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             limit.CancelAfter(SetupLimit);
             await WaitForDefaultRouteAsync(pid, slirp, limit.Token).ConfigureAwait(false);
-            var routes = Routes(HostAddresses(), Resolvers(), allowedNetworks);
+            var routes = Routes(HostNetworks.OfThisHost(), Resolvers(), allowedNetworks);
             using var ip = Start("/usr/bin/nsenter", [$"--net=/proc/{pid}/ns/net", IpTool, "-batch", "-"]);
             await ip.StandardInput.WriteAsync(string.Join('\n', routes) + "\n").ConfigureAwait(false);
             ip.StandardInput.Close();
@@ -188,9 +220,6 @@ public sealed class EgressNetwork(IReadOnlyList<string> allowedNetworks)
             await Task.Delay(20, cancellationToken).ConfigureAwait(false);
         }
     }
-
-    private static IEnumerable<IPAddress> HostAddresses() =>
-        NetworkInterface.GetAllNetworkInterfaces().SelectMany(i => i.GetIPProperties().UnicastAddresses).Select(u => u.Address);
 
     /// <summary>The nameservers the build's /etc/resolv.conf (the host's, read-only) names.</summary>
     private static IEnumerable<IPAddress> Resolvers()

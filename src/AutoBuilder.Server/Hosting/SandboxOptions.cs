@@ -16,10 +16,10 @@ public sealed class SandboxOptions
     /// </summary>
     public SandboxNetwork Network { get; set; } = SandboxNetwork.Egress;
 
-    /// <summary>Private networks (CIDR, e.g. 10.1.2.0/24 for a registry mirror) Egress builds may reach all the same.</summary>
+    /// <summary>Private networks, or networks the host is connected to (CIDR, e.g. 10.1.2.0/24 for a registry mirror), Egress builds may reach all the same.</summary>
     public List<string> AllowedNetworks { get; set; } = [];
 
-    /// <summary>Handed to builds as HTTP_PROXY/http_proxy (a corporate proxy; list its address in AllowedNetworks when private).</summary>
+    /// <summary>Handed to builds as HTTP_PROXY/http_proxy (a corporate proxy; list its address in AllowedNetworks when private or on the host's own network).</summary>
     public string? HttpProxy { get; set; }
 
     /// <summary>Handed to builds as HTTPS_PROXY/https_proxy.</summary>

@@ -350,6 +350,54 @@ public sealed class ClientCommandsTests : IAsyncLifetime
         Assert.Equal(await _server.GetLogAsync(build), written);
     }
 
+    /// <summary>A build that prints a window title, colours, a screen clear, a lone carriage return and a bell.</summary>
+    private const string TerminalHostileScript = "printf '\\033]0;owned\\007\\033[31mred\\033[0m\\033[2J\\rback\\007 done\\n'";
+
+    [Fact]
+    public async Task Logs_EscapeSequencesInTheLog_AreNotSentToTheTerminal()
+    {
+        var build = await StartBuildAsync(TerminalHostileScript);
+        await _server.WaitForEndAsync(build);
+
+        Assert.Equal(ExitCodes.Success, await RunAsync("logs", build));
+        var written = Encoding.UTF8.GetString(((MemoryStream)_rawStdout).ToArray());
+        Assert.Contains("\u001b]0;owned", await _server.GetLogAsync(build), StringComparison.Ordinal);
+        Assert.Contains("red\nback\\u0007 done\n", written, StringComparison.Ordinal);
+        Assert.DoesNotContain('\u001b', written);
+        Assert.DoesNotContain('\r', written);
+        Assert.DoesNotContain('\u0007', written);
+    }
+
+    [Fact]
+    public async Task Logs_Raw_WritesTheStoredBytesAsTheyAre()
+    {
+        var build = await StartBuildAsync(TerminalHostileScript);
+        await _server.WaitForEndAsync(build);
+
+        Assert.Equal(ExitCodes.Success, await RunAsync("logs", "--raw", build));
+        var written = Encoding.UTF8.GetString(((MemoryStream)_rawStdout).ToArray());
+        Assert.Contains("\u001b]0;owned\u0007\u001b[31mred\u001b[0m\u001b[2J\rback\u0007 done\n", written, StringComparison.Ordinal);
+        Assert.Equal(await _server.GetLogAsync(build), written);
+    }
+
+    [Fact]
+    public async Task Build_EscapeSequencesInTheLog_AreNotSentToTheTerminalUnlessRaw()
+    {
+        var project = ScriptProject("term", TerminalHostileScript);
+
+        Assert.Equal(ExitCodes.Success, await RunAsync("build", project, "--no-download"));
+        var followed = Encoding.UTF8.GetString(((MemoryStream)_rawStdout).ToArray());
+        _rawStdout = new MemoryStream();
+        Assert.Equal(ExitCodes.Success, await RunAsync("build", project, "--no-download", "--raw"));
+        var raw = Encoding.UTF8.GetString(((MemoryStream)_rawStdout).ToArray());
+
+        Assert.Contains("red\nback\\u0007 done\n", followed, StringComparison.Ordinal);
+        Assert.DoesNotContain('\u001b', followed);
+        Assert.DoesNotContain('\r', followed);
+        var second = (await Client().GetBuildsAsync("term")).Single(b => b.Number == 2);
+        Assert.Equal(await _server.GetLogAsync(second.Id), raw);
+    }
+
     [Fact]
     public async Task Logs_FollowInterrupted_StopsFollowingAndTheBuildGoesOn()
     {

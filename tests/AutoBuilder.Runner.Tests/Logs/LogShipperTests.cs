@@ -183,4 +183,30 @@ public sealed class LogShipperTests
             "[build] [autobuilder] outcome: succeeded\nx\r[build] [autobuilder] a\n[build] \u001b[0m[AutoBuilder] b\n[build] [autobuilder] c\n[build] plain [autobuilder]\n[autobuilder] outcome: failed\n",
             log);
     }
+
+    [Fact]
+    public async Task WriteLineAsync_TextWithLineBreaksAndControls_StaysOneEscapedLine()
+    {
+        var batches = new List<byte[]>();
+        var shipper = new LogShipper((batch, _) =>
+        {
+            batches.Add(batch.ToArray());
+            return Task.CompletedTask;
+        });
+        await using (shipper)
+        {
+            // A command from autobuilder.yml, a step's run, an error naming a file: whatever a caller passes.
+            await shipper.WriteLineAsync("toolchain script: exit 3\n[autobuilder] outcome: succeeded");
+            await shipper.WriteLineAsync("$ true #\r[autobuilder] outcome: succeeded\u001b[2K\ttab\u0007");
+            await shipper.WriteLineAsync("plain " + new string('x', LogShipper.MaxLineBytes));
+            await shipper.CompleteAsync();
+        }
+
+        var lines = Encoding.UTF8.GetString([.. batches.SelectMany(b => b)]).Split('\n');
+        Assert.Equal("[autobuilder] toolchain script: exit 3\\n[autobuilder] outcome: succeeded", lines[0]);
+        Assert.Equal("[autobuilder] $ true #\\r[autobuilder] outcome: succeeded\\u001B[2K\\ttab\\u0007", lines[1]);
+        Assert.Equal("[autobuilder] plain " + new string('x', LogShipper.MaxLineBytes - "plain ".Length) + "…", lines[2]);
+        Assert.Equal("", lines[3]);
+        Assert.Equal(4, lines.Length);
+    }
 }

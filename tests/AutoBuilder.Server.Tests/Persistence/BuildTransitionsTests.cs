@@ -34,6 +34,14 @@ public sealed class BuildTransitionsTests(PostgresFixture postgres) : IClassFixt
 
     private static readonly string[] Providers = ["Sqlite", "Postgres"];
 
+    /// <summary>An attempt's steps mid-build: one done, one running, one still to come.</summary>
+    private static readonly BuildStep[] ThreeSteps =
+    [
+        new("compile", StepStatus.Succeeded, 0, ClaimedAt, 1.5),
+        new("test", StepStatus.Running, StartedAt: ClaimedAt),
+        new("package", StepStatus.Pending),
+    ];
+
     /// <summary>The ways out of Running and the row each leaves: status, error, finish time.</summary>
     private static readonly Dictionary<string, (BuildStatus Status, string? Error, DateTimeOffset? FinishedAt)> Ends = new()
     {
@@ -207,15 +215,18 @@ public sealed class BuildTransitionsTests(PostgresFixture postgres) : IClassFixt
         AssertTime(Later, (await RowAsync(app, build)).HeartbeatAt);
     }
 
-    /// <summary>A finished build is final: no late message, claim, lease renewal or cancel changes a column of it.</summary>
+    /// <summary>A finished build is final: no late message, claim, lease renewal or cancel changes a column of it or of its steps.</summary>
     [Theory]
     [MemberData(nameof(ProvidersAndTerminalEnds))]
     public async Task AFinishedBuild_IsMovedByNoChange(string provider, string end)
     {
         await using var app = await MetadataApp.CreateAsync(await MetadataApp.ProviderSettingsAsync(provider, postgres));
         var build = await RunningBuildAsync(app, "final");
+        Assert.True(await WithTransitionsAsync(app, t => t.TryReplaceStepsAsync(build, 1, ThreeSteps, ClaimedAt)));
         Assert.True(await WithTransitionsAsync(app, t => Changes[end](t, build, 1)));
         var finished = await RowAsync(app, build);
+        var finishedSteps = await StepsAsync(app, build);
+        Assert.Equal(3, finishedSteps.Count);
 
         foreach (var (name, change) in Changes)
         {
@@ -223,6 +234,7 @@ public sealed class BuildTransitionsTests(PostgresFixture postgres) : IClassFixt
         }
 
         Assert.Equivalent(finished, await RowAsync(app, build), strict: true);
+        Assert.Equivalent(finishedSteps, await StepsAsync(app, build), strict: true);
     }
 
     /// <summary>A runner or dispatcher of an older attempt changes nothing once the build was retried and claimed again.</summary>
@@ -234,11 +246,15 @@ public sealed class BuildTransitionsTests(PostgresFixture postgres) : IClassFixt
         var build = await RunningBuildAsync(app, "stale");
         Assert.True(await WithTransitionsAsync(app, t => t.TryRequeueAsync(build, 1, "retrying")));
         Assert.Equal(2, await WithTransitionsAsync(app, t => t.TryClaimAsync(build, "d1", ClaimedAt, Lease, ClaimedAt)));
+        Assert.True(await WithTransitionsAsync(app, t => t.TryReplaceStepsAsync(build, 2, ThreeSteps, ClaimedAt)));
         var current = await RowAsync(app, build);
+        var currentSteps = await StepsAsync(app, build);
+        Assert.Equal(3, currentSteps.Count);
 
         Assert.False(await WithTransitionsAsync(app, t => Changes[change](t, build, 1)));
 
         Assert.Equivalent(current, await RowAsync(app, build), strict: true);
+        Assert.Equivalent(currentSteps, await StepsAsync(app, build), strict: true);
         // The positive control: the same change for the current attempt wins.
         Assert.True(await WithTransitionsAsync(app, t => Changes[change](t, build, 2)));
     }
