@@ -124,6 +124,8 @@ public sealed class BuildRunner
         public BuildUser? RunAs { get; init; }
         /// <summary>The build's own network to the internet (Sandbox:Network=Egress).</summary>
         public EgressNetwork? Egress { get; init; }
+        /// <summary>Unsandboxed (and not in a Kubernetes pod): the command's own pid and network namespaces.</summary>
+        public OwnNamespaces? Namespaces { get; init; }
     }
 
     private static readonly TimeSpan MinimumTransferLimit = TimeSpan.FromMinutes(5);
@@ -282,6 +284,11 @@ public sealed class BuildRunner
 
         private async Task<Prepared> StageAsync(CancellationToken cancellationToken)
         {
+            if (spec.Sandbox.Refusal is { } refusal)
+            {
+                throw new BuildFailureException(refusal); // the server's decision (SandboxCheck.For): before anything is staged.
+            }
+
             var sourceDirectory = Path.Combine(_workspace, "src");
             if (Directory.Exists(sourceDirectory))
             {
@@ -369,6 +376,7 @@ public sealed class BuildRunner
 
             IReadOnlyList<string>? sandbox = null;
             EgressNetwork? egress = null;
+            OwnNamespaces? namespaces = null;
             if (spec.Sandbox.Enabled)
             {
                 var bwrap = Processes.Sandbox.Find()
@@ -393,9 +401,16 @@ public sealed class BuildRunner
                     _ => "sandbox: bubblewrap, no network",
                 }, cancellationToken).ConfigureAwait(false);
             }
+            else if (spec.Sandbox.InPod)
+            {
+                await LogAsync("sandbox: the build's own pod (Kubernetes)", cancellationToken).ConfigureAwait(false);
+            }
             else
             {
-                await LogAsync("sandbox: off (the server's Sandbox:Mode)", cancellationToken).ConfigureAwait(false);
+                namespaces = new OwnNamespaces(HostNetwork: spec.Sandbox.Network == SandboxNetwork.Host);
+                await LogAsync(namespaces.HostNetwork
+                    ? "sandbox: off (the server's Sandbox:Mode); own pid namespace, network: the host's (Sandbox:Network=Host)"
+                    : "sandbox: off (the server's Sandbox:Mode); own pid namespace, no network", cancellationToken).ConfigureAwait(false);
             }
 
             if (user is not null)
@@ -403,7 +418,7 @@ public sealed class BuildRunner
                 await LogAsync(string.Create(CultureInfo.InvariantCulture, $"build user: uid {user.Uid}, gid {user.Gid} (the runner is root; Sandbox:BuildUid)"), cancellationToken).ConfigureAwait(false);
             }
 
-            return new Prepared(extracted.SourceRoot, toolchain, config, version.Version, timeout, environment) { Sandbox = sandbox, RunAs = user, Egress = egress };
+            return new Prepared(extracted.SourceRoot, toolchain, config, version.Version, timeout, environment) { Sandbox = sandbox, RunAs = user, Egress = egress, Namespaces = namespaces };
         }
 
         private KeyedCache Cache => _keyed ??= new(Api, LogAsync, Time);
@@ -524,6 +539,7 @@ public sealed class BuildRunner
                             SandboxStatusFile = Path.Combine(_workspace, "sandbox-status.json"),
                             RunAs = prepared.RunAs,
                             Egress = prepared.Egress,
+                            Namespaces = prepared.Namespaces,
                         },
                         (bytes, ct) => shipper.WriteAsync(bytes, ct),
                         ct), quotaStop, cancellationToken), stop.Token).ConfigureAwait(false);
