@@ -116,7 +116,7 @@ public sealed class BuildProcess(TimeProvider? timeProvider = null)
         await SpawnThread.StartAsync(process).ConfigureAwait(false);
         // setsid execs in place (the child is no group leader), so its pid is the new group's id.
         var processGroup = useSetsid ? process.Id : 0;
-        if (!waitsForGo)
+        if (!waitsForGo && request.Namespaces is null)
         {
             process.StandardInput.Close(); // stdin: immediate EOF, never the runner's.
         }
@@ -173,6 +173,11 @@ public sealed class BuildProcess(TimeProvider? timeProvider = null)
         }
 
         await process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+        if (request.Namespaces is not null)
+        {
+            process.StandardInput.Close(); // held open while the command ran: its namespaces' init watches for EOF.
+        }
+
         if (network is not null)
         {
             await network.DisposeAsync().ConfigureAwait(false);
@@ -280,11 +285,12 @@ public sealed class BuildProcess(TimeProvider? timeProvider = null)
     }
 
     /// <summary>
-    /// unshare(1) into a pid namespace (and a network namespace) of the command's own. Its first process is a shell of the
-    /// runner's user (root's, out of the build user's reach) that starts the command and waits for it: when it ends —
-    /// its command ended, or it was killed with the group, or with unshare (--kill-child), which dies with the runner —
-    /// the kernel kills every process left in the namespace. A runner that is not root makes a user namespace first
-    /// (mapped to root in it, which owns nothing of the host's) and sets the parent-death signal again, which that clears.
+    /// unshare(1) into a pid namespace (and a network namespace) of the command's own. Its first process, its init, is a
+    /// shell of the runner's user (root's, out of the build user's reach) that starts the command and waits for it; when it
+    /// ends, the kernel kills every process left in the namespace. It ends when the command ends; when the runner's end of
+    /// its stdin closes (the runner died, however: this holds even when unshare's --kill-child came too late); or with
+    /// unshare, which dies with the runner. A runner that is not root makes a user namespace first (mapped to root in it,
+    /// which owns nothing of the host's) and sets the parent-death signal again, which that clears.
     /// </summary>
     private static List<string> OwnNamespacesArguments(OwnNamespaces namespaces)
     {
@@ -301,13 +307,23 @@ public sealed class BuildProcess(TimeProvider? timeProvider = null)
             args.Add("--net");
         }
 
-        // A new network namespace's loopback starts down: bring it up, so a build can still talk to itself.
-        var init = namespaces.HostNetwork
-            ? "\"$@\" &\nwait $!"
-            : "[ ! -x /usr/sbin/ip ] || /usr/sbin/ip link set lo up\n\"$@\" &\nwait $!";
-        args.AddRange(["--", "/bin/sh", "-c", init, "autobuilder-init"]);
+        args.AddRange(["--", "/bin/sh", "-c", namespaces.HostNetwork ? NamespaceInit : OwnLoopback + NamespaceInit, "autobuilder-init"]);
         return args;
     }
+
+    /// <summary>A new network namespace's loopback starts down: up, a build can still talk to itself.</summary>
+    private const string OwnLoopback = "[ ! -x /usr/sbin/ip ] || /usr/sbin/ip link set lo up\n";
+
+    /// <summary>
+    /// The namespaces' init: the command gets an empty stdin and never the runner's pipe (fd 3 here), which a watcher
+    /// reads until EOF, then kills the command; the init's exit status is the command's.
+    /// </summary>
+    private const string NamespaceInit =
+        "exec 3<&0 </dev/null\n"
+        + "\"$@\" 3<&- &\n"
+        + "build=$!\n"
+        + "{ /usr/bin/cat <&3 >/dev/null 3<&-; kill -KILL \"$build\"; } 2>/dev/null &\n"
+        + "wait \"$build\"";
 
     /// <summary>setpriv(1) that sets only the parent-death signal (SIGKILL) and runs the rest of the chain.</summary>
     private static string[] DieWithParent() => File.Exists(SetprivPath) ? [SetprivPath, "--pdeathsig", "KILL", "--"] : [];

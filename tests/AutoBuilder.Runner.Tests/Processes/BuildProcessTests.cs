@@ -28,10 +28,12 @@ public sealed class BuildProcessTests : IDisposable
         Assert.Equal("one\ntwo\nthree\n", Output);
     }
 
-    [Fact]
-    public async Task RunAsync_Stdin_IsEmpty()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task RunAsync_Stdin_IsEmpty(bool ownNamespaces)
     {
-        var result = await Run("cat; echo done");
+        var result = await Run("cat; echo done", namespaces: ownNamespaces ? new OwnNamespaces(HostNetwork: false) : null);
 
         Assert.Equal(0, result.ExitCode);
         Assert.Equal("done\n", Output);
