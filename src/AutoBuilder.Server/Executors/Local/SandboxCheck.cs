@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using AutoBuilder.Core;
 using AutoBuilder.Core.Protocol;
 using AutoBuilder.Runner.Processes;
 using AutoBuilder.Server.Hosting;
@@ -33,7 +34,7 @@ public sealed class SandboxCheck(IOptions<SandboxOptions> options, IOptions<Exec
     public SandboxSettings For(bool ownerIsAdmin) => _decision.Value is { Unavailable: { } problem } && !ownerIsAdmin
         ? Settings with
         {
-            Refusal = $"this server cannot sandbox builds (bubblewrap {problem}) and then runs only admins' builds, unsandboxed. "
+            Refusal = $"this server cannot sandbox builds (bubblewrap {Printable.Of(problem)}) and then runs only admins' builds, unsandboxed. "
                 + "Ask its operator to install bubblewrap (apt-get install bubblewrap), or to set Sandbox:Mode=Off to run every user's builds unsandboxed, accepting the risk",
         }
         : Settings;
