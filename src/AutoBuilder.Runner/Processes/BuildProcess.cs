@@ -250,7 +250,7 @@ public sealed class BuildProcess(TimeProvider? timeProvider = null)
                 // runner has connected and shaped it (EgressNetwork.AttachAsync) and said "go" on its stdin, then goes on
                 // in place (same pid). EOF without "go" (the runner died) or no word within the bound: it runs nothing.
                 args.AddRange([UnsharePath, "--net", "--", "/bin/sh", "-c",
-                    $"go=$(/usr/bin/timeout {LauncherWaitSeconds} /usr/bin/head -n 1) && [ \"$go\" = {LauncherGo} ] || exit 125\nexec \"$@\" </dev/null",
+                    $"go=$(/usr/bin/timeout --foreground {LauncherWaitSeconds} /usr/bin/head -n 1) && [ \"$go\" = {LauncherGo} ] || exit 125\nexec \"$@\" </dev/null",
                     "autobuilder-network-wait"]);
             }
 
