@@ -157,8 +157,23 @@ public sealed class BuildProcessTests : IDisposable
         Assert.Contains("loopback: refused", Output, StringComparison.Ordinal);
         Assert.Contains("own loopback: up", Output, StringComparison.Ordinal); // its own loopback works: "refused", not "unreachable"
         Assert.False(listener.Pending(), "the host's port was reached");
-        Assert.True(await TestWait.UntilAsync(() => ProcessesRunning($"sleep\0{marker}\0").Count == 0),
-            $"the daemon outlived the command: pid {string.Join(", ", ProcessesRunning($"sleep\0{marker}\0"))}");
+        var daemon = $"sleep\0{marker}\0";
+        var gone = await TestWait.UntilAsync(() => ProcessesRunning(daemon).Count == 0);
+        var left = ProcessesRunning(daemon);
+        left.ForEach(KillProcess); // the test's own daemon, by pid, should it have outlived the command
+        Assert.True(gone, $"the daemon outlived the command: pid {string.Join(", ", left)}");
+    }
+
+    private static void KillProcess(int pid)
+    {
+        try
+        {
+            System.Diagnostics.Process.GetProcessById(pid).Kill();
+        }
+        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception)
+        {
+            // Gone meanwhile.
+        }
     }
 
     /// <summary>Sandbox:Network=Host, the control: the same command reaches the host's loopback.</summary>
