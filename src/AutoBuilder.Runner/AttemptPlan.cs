@@ -58,14 +58,22 @@ public sealed record AttemptPlan
     public BuildUser? RunAs { get; init; }
     /// <summary>The command's sandbox; null runs it unsandboxed.</summary>
     public SandboxPlan? Sandbox { get; init; }
-    /// <summary>Why the attempt cannot run on this runner (the build fails once with it); null when it can.</summary>
+    /// <summary>Unsandboxed and not in a Kubernetes pod: the command's own pid namespace, and network unless Host.</summary>
+    public OwnNamespaces? Namespaces { get; init; }
+    /// <summary>Why the attempt cannot run on this runner (the build fails once with it); null when it can. The server's
+    /// own refusal (<see cref="SandboxSettings.Refusal"/>) comes earlier, before anything is staged.</summary>
     public string? Refusal { get; init; }
 
     /// <summary>Staging's and publishing's bound.</summary>
     public TimeSpan PhaseLimit => Timeout > MinimumTransferLimit ? Timeout : MinimumTransferLimit;
 
     /// <summary>The "sandbox: ..." line of the attempt's log.</summary>
-    public string SandboxDescription => Sandbox?.Description ?? "sandbox: off (the server's Sandbox:Mode)";
+    public string SandboxDescription => Sandbox?.Description ?? Namespaces switch
+    {
+        null => "sandbox: the build's own pod (Kubernetes)",
+        { HostNetwork: true } => "sandbox: off (the server's Sandbox:Mode); own pid namespace, network: the host's (Sandbox:Network=Host)",
+        _ => "sandbox: off (the server's Sandbox:Mode); own pid namespace, no network",
+    };
 
     /// <summary>Staging's bound before autobuilder.yml is read: the spec's default timeout, at least the transfer minimum.</summary>
     public static TimeSpan DefaultPhaseLimit(RunnerSpec spec)
@@ -120,7 +128,8 @@ public sealed record AttemptPlan
 
         if (!spec.Sandbox.Enabled)
         {
-            return plan;
+            // The pod is the sandbox; anywhere else an unsandboxed command still gets namespaces of its own.
+            return spec.Sandbox.InPod ? plan : plan with { Namespaces = new OwnNamespaces(HostNetwork: spec.Sandbox.Network == SandboxNetwork.Host) };
         }
 
         if (facts.Bubblewrap is null)

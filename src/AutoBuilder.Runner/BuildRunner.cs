@@ -277,6 +277,11 @@ public sealed class BuildRunner
 
         private async Task<Prepared> StageAsync(CancellationToken cancellationToken)
         {
+            if (spec.Sandbox.Refusal is { } refusal)
+            {
+                throw new BuildFailureException(refusal); // the server's decision (SandboxCheck.For): before anything is staged.
+            }
+
             var sourceDirectory = Path.Combine(_workspace, "src");
             if (Directory.Exists(sourceDirectory))
             {
@@ -498,6 +503,7 @@ public sealed class BuildRunner
                             SandboxStatusFile = Path.Combine(_workspace, "sandbox-status.json"),
                             RunAs = prepared.RunAs,
                             Egress = prepared.Egress,
+                            Namespaces = prepared.Plan.Namespaces,
                         },
                         (bytes, ct) => shipper.WriteAsync(bytes, ct),
                         ct), quotaStop, cancellationToken), stop.Token).ConfigureAwait(false);

@@ -144,8 +144,21 @@ public sealed record SandboxSettings
 {
     /// <summary>Run the command under bubblewrap; a runner that cannot do so fails the build.</summary>
     public bool Enabled { get; init; }
-    /// <summary>The sandboxed command's network (Sandbox:Network, as the server could provide it).</summary>
+    /// <summary>
+    /// The command's network (Sandbox:Network, as the server could provide it). Unsandboxed, only
+    /// <see cref="SandboxNetwork.Host"/> gives it one; anything else leaves it its own loopback.
+    /// </summary>
     public SandboxNetwork Network { get; init; } = SandboxNetwork.None;
+    /// <summary>
+    /// Set when this build must not run at all (Sandbox:Mode=Auto without a working bubblewrap, a non-admin's build): the
+    /// runner fails the build with this reason before it stages anything, in one attempt.
+    /// </summary>
+    public string? Refusal { get; init; }
+    /// <summary>
+    /// Kubernetes: the build's pod is its sandbox (its own pid and network namespaces, the NetworkPolicy), so the runner
+    /// starts the command in it directly. Otherwise an unsandboxed command gets pid and network namespaces of its own.
+    /// </summary>
+    public bool InPod { get; init; }
     /// <summary>With <see cref="SandboxNetwork.Egress"/>: private networks (CIDR) the build may reach all the same (Sandbox:AllowedNetworks).</summary>
     public IReadOnlyList<string> AllowedNetworks { get; init; } = [];
     /// <summary>HTTP_PROXY, HTTPS_PROXY and NO_PROXY for the build (Sandbox:HttpProxy, HttpsProxy, NoProxy); null when not set.</summary>

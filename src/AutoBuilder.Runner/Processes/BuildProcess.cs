@@ -26,7 +26,19 @@ public sealed record BuildProcessRequest
     /// the sandbox's options must then share that namespace (--share-net).
     /// </summary>
     public EgressNetwork? Egress { get; init; }
+    /// <summary>
+    /// Without <see cref="Sandbox"/>: run the command in namespaces of its own (<see cref="OwnNamespaces"/>); null runs it
+    /// in the runner's (a Kubernetes build pod, which is the sandbox).
+    /// </summary>
+    public OwnNamespaces? Namespaces { get; init; }
 }
+
+/// <summary>
+/// An unsandboxed command's own namespaces (unshare): a pid namespace, so that every process it leaves — a setsid daemon
+/// too — dies when it ends; and, unless <paramref name="HostNetwork"/> (Sandbox:Network=Host), a network namespace with
+/// only its own loopback.
+/// </summary>
+public sealed record OwnNamespaces(bool HostNetwork);
 
 /// <summary>The unprivileged user a build runs as when the runner is root (Sandbox:BuildUid, Sandbox:BuildGid).</summary>
 public sealed record BuildUser(uint Uid, uint Gid);
@@ -40,12 +52,17 @@ public sealed record BuildProcessResult(int? ExitCode, bool TimedOut, TimeSpan E
 /// <summary>
 /// Runs a build command in its own session (setsid), so the whole tree — including background
 /// children — can be killed with one kill(-pgid, SIGKILL) on timeout, cancellation, or when the
-/// shell exits leaving stragglers behind. Output is passed on as raw bytes, in order.
+/// shell exits leaving stragglers behind; in a sandbox or namespaces of its own, also what left the group.
+/// The launch chain dies with the runner, even a SIGKILLed one (the parent-death signal). Output is passed on as raw
+/// bytes, in order.
 /// </summary>
 public sealed class BuildProcess(TimeProvider? timeProvider = null)
 {
     private const string SetsidPath = "/usr/bin/setsid";
     private const string SetprivPath = "/usr/bin/setpriv";
+    private const string UnsharePath = "/usr/bin/unshare";
+    /// <summary>The Egress launcher's bound on its wait for the runner's "go" (longer than the runner's own set-up bounds).</summary>
+    private const int LauncherWaitSeconds = 120;
     private const int ReadBufferSize = 16 * 1024;
     private static readonly TimeSpan OutputDrainLimit = TimeSpan.FromSeconds(5);
 
@@ -64,9 +81,11 @@ public sealed class BuildProcess(TimeProvider? timeProvider = null)
 
         var useSetsid = File.Exists(SetsidPath);
         var sandboxed = request.Sandbox is { Count: > 0 };
+        var waitsForGo = sandboxed && request.Egress is not null;
+        var launch = LaunchArguments(request, useSetsid);
         var startInfo = new ProcessStartInfo
         {
-            FileName = useSetsid ? SetsidPath : "/bin/sh",
+            FileName = launch[0],
             // Host-side launch processes (setsid, sh, setpriv, bwrap) run outside the sandbox: they start in a neutral
             // folder with a fixed environment, and nothing the user controls reaches them (docs/SECURITY.md).
             WorkingDirectory = sandboxed ? "/" : request.WorkingDirectory,
@@ -81,7 +100,7 @@ public sealed class BuildProcess(TimeProvider? timeProvider = null)
             startInfo.Environment[name] = value;
         }
 
-        foreach (var argument in LaunchArguments(request, useSetsid))
+        foreach (var argument in launch.Skip(1))
         {
             startInfo.ArgumentList.Add(argument);
         }
@@ -89,7 +108,6 @@ public sealed class BuildProcess(TimeProvider? timeProvider = null)
         if (sandboxed)
         {
             File.Delete(request.SandboxStatusFile!);
-            File.Delete(EgressNetwork.ReadyFileFor(request.SandboxStatusFile!));
         }
 
         var started = _timeProvider.GetTimestamp();
@@ -98,24 +116,42 @@ public sealed class BuildProcess(TimeProvider? timeProvider = null)
         await SpawnThread.StartAsync(process).ConfigureAwait(false);
         // setsid execs in place (the child is no group leader), so its pid is the new group's id.
         var processGroup = useSetsid ? process.Id : 0;
-        process.StandardInput.Close(); // stdin: immediate EOF, never the runner's.
+        if (!waitsForGo && request.Namespaces is null)
+        {
+            process.StandardInput.Close(); // stdin: immediate EOF, never the runner's.
+        }
 
         using var timeout = new CancellationTokenSource(request.Timeout, _timeProvider);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, cancellationToken);
         using var drain = new CancellationTokenSource();
         var pump = PumpAsync(process.StandardOutput.BaseStream, output, drain.Token, cancellationToken);
         IAsyncDisposable? network = null;
-        if (sandboxed && request.Egress is { } egress)
+        if (waitsForGo)
         {
             try
             {
-                // The launcher execs in place throughout, so its pid is the namespace's first process.
-                network = await egress.AttachAsync(process.Id, EgressNetwork.ReadyFileFor(request.SandboxStatusFile!), cancellationToken).ConfigureAwait(false);
+                // The launcher execs in place throughout, so its pid is the namespace's first process. It waits on its
+                // stdin: "go" once the network is ready; EOF without it (this process died) ends it without running anything.
+                network = await request.Egress!.AttachAsync(process.Id, cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await process.StandardInput.WriteLineAsync(LauncherGo).ConfigureAwait(false);
+                    process.StandardInput.Close();
+                }
+                catch (IOException)
+                {
+                    throw new SandboxNetworkException("the build's launcher ended before its network was ready");
+                }
             }
             catch
             {
                 KillGroup(process, processGroup);
                 await process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+                if (network is not null)
+                {
+                    await network.DisposeAsync().ConfigureAwait(false);
+                }
+
                 throw;
             }
         }
@@ -137,6 +173,11 @@ public sealed class BuildProcess(TimeProvider? timeProvider = null)
         }
 
         await process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+        if (request.Namespaces is not null)
+        {
+            process.StandardInput.Close(); // held open while the command ran: its namespaces' init watches for EOF.
+        }
+
         if (network is not null)
         {
             await network.DisposeAsync().ConfigureAwait(false);
@@ -168,19 +209,29 @@ public sealed class BuildProcess(TimeProvider? timeProvider = null)
         new("LANG", "C.UTF-8"),
     ];
 
+    /// <summary>What the runner writes to an Egress launcher's stdin once the build's network is ready.</summary>
+    private const string LauncherGo = "go";
+
     /// <summary>
-    /// The command line after the executable: [setsid] sh -c LAUNCHER ... [setpriv ... --] (bwrap ... --clearenv --setenv ... -- | env -i ...)
-    /// /bin/sh -c SCRIPT. The build's environment is set by the last process before the build's own shell — bwrap inside
-    /// its new namespaces, or env(1) after the privileges were dropped — so no host-side process ever runs with it.
+    /// The whole command line: [setsid] [setpriv --pdeathsig KILL] sh -c LAUNCHER ... then, sandboxed,
+    /// [unshare --net sh -c WAIT-FOR-GO] [setpriv ...] bwrap ... --clearenv --setenv ... --, or, unsandboxed,
+    /// [unshare --pid --fork --kill-child --mount-proc [--net] sh -c INIT] [setpriv ...] env -i ...; then /bin/sh -c SCRIPT.
+    /// The build's environment is set by the last process before the build's own shell — bwrap inside its new
+    /// namespaces, or env(1) after the privileges were dropped — so no host-side process ever runs with it.
     /// </summary>
     private static List<string> LaunchArguments(BuildProcessRequest request, bool useSetsid)
     {
         var args = new List<string>();
         if (useSetsid)
         {
-            args.Add("/bin/sh");
+            args.Add(SetsidPath);
         }
 
+        // The chain dies with the runner, even a SIGKILLed one, before bwrap's --die-with-parent or the namespaces exist.
+        // The signal follows the thread that forked it: BuildProcess forks from SpawnThread, which lives as long as the
+        // process. (It does not survive the privilege drop; bwrap sets its own, the namespaces' init keeps its own.)
+        args.AddRange(DieWithParent());
+        args.Add("/bin/sh");
         args.Add("-c");
         if (request.Sandbox is { Count: > 0 } sandbox)
         {
@@ -196,9 +247,11 @@ public sealed class BuildProcess(TimeProvider? timeProvider = null)
             if (request.Egress is not null)
             {
                 // Still as the runner's user: a network namespace of its own, in which the launcher waits until the
-                // runner has connected and shaped it (EgressNetwork.AttachAsync), then goes on in place (same pid).
-                args.AddRange(["/usr/bin/unshare", "--net", "--", "/bin/sh", "-c", "while [ ! -e \"$0\" ]; do sleep 0.02; done\nexec \"$@\"",
-                    EgressNetwork.ReadyFileFor(statusFile)]);
+                // runner has connected and shaped it (EgressNetwork.AttachAsync) and said "go" on its stdin, then goes on
+                // in place (same pid). EOF without "go" (the runner died) or no word within the bound: it runs nothing.
+                args.AddRange([UnsharePath, "--net", "--", "/bin/sh", "-c",
+                    $"go=$(/usr/bin/timeout --foreground {LauncherWaitSeconds} /usr/bin/head -n 1) && [ \"$go\" = {LauncherGo} ] || exit 125\nexec \"$@\" </dev/null",
+                    "autobuilder-network-wait"]);
             }
 
             args.AddRange(DropPrivileges(request.RunAs));
@@ -216,6 +269,11 @@ public sealed class BuildProcess(TimeProvider? timeProvider = null)
         else
         {
             args.AddRange(["exec 2>&1\nexec \"$@\"", "autobuilder-launch"]);
+            if (request.Namespaces is { } namespaces)
+            {
+                args.AddRange(OwnNamespacesArguments(namespaces));
+            }
+
             args.AddRange(DropPrivileges(request.RunAs));
             args.AddRange(["/usr/bin/env", "-i"]);
             args.AddRange(request.Environment.Select(variable => $"{variable.Key}={variable.Value}"));
@@ -225,6 +283,50 @@ public sealed class BuildProcess(TimeProvider? timeProvider = null)
         args.AddRange(["/bin/sh", "-c", "exec 2>&1\n" + request.Command]);
         return args;
     }
+
+    /// <summary>
+    /// unshare(1) into a pid namespace (and a network namespace) of the command's own. Its first process, its init, is a
+    /// shell of the runner's user (root's, out of the build user's reach) that starts the command and waits for it; when it
+    /// ends, the kernel kills every process left in the namespace. It ends when the command ends; when the runner's end of
+    /// its stdin closes (the runner died, however: this holds even when unshare's --kill-child came too late); or with
+    /// unshare, which dies with the runner. A runner that is not root makes a user namespace first (mapped to root in it,
+    /// which owns nothing of the host's) and sets the parent-death signal again, which that clears.
+    /// </summary>
+    private static List<string> OwnNamespacesArguments(OwnNamespaces namespaces)
+    {
+        var args = new List<string>();
+        if (!Environment.IsPrivilegedProcess)
+        {
+            args.AddRange([UnsharePath, "--user", "--map-root-user", "--"]);
+            args.AddRange(DieWithParent());
+        }
+
+        args.AddRange([UnsharePath, "--pid", "--fork", "--kill-child", "--mount-proc"]);
+        if (!namespaces.HostNetwork)
+        {
+            args.Add("--net");
+        }
+
+        args.AddRange(["--", "/bin/sh", "-c", namespaces.HostNetwork ? NamespaceInit : OwnLoopback + NamespaceInit, "autobuilder-init"]);
+        return args;
+    }
+
+    /// <summary>A new network namespace's loopback starts down: up, a build can still talk to itself.</summary>
+    private const string OwnLoopback = "[ ! -x /usr/sbin/ip ] || /usr/sbin/ip link set lo up\n";
+
+    /// <summary>
+    /// The namespaces' init: the command gets an empty stdin and never the runner's pipe (fd 3 here), which a watcher
+    /// reads until EOF, then kills the command; the init's exit status is the command's.
+    /// </summary>
+    private const string NamespaceInit =
+        "exec 3<&0 </dev/null\n"
+        + "\"$@\" 3<&- &\n"
+        + "build=$!\n"
+        + "{ /usr/bin/cat <&3 >/dev/null 3<&-; kill -KILL \"$build\"; } 2>/dev/null &\n"
+        + "wait \"$build\"";
+
+    /// <summary>setpriv(1) that sets only the parent-death signal (SIGKILL) and runs the rest of the chain.</summary>
+    private static string[] DieWithParent() => File.Exists(SetprivPath) ? [SetprivPath, "--pdeathsig", "KILL", "--"] : [];
 
     /// <summary>setpriv(1) to the build user: real, effective and saved ids, no supplementary groups, no capabilities.</summary>
     private static string[] DropPrivileges(BuildUser? user) => user is null

@@ -109,17 +109,14 @@ public sealed class EgressNetwork(IReadOnlyList<string> allowedNetworks)
         return null;
     }
 
-    /// <summary>The file the launcher waits for before it starts the build in the new namespace.</summary>
-    public static string ReadyFileFor(string statusFile) => statusFile + ".network-ready";
-
     private const string IpTool = "/usr/sbin/ip";
 
     /// <summary>
-    /// Connects the namespace of <paramref name="pid"/> (the launcher, waiting for <paramref name="readyFile"/>) to the
-    /// internet and shapes its routes; then lets the launcher go on. The result stops slirp4netns.
+    /// Connects the namespace of <paramref name="pid"/> (the launcher, waiting on its stdin for the runner's word) to the
+    /// internet and shapes its routes; the caller then lets the launcher go on. The result stops slirp4netns.
     /// </summary>
     /// <exception cref="SandboxNetworkException">The network could not be set up.</exception>
-    public async Task<IAsyncDisposable> AttachAsync(int pid, string readyFile, CancellationToken cancellationToken)
+    public async Task<IAsyncDisposable> AttachAsync(int pid, CancellationToken cancellationToken)
     {
         var slirpPath = Executables.Find(SlirpExecutable) ?? throw new SandboxNetworkException("slirp4netns is not installed");
         using (var entering = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
@@ -155,7 +152,6 @@ public sealed class EgressNetwork(IReadOnlyList<string> allowedNetworks)
                 throw new SandboxNetworkException($"its routes could not be set: {(await errors.ConfigureAwait(false)).Trim()}");
             }
 
-            await File.WriteAllTextAsync(readyFile, "", CancellationToken.None).ConfigureAwait(false);
             return stopper;
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)

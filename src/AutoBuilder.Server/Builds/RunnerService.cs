@@ -38,6 +38,7 @@ public sealed class RunnerService(
         var maven = toolchains.Maven;
         var source = await store.GetSignedUrlAsync(layout.Source(build.ProjectId, build.SourceId), BlobPermission.Read, RunnerLinkLifetime, cancellationToken);
         var log = await store.GetSignedUrlAsync(layout.BuildLog(build.ProjectId, build.Number), BlobPermission.Append, RunnerLinkLifetime, cancellationToken);
+        var ownerIsAdmin = await db.Users.AsNoTracking().AnyAsync(u => u.Name == build.OwnerName && u.IsAdmin, cancellationToken);
         return new RunnerSpec
         {
             BuildId = build.Id,
@@ -64,7 +65,7 @@ public sealed class RunnerService(
                 GradleMirrorUsername = toolchains.Gradle.MirrorUsername,
                 GradleMirrorPassword = toolchains.Gradle.MirrorPassword,
             },
-            Sandbox = sandbox.Settings,
+            Sandbox = sandbox.For(ownerIsAdmin),
             MaxLogBytes = options.MaxLogBytes,
             MaxWorkspaceBytes = options.MaxWorkspaceBytes,
             Caches = cacheOptions.Value.Settings,

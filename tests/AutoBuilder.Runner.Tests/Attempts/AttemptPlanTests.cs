@@ -24,6 +24,19 @@ public sealed class AttemptPlanTests
             Sandbox = new SandboxSettings { Enabled = sandboxed, Network = network, BuildUid = buildUid, BuildGid = buildGid },
         };
 
+    /// <summary>In a Kubernetes pod the pod is the sandbox: no bwrap and no namespaces of the runner's own around the command.</summary>
+    [Fact]
+    public void Sandbox_InAPod_IsThePod()
+    {
+        var spec = Spec(sandboxed: false) with { Sandbox = new SandboxSettings { Enabled = false, InPod = true } };
+
+        var plan = AttemptPlan.Create(spec, BuildConfig.Empty, Root);
+
+        Assert.Null(plan.Sandbox);
+        Assert.Null(plan.Namespaces);
+        Assert.Equal("sandbox: the build's own pod (Kubernetes)", plan.SandboxDescription);
+    }
+
     /// <summary>autobuilder.yml's timeout (-1: none) against the server's default and maximum; the capped note only when it was capped.</summary>
     [Theory]
     [InlineData(600, 3600, -1, 600, false)]
@@ -103,7 +116,9 @@ public sealed class AttemptPlanTests
     [InlineData(true, SandboxNetwork.Host, true, null, "sandbox: bubblewrap, network: the host's", null)]
     [InlineData(true, SandboxNetwork.Egress, false, null, null, "bubblewrap ('bwrap') is not on the runner's PATH")]
     [InlineData(true, SandboxNetwork.Egress, true, "no slirp4netns", null, "Sandbox:Network=Egress, but this runner cannot: no slirp4netns")]
-    [InlineData(false, SandboxNetwork.None, false, null, "sandbox: off", null)]
+    [InlineData(false, SandboxNetwork.None, false, null, "sandbox: off (the server's Sandbox:Mode); own pid namespace, no network", null)]
+    [InlineData(false, SandboxNetwork.Egress, false, null, "sandbox: off (the server's Sandbox:Mode); own pid namespace, no network", null)] // Egress needs the sandbox
+    [InlineData(false, SandboxNetwork.Host, false, null, "sandbox: off (the server's Sandbox:Mode); own pid namespace, network: the host's", null)]
     public void Sandbox_IsTheServersDecisionOrARefusal(bool sandboxed, SandboxNetwork network, bool hasBwrap, string? egressUnavailable, string? description, string? refusal)
     {
         var facts = new RunnerFacts(true, hasBwrap ? "/usr/bin/bwrap" : null, egressUnavailable);
@@ -116,6 +131,8 @@ public sealed class AttemptPlanTests
             Assert.StartsWith(description!, plan.SandboxDescription, StringComparison.Ordinal);
             Assert.Equal(sandboxed, plan.Sandbox is not null);
             Assert.Equal(sandboxed && network != SandboxNetwork.None, plan.Sandbox?.SharesNetwork ?? false);
+            Assert.Equal(!sandboxed, plan.Namespaces is not null);
+            Assert.Equal(!sandboxed && network == SandboxNetwork.Host, plan.Namespaces?.HostNetwork ?? false);
         }
         else
         {

@@ -28,10 +28,12 @@ public sealed class BuildProcessTests : IDisposable
         Assert.Equal("one\ntwo\nthree\n", Output);
     }
 
-    [Fact]
-    public async Task RunAsync_Stdin_IsEmpty()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task RunAsync_Stdin_IsEmpty(bool ownNamespaces)
     {
-        var result = await Run("cat; echo done");
+        var result = await Run("cat; echo done", namespaces: ownNamespaces ? new OwnNamespaces(HostNetwork: false) : null);
 
         Assert.Equal(0, result.ExitCode);
         Assert.Equal("done\n", Output);
@@ -129,8 +131,68 @@ public sealed class BuildProcessTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// Unsandboxed in namespaces of its own (issue 18, finding 4): a setsid daemon, which leaves the process group and is
+    /// reparented away from the shell, is gone when the command ends, and the host's loopback cannot be reached. On the
+    /// old launcher (the group kill only, the host's network) the daemon outlived the build and the port answered.
+    /// </summary>
+    [Fact]
+    public async Task RunAsync_OwnNamespaces_NoDaemonOutlivesTheCommand_AndTheHostsLoopbackIsOutOfReach()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        var marker = 3_000 + Random.Shared.Next(100_000);
+        var started = _temp.Combine("daemon-started");
+
+        var result = await Run($$"""
+            setsid sh -c 'echo up > {{started}}; exec sleep {{marker}}' </dev/null >/dev/null 2>&1 &
+            while [ ! -s {{started}} ]; do sleep 0.01; done
+            if bash -c "exec 3<>/dev/tcp/127.0.0.1/{{port}}" 2>/dev/null; then echo "loopback: reached"; else echo "loopback: refused"; fi
+            if bash -c "exec 3<>/dev/tcp/127.0.0.1/1" 2>&1 | grep -q refused; then echo "own loopback: up"; fi
+            """, namespaces: new OwnNamespaces(HostNetwork: false));
+
+        Assert.True(result.ExitCode == 0, Output);
+        Assert.True(File.Exists(started), "the daemon never started"); // positive control
+        Assert.Contains("loopback: refused", Output, StringComparison.Ordinal);
+        Assert.Contains("own loopback: up", Output, StringComparison.Ordinal); // its own loopback works: "refused", not "unreachable"
+        Assert.False(listener.Pending(), "the host's port was reached");
+        var daemon = $"sleep\0{marker}\0";
+        var gone = await TestWait.UntilAsync(() => ProcessesRunning(daemon).Count == 0);
+        var left = ProcessesRunning(daemon);
+        left.ForEach(KillProcess); // the test's own daemon, by pid, should it have outlived the command
+        Assert.True(gone, $"the daemon outlived the command: pid {string.Join(", ", left)}");
+    }
+
+    private static void KillProcess(int pid)
+    {
+        try
+        {
+            System.Diagnostics.Process.GetProcessById(pid).Kill();
+        }
+        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception)
+        {
+            // Gone meanwhile.
+        }
+    }
+
+    /// <summary>Sandbox:Network=Host, the control: the same command reaches the host's loopback.</summary>
+    [Fact]
+    public async Task RunAsync_OwnNamespacesWithHostNetwork_ReachesTheHostsLoopback()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+
+        var result = await Run($"if bash -c \"exec 3<>/dev/tcp/127.0.0.1/{port}\" 2>/dev/null; then echo \"loopback: reached\"; fi",
+            namespaces: new OwnNamespaces(HostNetwork: true));
+
+        Assert.True(result.ExitCode == 0, Output);
+        Assert.Contains("loopback: reached", Output, StringComparison.Ordinal);
+    }
+
     private Task<BuildProcessResult> Run(string command, TimeSpan? timeout = null, CancellationToken cancellationToken = default,
-        IReadOnlyDictionary<string, string>? environment = null, TimeProvider? time = null) =>
+        IReadOnlyDictionary<string, string>? environment = null, TimeProvider? time = null, OwnNamespaces? namespaces = null) =>
         new BuildProcess(time).RunAsync(
             new BuildProcessRequest
             {
@@ -138,6 +200,7 @@ public sealed class BuildProcessTests : IDisposable
                 WorkingDirectory = _temp.Path,
                 Environment = environment ?? new Dictionary<string, string> { ["PATH"] = "/usr/bin:/bin" },
                 Timeout = timeout ?? TimeSpan.FromMinutes(5),
+                Namespaces = namespaces,
             },
             (bytes, _) =>
             {
@@ -145,6 +208,28 @@ public sealed class BuildProcessTests : IDisposable
                 return ValueTask.CompletedTask;
             },
             cancellationToken);
+
+    /// <summary>Live host pids whose whole command line is <paramref name="cmdline"/> (NUL-separated).</summary>
+    private static List<int> ProcessesRunning(string cmdline)
+    {
+        var found = new List<int>();
+        foreach (var folder in Directory.EnumerateDirectories("/proc"))
+        {
+            try
+            {
+                if (int.TryParse(Path.GetFileName(folder), out var pid) && File.ReadAllText(Path.Combine(folder, "cmdline")) == cmdline && IsAlive(pid))
+                {
+                    found.Add(pid);
+                }
+            }
+            catch (IOException)
+            {
+                // Gone meanwhile.
+            }
+        }
+
+        return found;
+    }
 
     /// <summary>The shell has written the whole pid (echo writes the line at once).</summary>
     private static bool HasPid(string path) => File.Exists(path) && File.ReadAllText(path).EndsWith('\n');

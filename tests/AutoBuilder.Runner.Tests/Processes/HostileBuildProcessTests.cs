@@ -58,7 +58,7 @@ public sealed class HostileBuildProcessTests : IDisposable
         Assert.Contains(lines, line => line.StartsWith("/usr/bin/dash ", StringComparison.Ordinal));
         Assert.DoesNotContain(lines, line => line.Contains(secret, StringComparison.Ordinal));
         Assert.All(lines, line => Assert.EndsWith(" HIDDEN", line, StringComparison.Ordinal));
-        foreach (var hostSide in new[] { "/usr/bin/setsid", "/usr/bin/bwrap", "/usr/bin/setpriv", "/usr/bin/env" })
+        foreach (var hostSide in new[] { "/usr/bin/setsid", "/usr/bin/bwrap", "/usr/bin/setpriv", "/usr/bin/env", "/usr/bin/unshare" })
         {
             Assert.DoesNotContain(lines, line => line.StartsWith(hostSide + " ", StringComparison.Ordinal));
         }
@@ -146,6 +146,8 @@ public sealed class HostileBuildProcessTests : IDisposable
                 Sandbox = sandbox,
                 SandboxStatusFile = _temp.Combine("status.json"),
                 RunAs = asBuildUser ? BuildUser : null,
+                // Unsandboxed as the runner runs it: in namespaces of its own, whose init is a host-side (root) shell.
+                Namespaces = sandboxed ? null : new OwnNamespaces(HostNetwork: false),
             },
             (bytes, _) =>
             {

@@ -40,6 +40,27 @@ public sealed class SandboxCheckTests
         Assert.Single(logger.Lines, line => line.StartsWith("Warning", StringComparison.Ordinal) && line.Contains("unsandboxed", StringComparison.Ordinal));
     }
 
+    /// <summary>Off runs every user's builds (the operator accepted the risk); unsandboxed, only Host gives them a network.</summary>
+    [Theory]
+    [InlineData(SandboxNetwork.Egress, SandboxNetwork.None)]
+    [InlineData(SandboxNetwork.None, SandboxNetwork.None)]
+    [InlineData(SandboxNetwork.Host, SandboxNetwork.Host)]
+    public async Task StartAsync_Off_EveryonesBuildsRun_WithANetworkOnlyWhenHostIsAskedFor(SandboxNetwork asked, SandboxNetwork given)
+    {
+        var check = new SandboxCheck(Options.Create(new SandboxOptions { Mode = SandboxMode.Off, Network = asked }), Options.Create(new ExecutorOptions()), new ListLogger());
+
+        await check.StartAsync(CancellationToken.None);
+
+        foreach (var ownerIsAdmin in new[] { true, false })
+        {
+            var settings = check.For(ownerIsAdmin);
+            Assert.False(settings.Enabled);
+            Assert.False(settings.InPod);
+            Assert.Null(settings.Refusal);
+            Assert.Equal(given, settings.Network);
+        }
+    }
+
     [Theory]
     [InlineData(SandboxMode.Auto)]
     [InlineData(SandboxMode.Off)]
@@ -51,6 +72,8 @@ public sealed class SandboxCheckTests
         await check.StartAsync(CancellationToken.None);
 
         Assert.False(check.Settings.Enabled);
+        Assert.True(check.For(ownerIsAdmin: false).InPod);
+        Assert.Null(check.For(ownerIsAdmin: false).Refusal);
         Assert.Contains(logger.Lines, line => line.Contains("pods, which are their sandbox", StringComparison.Ordinal));
     }
 

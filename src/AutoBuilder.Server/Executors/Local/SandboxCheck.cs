@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using AutoBuilder.Core;
 using AutoBuilder.Core.Protocol;
 using AutoBuilder.Runner.Processes;
 using AutoBuilder.Server.Hosting;
@@ -10,20 +11,33 @@ namespace AutoBuilder.Server.Executors.Local;
 
 /// <summary>
 /// Decides once, at start-up, whether builds run in bubblewrap: it runs a trivial sandboxed `true`.
-/// Auto without a working bwrap logs one warning line; Required without one fails start-up.
-/// The decision goes to every runner in its spec (<see cref="RunnerSpec.Sandbox"/>).
+/// Auto without a working bwrap logs one warning line and builds only admins' projects (unsandboxed); Required without
+/// one fails start-up. The decision goes to every runner in its spec (<see cref="RunnerSpec.Sandbox"/>, <see cref="For"/>).
 /// Under the Kubernetes executor the build pod is the sandbox (non-root, no capabilities, no privilege escalation,
 /// its own filesystem, no service-account token): bubblewrap cannot run there and is not asked for.
 /// </summary>
 public sealed class SandboxCheck(IOptions<SandboxOptions> options, IOptions<ExecutorOptions> executor, ILogger<SandboxCheck> logger) : IHostedService
 {
     private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(30);
-    private readonly Lazy<SandboxSettings> _settings = new(() => executor.Value.Kind == ExecutorKind.Kubernetes
-        ? InPod(options.Value, logger)
+    private readonly Lazy<Decision> _decision = new(() => executor.Value.Kind == ExecutorKind.Kubernetes
+        ? new Decision(InPod(options.Value, logger), null)
         : Decide(options.Value, logger), LazyThreadSafetyMode.ExecutionAndPublication);
 
-    /// <summary>The decision (made on first use, at the latest at start-up).</summary>
-    public SandboxSettings Settings => _settings.Value;
+    /// <summary>The decision (made on first use, at the latest at start-up), as an admin's build gets it.</summary>
+    public SandboxSettings Settings => _decision.Value.Settings;
+
+    /// <summary>
+    /// The decision for one build: the one place that says whose builds may run unsandboxed. Sandbox:Mode=Auto without a
+    /// working bubblewrap runs admins' builds only (the one-user machine); any other user's build is refused, naming the
+    /// fix. Sandbox:Mode=Off runs everyone's (the operator accepted the risk).
+    /// </summary>
+    public SandboxSettings For(bool ownerIsAdmin) => _decision.Value is { Unavailable: { } problem } && !ownerIsAdmin
+        ? Settings with
+        {
+            Refusal = $"this server cannot sandbox builds (bubblewrap {Printable.Of(problem)}) and then runs only admins' builds, unsandboxed. "
+                + "Ask its operator to install bubblewrap (apt-get install bubblewrap), or to set Sandbox:Mode=Off to run every user's builds unsandboxed, accepting the risk",
+        }
+        : Settings;
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
@@ -32,6 +46,9 @@ public sealed class SandboxCheck(IOptions<SandboxOptions> options, IOptions<Exec
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <param name="Unavailable">Auto fell back to unsandboxed: why bubblewrap cannot be used.</param>
+    private sealed record Decision(SandboxSettings Settings, string? Unavailable);
 
     private static SandboxSettings InPod(SandboxOptions options, ILogger logger)
     {
@@ -43,10 +60,10 @@ public sealed class SandboxCheck(IOptions<SandboxOptions> options, IOptions<Exec
         }
 
         logger.LogInformation("Builds run in their own Kubernetes pods, which are their sandbox (bubblewrap is not used)");
-        return new SandboxSettings();
+        return new SandboxSettings { InPod = true };
     }
 
-    private static SandboxSettings Decide(SandboxOptions options, ILogger logger)
+    private static Decision Decide(SandboxOptions options, ILogger logger)
     {
         var user = new SandboxSettings { BuildUid = options.BuildUid, BuildGid = options.BuildGid ?? options.BuildUid };
         if (Environment.IsPrivilegedProcess)
@@ -54,26 +71,31 @@ public sealed class SandboxCheck(IOptions<SandboxOptions> options, IOptions<Exec
             logger.LogInformation("The server runs as root: builds run as the unprivileged uid {Uid} gid {Gid} (Sandbox:BuildUid, Sandbox:BuildGid)", user.BuildUid, user.BuildGid);
         }
 
+        // Unsandboxed, a build has a network only when the operator asked for the host's by name.
+        var unsandboxed = user with { Network = options.Network == SandboxNetwork.Host ? SandboxNetwork.Host : SandboxNetwork.None };
+        var network = unsandboxed.Network == SandboxNetwork.Host ? "the host's network (Sandbox:Network=Host)" : "no network";
         if (options.Mode == SandboxMode.Off)
         {
-            logger.LogWarning("Sandbox:Mode is Off: builds run unsandboxed and can read everything their user can");
-            return user;
+            logger.LogWarning(
+                "Sandbox:Mode is Off: every user's builds run unsandboxed (the operator accepts the risk): they can read everything their user can; each gets {Network} and its own pid namespace",
+                network);
+            return new Decision(unsandboxed, null);
         }
 
         var problem = Probe(Environment.IsPrivilegedProcess ? user : null);
         if (problem is null)
         {
-            var network = DecideNetwork(options, logger);
-            logger.LogInformation("Builds run sandboxed in bubblewrap (network {Network})", network.ToString());
-            return user with
+            var sandboxNetwork = DecideNetwork(options, logger);
+            logger.LogInformation("Builds run sandboxed in bubblewrap (network {Network})", sandboxNetwork.ToString());
+            return new Decision(user with
             {
                 Enabled = true,
-                Network = network,
+                Network = sandboxNetwork,
                 AllowedNetworks = options.AllowedNetworks,
                 HttpProxy = options.HttpProxy,
                 HttpsProxy = options.HttpsProxy,
                 NoProxy = options.NoProxy,
-            };
+            }, null);
         }
 
         if (options.Mode == SandboxMode.Required)
@@ -83,9 +105,9 @@ public sealed class SandboxCheck(IOptions<SandboxOptions> options, IOptions<Exec
         }
 
         logger.LogWarning(
-            "Builds run UNSANDBOXED: bubblewrap {Problem}. Fix: apt-get install bubblewrap (and allow it to create namespaces), or set Sandbox:Mode=Off to silence this, or Required to refuse to start without it",
-            problem);
-        return user;
+            "Builds run UNSANDBOXED: bubblewrap {Problem}. Only admins' builds run (unsandboxed, with {Network}); other users' builds fail. Fix: apt-get install bubblewrap (and allow it to create namespaces), or set Sandbox:Mode=Off to run every user's builds unsandboxed, or Required to refuse to start without it",
+            problem, network);
+        return new Decision(unsandboxed, problem);
     }
 
     /// <summary>Egress when it can be provided here; otherwise no network, said in one warning line — never the host's.</summary>
