@@ -124,6 +124,8 @@ public sealed class BuildRunner
         public BuildUser? RunAs { get; init; }
         /// <summary>The build's own network to the internet (Sandbox:Network=Egress).</summary>
         public EgressNetwork? Egress { get; init; }
+        /// <summary>The build's view without a network, for the tools that read its tree after it (BuildUserTool).</summary>
+        public IReadOnlyList<string>? ToolSandbox { get; init; }
     }
 
     private static readonly TimeSpan MinimumTransferLimit = TimeSpan.FromMinutes(5);
@@ -233,7 +235,7 @@ public sealed class BuildRunner
                 // Only a success saves, and a save never changes the outcome (its own bound, its own log line).
                 if (_outcome == BuildOutcome.Succeeded && _cacheToSave is not null)
                 {
-                    await Cache.SaveAsync(_cacheToSave, publishLimit, cancellationToken).ConfigureAwait(false);
+                    await Cache.SaveAsync(_cacheToSave, publishLimit, cancellationToken, new BuildUserView(prepared.ToolSandbox, prepared.RunAs)).ConfigureAwait(false);
                 }
             }
 
@@ -368,6 +370,7 @@ public sealed class BuildRunner
             }
 
             IReadOnlyList<string>? sandbox = null;
+            IReadOnlyList<string>? toolSandbox = null;
             EgressNetwork? egress = null;
             if (spec.Sandbox.Enabled)
             {
@@ -386,6 +389,7 @@ public sealed class BuildRunner
 
                 var shareNetwork = spec.Sandbox.Network != SandboxNetwork.None;
                 sandbox = [bwrap, .. Processes.Sandbox.Arguments(new SandboxRequest([sourceDirectory, home, temp, cache], extracted.SourceRoot, shareNetwork, temp))];
+                toolSandbox = [bwrap, .. Processes.Sandbox.Arguments(new SandboxRequest([sourceDirectory, home, temp, cache], extracted.SourceRoot, Network: false, temp))];
                 await LogAsync(spec.Sandbox.Network switch
                 {
                     SandboxNetwork.Egress => "sandbox: bubblewrap, network: egress (the internet; not the host, its loopback, link-local or private networks)",
@@ -403,7 +407,7 @@ public sealed class BuildRunner
                 await LogAsync(string.Create(CultureInfo.InvariantCulture, $"build user: uid {user.Uid}, gid {user.Gid} (the runner is root; Sandbox:BuildUid)"), cancellationToken).ConfigureAwait(false);
             }
 
-            return new Prepared(extracted.SourceRoot, toolchain, config, version.Version, timeout, environment) { Sandbox = sandbox, RunAs = user, Egress = egress };
+            return new Prepared(extracted.SourceRoot, toolchain, config, version.Version, timeout, environment) { Sandbox = sandbox, RunAs = user, Egress = egress, ToolSandbox = toolSandbox };
         }
 
         private KeyedCache Cache => _keyed ??= new(Api, LogAsync, Time);

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Globalization;
 using System.Formats.Tar;
 using System.Runtime.ExceptionServices;
 using System.Runtime.InteropServices;
@@ -11,9 +12,6 @@ namespace AutoBuilder.Runner.Caching;
 
 /// <summary>An archive's size and SHA-256 (lower-case hex), as recorded beside it in the blob store.</summary>
 public sealed record ArchiveDigest(long Size, string Sha256);
-
-/// <summary>A folder to archive, and the entry name its content goes under.</summary>
-public sealed record PackRoot(string Folder, string Name);
 
 /// <summary>What a pack wrote: the archive's digest, and the files and bytes it holds.</summary>
 public sealed record PackResult(ArchiveDigest Digest, int FileCount, long TotalBytes);
@@ -56,74 +54,133 @@ public static partial class CacheArchive
     }
 
     /// <summary>
-    /// Packs several folders into one archive, each under its own entry name (<see cref="PackRoot"/>): regular files and
-    /// folders only, never following or storing a link, and without the files <paramref name="exclude"/> names (it is
-    /// given each path relative to its root, '/'-separated). Missing roots are left out.
+    /// An archive written entry by entry, for a caller that reads the content from a stream it parses as data (a tar a
+    /// build-user tool wrote, <see cref="CachePathPacker"/>): the writer never opens a path itself.
     /// </summary>
-    public static async Task<PackResult> PackAsync(IReadOnlyList<PackRoot> roots, Stream destination, Func<PackRoot, string, bool>? exclude = null, CancellationToken cancellationToken = default)
+    public static Writer CreateWriter(Stream destination) => new(destination ?? throw new ArgumentNullException(nameof(destination)));
+
+    /// <summary>
+    /// Whether an entry name can be carried: what <see cref="UnpackAsync"/> accepts (relative, no '..', no NUL) and
+    /// nothing a log line or a tar reader could misread (controls, '\', a name that was not valid UTF-8).
+    /// </summary>
+    public static bool CanCarry(string name)
     {
-        ArgumentNullException.ThrowIfNull(roots);
-        ArgumentNullException.ThrowIfNull(destination);
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        var hashing = new HashingStream(destination, hash);
-        int files = 0;
-        long bytes = 0;
-        await using (hashing.ConfigureAwait(false))
+        ArgumentNullException.ThrowIfNull(name);
+        if (name.Length == 0 || name.StartsWith('/') || name.EndsWith('/'))
         {
-            var zstd = new CompressionStream(hashing, CompressionLevel, leaveOpen: true);
-            await using (zstd.ConfigureAwait(false))
+            return false;
+        }
+
+        foreach (var c in name)
+        {
+            if (char.IsControl(c) || c is '\\' or '\uFFFD')
             {
-                var writer = new TarWriter(zstd, TarEntryFormat.Pax, leaveOpen: true);
-                await using (writer.ConfigureAwait(false))
-                {
-                    foreach (var root in roots)
-                    {
-                        var folder = Path.GetFullPath(root.Folder);
-                        if (!Directory.Exists(folder) || new DirectoryInfo(folder).LinkTarget is not null)
-                        {
-                            continue;
-                        }
+                return false;
+            }
+        }
 
-                        var pending = new Stack<string>([folder]);
-                        while (pending.TryPop(out var current))
-                        {
-                            var relativeFolder = Path.GetRelativePath(folder, current).Replace('\\', '/');
-                            var name = relativeFolder == "." ? root.Name : $"{root.Name}/{relativeFolder}";
-                            await writer.WriteEntryAsync(new PaxTarEntry(TarEntryType.Directory, name + "/"), cancellationToken).ConfigureAwait(false);
-                            foreach (var entry in new DirectoryInfo(current).EnumerateFileSystemInfos().OrderBy(e => e.Name, StringComparer.Ordinal))
-                            {
-                                var relative = Path.GetRelativePath(folder, entry.FullName).Replace('\\', '/');
-                                if (entry.LinkTarget is not null || exclude?.Invoke(root, relative) == true)
-                                {
-                                    continue;
-                                }
+        return !name.Split('/').Any(part => part is "" or "." or "..");
+    }
 
-                                if (entry is DirectoryInfo)
-                                {
-                                    pending.Push(entry.FullName);
-                                }
-                                else if (IsRegularFile(entry.FullName))
-                                {
-                                    await writer.WriteEntryAsync(entry.FullName, $"{root.Name}/{relative}", cancellationToken).ConfigureAwait(false);
-                                    files++;
-                                    bytes += ((FileInfo)entry).Length;
-                                }
-                            }
-                        }
-                    }
-                }
+    /// <summary>See <see cref="CreateWriter"/>: folders and regular files, in the order given.</summary>
+    public sealed class Writer : IAsyncDisposable
+    {
+        private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        private readonly HashingStream _hashing;
+        private readonly CompressionStream _zstd;
+        private readonly TarWriter _tar;
+        private bool _done;
+
+        internal Writer(Stream destination)
+        {
+            _hashing = new HashingStream(destination, _hash);
+            _zstd = new CompressionStream(_hashing, CompressionLevel, leaveOpen: true);
+            _tar = new TarWriter(_zstd, TarEntryFormat.Pax, leaveOpen: true);
+        }
+
+        /// <summary>Regular files written so far.</summary>
+        public int FileCount { get; private set; }
+
+        /// <summary>Their apparent size (what a restore writes), so far.</summary>
+        public long TotalBytes { get; private set; }
+
+        public async Task AddFolderAsync(string name, CancellationToken cancellationToken)
+        {
+            Check(name);
+            await _tar.WriteEntryAsync(new PaxTarEntry(TarEntryType.Directory, name + "/"), cancellationToken).ConfigureAwait(false);
+        }
+
+        /// <summary>A regular file of <paramref name="length"/> bytes read from <paramref name="data"/>.</summary>
+        public async Task AddFileAsync(string name, UnixFileMode mode, DateTimeOffset modified, Stream? data, long length, CancellationToken cancellationToken)
+        {
+            Check(name);
+            var entry = new PaxTarEntry(TarEntryType.RegularFile, name)
+            {
+                Mode = mode & (UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute),
+                ModificationTime = modified,
+                // TarWriter needs the length up front to stream into an unseekable archive; a tar entry's is in its header.
+                DataStream = data is { CanSeek: false } ? new KnownLengthStream(data, length) : data,
+            };
+            await _tar.WriteEntryAsync(entry, cancellationToken).ConfigureAwait(false);
+            FileCount++;
+            TotalBytes += data is null ? 0 : length;
+        }
+
+        /// <summary>Ends the archive and returns what it is.</summary>
+        public async Task<PackResult> CompleteAsync()
+        {
+            await CloseAsync().ConfigureAwait(false);
+            return new PackResult(new ArchiveDigest(_hashing.Length, Convert.ToHexStringLower(_hash.GetHashAndReset())), FileCount, TotalBytes);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            try
+            {
+                await CloseAsync().ConfigureAwait(false);
+            }
+            catch (IOException)
+            {
+                // An archive given up on (its destination refused more bytes): nothing of it is used.
+            }
+            finally
+            {
+                _hash.Dispose();
+            }
+        }
+
+        private async Task CloseAsync()
+        {
+            if (_done)
+            {
+                return;
             }
 
-            return new PackResult(new ArchiveDigest(hashing.Length, Convert.ToHexStringLower(hash.GetHashAndReset())), files, bytes);
+            _done = true;
+            try
+            {
+                await _tar.DisposeAsync().ConfigureAwait(false);
+            }
+            finally
+            {
+                await _zstd.DisposeAsync().ConfigureAwait(false);
+                await _hashing.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+
+        private static void Check(string name)
+        {
+            if (!CanCarry(name))
+            {
+                throw new ArgumentException($"'{Printable.Of(name)}' cannot be carried by a cache archive", nameof(name));
+            }
         }
     }
 
-    /// <summary>Regular files only: a FIFO or socket a build left would block or fail the archive.</summary>
-    private static bool IsRegularFile(string path) => Publishing.FileKinds.Of(path) == Publishing.FileKind.Regular;
-
     /// <summary>
     /// Unpacks <paramref name="source"/> into <paramref name="destination"/> and checks the whole archive against
-    /// <paramref name="expectedSha256"/> when one is given.
+    /// <paramref name="expectedSha256"/> when one is given. Files are counted by their apparent size (a sparse file's
+    /// whole length, which is what gets written): past <paramref name="maxBytes"/> the restore stops as corrupt.
     /// </summary>
     /// <remarks>
     /// Two stages, as `tar --zstd -xf` runs zstd and tar as two processes: this task reads the source (asynchronously),
@@ -132,7 +189,7 @@ public static partial class CacheArchive
     /// per-file lock, no thread-pool hop per write). `bench cache` measures it against tar (docs/BENCHMARKS.md).
     /// </remarks>
     /// <exception cref="CacheArchiveException">The archive is corrupt, or differs from its recorded hash; what was unpacked must not be used.</exception>
-    public static async Task<UnpackResult> UnpackAsync(Stream source, string destination, string? expectedSha256 = null, CancellationToken cancellationToken = default)
+    public static async Task<UnpackResult> UnpackAsync(Stream source, string destination, string? expectedSha256 = null, long maxBytes = long.MaxValue, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(source);
         ArgumentException.ThrowIfNullOrEmpty(destination);
@@ -147,7 +204,7 @@ public static partial class CacheArchive
             {
                 try
                 {
-                    return Extract(new ChunkStream(chunks.Reader), root, stop.Token);
+                    return Extract(new ChunkStream(chunks.Reader), root, maxBytes, stop.Token);
                 }
                 catch
                 {
@@ -239,7 +296,7 @@ public static partial class CacheArchive
     private static bool IsCorrupt(Exception ex) => ex is InvalidDataException or ZstdException or FormatException or EndOfStreamException;
 
     /// <summary>The extracting stage: the tar stream's regular files and folders, created under root, synchronously.</summary>
-    private static (int Files, long Bytes, int Skipped) Extract(Stream tar, string root, CancellationToken cancellationToken)
+    private static (int Files, long Bytes, int Skipped) Extract(Stream tar, string root, long maxBytes, CancellationToken cancellationToken)
     {
         int files = 0, skipped = 0;
         long bytes = 0;
@@ -262,6 +319,11 @@ public static partial class CacheArchive
 
                         break;
                     case TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile:
+                        if (entry.Length > maxBytes - bytes)
+                        {
+                            throw new CacheArchiveException(string.Create(CultureInfo.InvariantCulture, $"the cache archive holds more than {maxBytes:N0} bytes of files (Caches:MaxArchiveBytes)"));
+                        }
+
                         var parent = Path.GetDirectoryName(path)!;
                         if (folders.Add(parent))
                         {
@@ -497,6 +559,47 @@ public static partial class CacheArchive
 
             base.Dispose(disposing);
         }
+    }
+
+    /// <summary>A forward-only stream of a known length: what TarWriter asks of a file's data to write it into a stream.</summary>
+    private sealed class KnownLengthStream(Stream inner, long length) : Stream
+    {
+        private long _read;
+
+        public override bool CanRead => true;
+        public override bool CanSeek => true;
+        public override bool CanWrite => false;
+        public override long Length => length;
+        public override long Position { get => _read; set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            var read = inner.Read(buffer[..(int)Math.Min(buffer.Length, length - _read)]);
+            _read += read;
+            return read;
+        }
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            var read = await inner.ReadAsync(buffer[..(int)Math.Min(buffer.Length, length - _read)], cancellationToken).ConfigureAwait(false);
+            _read += read;
+            return read;
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 
     /// <summary>Passes bytes through (reading or writing), hashing and counting them.</summary>
