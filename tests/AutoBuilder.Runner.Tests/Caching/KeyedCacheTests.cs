@@ -308,6 +308,36 @@ public sealed class KeyedCacheTests : IAsyncLifetime
         Assert.NotNull(k3);
     }
 
+    /// <summary>
+    /// Issue 18, finding 6: a copy is found by key but used only for the archive it was made from. One of another archive
+    /// (the cache was deleted and saved anew) is not found, and the next exact hit replaces it; Remove deletes a copy.
+    /// </summary>
+    [Fact]
+    public async Task Layers_ACopyOfAnotherArchive_IsNotUsed_AndIsReplaced_AndRemoveDeletesIt()
+    {
+        Assert.True(Environment.IsPrivilegedProcess, "cache layers are root's: this test runs as root, as CI does");
+        var cacheDirectory = _temp.Combine("machine-cache");
+        var layers = CacheLayers.For(cacheDirectory, maxBytes: long.MaxValue)!;
+        var newSha = new string('b', 64);
+        Task<long> Fill(string folder, string content)
+        {
+            WriteFile(folder, "home/.deps/generation", content);
+            return Task.FromResult(3L);
+        }
+
+        (await layers.AddAsync("demo", "k", Sha, null, folder => Fill(folder, "old"))).Dispose();
+
+        Assert.Null(layers.Find("demo", "k", newSha));
+        using (var replaced = await layers.AddAsync("demo", "k", newSha, null, folder => Fill(folder, "new")))
+        {
+            Assert.Equal("new", File.ReadAllText(Path.Combine(replaced.Copy, "home/.deps/generation")));
+        }
+
+        Assert.Null(layers.Find("demo", "k", Sha));
+        Assert.True(CacheLayers.Remove(cacheDirectory, "demo", "k"));
+        Assert.False(Directory.Exists(Path.Combine(layers.Root, "demo", "k")));
+    }
+
     /// <summary>The SHA-256 the layer tests' copies are recorded as made from.</summary>
     private static readonly string Sha = new('a', 64);
 
