@@ -304,7 +304,8 @@ public static partial class CacheArchive
         try
         {
             using var reader = new TarReader(tar, leaveOpen: true);
-            var folders = new HashSet<string>(StringComparer.Ordinal) { root };
+            using var folders = OperatingSystem.IsLinux() ? new FolderHandles(root) : null;
+            var made = new HashSet<string>(StringComparer.Ordinal) { root };
             while (reader.GetNextEntry(copyData: false) is { } entry)
             {
                 cancellationToken.ThrowIfCancellationRequested();
@@ -312,7 +313,11 @@ public static partial class CacheArchive
                 switch (entry.EntryType)
                 {
                     case TarEntryType.Directory:
-                        if (folders.Add(path))
+                        if (folders is not null)
+                        {
+                            folders.Open(Path.GetRelativePath(root, path), entry);
+                        }
+                        else if (made.Add(path))
                         {
                             Directory.CreateDirectory(path);
                         }
@@ -325,12 +330,20 @@ public static partial class CacheArchive
                         }
 
                         var parent = Path.GetDirectoryName(path)!;
-                        if (folders.Add(parent))
+                        if (folders is not null)
                         {
-                            Directory.CreateDirectory(parent);
+                            bytes += WriteFile(entry, folders.Open(parent == root ? "" : Path.GetRelativePath(root, parent), entry), Path.GetFileName(path), path, buffer);
+                        }
+                        else
+                        {
+                            if (made.Add(parent))
+                            {
+                                Directory.CreateDirectory(parent);
+                            }
+
+                            bytes += WriteFileManaged(entry, path, buffer);
                         }
 
-                        bytes += WriteFile(entry, path, buffer);
                         files++;
                         break;
                     default:
@@ -366,21 +379,20 @@ public static partial class CacheArchive
             : throw new CacheArchiveException($"the cache archive has an entry outside its folder: '{Printable.Of(name)}'");
     }
 
-    private static long WriteFile(TarEntry entry, string path, byte[] buffer)
+    /// <summary>Writes the entry as <paramref name="name"/> in the folder <paramref name="folder"/> (a descriptor of <see cref="FolderHandles"/>).</summary>
+    private static long WriteFile(TarEntry entry, int folder, string name, string path, byte[] buffer)
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return WriteFileManaged(entry, path, buffer);
-        }
-
         // O_EXCL|O_NOFOLLOW: a new file, never through a link; what exists already is looked at on the slow path.
         var flags = OWronly | OCreat | OExcl | OCloexec | ONofollow;
         // 0666 less the umask, as FileStream creates files; 0777 for what was executable (a wrapper's or a tool's binaries).
-        var fd = Native.Open(path, flags, Executable(entry) ? 0x1FF : 0x1B6);
+        var fd = Native.OpenAt(folder, name, flags, Executable(entry) ? 0x1FF : 0x1B6);
         if (fd < 0 && Marshal.GetLastPInvokeError() == EExist)
         {
-            RefuseFolderOrLink(entry, path);
-            fd = Native.Open(path, OWronly | OTrunc | OCloexec | ONofollow, 0);
+            fd = Native.OpenAt(folder, name, OWronly | OTrunc | OCloexec | ONofollow, 0);
+            if (fd < 0 && Marshal.GetLastPInvokeError() is ELoop or EIsDir)
+            {
+                throw new CacheArchiveException($"the cache archive writes '{Printable.Of(entry.Name)}' over a folder or link");
+            }
         }
 
         if (fd < 0)
@@ -469,15 +481,113 @@ public static partial class CacheArchive
         return output.Length;
     }
 
-    // Linux open(2) flags and errno values; O_NOFOLLOW differs on ARM.
-    private const int OWronly = 0x1, OCreat = 0x40, OExcl = 0x80, OTrunc = 0x200, OCloexec = 0x80000;
-    private const int EIntr = 4, EExist = 17;
-    private static readonly int ONofollow = RuntimeInformation.ProcessArchitecture is Architecture.Arm64 or Architecture.Arm ? 0x8000 : 0x20000;
+    // Linux open(2) flags and errno values; O_NOFOLLOW and O_DIRECTORY differ on ARM.
+    private const int ORdonly = 0, OWronly = 0x1, OCreat = 0x40, OExcl = 0x80, OTrunc = 0x200, OCloexec = 0x80000;
+    private const int EIntr = 4, EExist = 17, ENotDir = 20, EIsDir = 21, ELoop = 40;
+    private static readonly bool Arm = RuntimeInformation.ProcessArchitecture is Architecture.Arm64 or Architecture.Arm;
+    private static readonly int ONofollow = Arm ? 0x8000 : 0x20000;
+    private static readonly int ODirectory = Arm ? 0x4000 : 0x10000;
+
+    /// <summary>
+    /// The restore's folders, each opened from its parent's descriptor with O_NOFOLLOW|O_DIRECTORY (made first when
+    /// missing): no component beneath the root is ever followed through a link, whatever is there already. The last
+    /// folder stays open, as the archive's entries come folder by folder.
+    /// </summary>
+    private sealed class FolderHandles : IDisposable
+    {
+        private readonly int _root;
+        private string? _lastRelative;
+        private int _last = -1;
+
+        public FolderHandles(string root)
+        {
+            _root = Native.Open(root, ORdonly | ODirectory | ONofollow | OCloexec, 0);
+            if (_root < 0)
+            {
+                var errno = Marshal.GetLastPInvokeError();
+                throw new IOException($"cannot open {root}: {Marshal.GetPInvokeErrorMessage(errno)}", errno);
+            }
+        }
+
+        /// <summary>The folder at <paramref name="relative"/> ("" or "." for the root), made as needed.</summary>
+        public int Open(string relative, TarEntry entry)
+        {
+            relative = relative.TrimEnd('/');
+            if (relative is "" or ".")
+            {
+                return _root;
+            }
+
+            if (relative == _lastRelative)
+            {
+                return _last;
+            }
+
+            // From the last folder when this one is beneath it (a folder, then its children), else from the root.
+            var below = _lastRelative is not null && relative.StartsWith(_lastRelative + "/", StringComparison.Ordinal);
+            var start = below ? _last : _root;
+            var fd = start;
+            foreach (var part in (below ? relative[(_lastRelative!.Length + 1)..] : relative).Split('/'))
+            {
+                if (Native.MkdirAt(fd, part, 0x1FF) != 0 && Marshal.GetLastPInvokeError() is var mkdirErrno && mkdirErrno != EExist)
+                {
+                    Close(fd, start);
+                    throw new IOException($"cannot create {relative}: {Marshal.GetPInvokeErrorMessage(mkdirErrno)}", mkdirErrno);
+                }
+
+                var next = Native.OpenAt(fd, part, ORdonly | ODirectory | ONofollow | OCloexec, 0);
+                var errno = Marshal.GetLastPInvokeError();
+                Close(fd, start);
+                if (next < 0)
+                {
+                    throw errno is ELoop or ENotDir
+                        ? new CacheArchiveException($"the cache archive writes '{Printable.Of(entry.Name)}' through a file or link")
+                        : new IOException($"cannot open {relative}: {Marshal.GetPInvokeErrorMessage(errno)}", errno);
+                }
+
+                fd = next;
+            }
+
+            if (_last >= 0)
+            {
+                Native.Close(_last);
+            }
+
+            _last = fd;
+            _lastRelative = relative;
+            return fd;
+        }
+
+        public void Dispose()
+        {
+            if (_last >= 0)
+            {
+                Native.Close(_last);
+            }
+
+            Native.Close(_root);
+        }
+
+        /// <summary>Closes a folder of the walk, not the one it started from (the root, or the last folder, kept open).</summary>
+        private void Close(int fd, int start)
+        {
+            if (fd != start && fd != _root)
+            {
+                Native.Close(fd);
+            }
+        }
+    }
 
     private static partial class Native
     {
         [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
         internal static partial int Open(string path, int flags, int mode);
+
+        [LibraryImport("libc", EntryPoint = "openat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+        internal static partial int OpenAt(int folder, string path, int flags, int mode);
+
+        [LibraryImport("libc", EntryPoint = "mkdirat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+        internal static partial int MkdirAt(int folder, string path, int mode);
 
         [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
         internal static partial nint Write(int fd, ReadOnlySpan<byte> buffer, nint count);
