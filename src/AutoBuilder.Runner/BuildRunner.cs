@@ -127,6 +127,8 @@ public sealed class BuildRunner
         public EgressNetwork? Egress { get; init; }
         public BuildUser? RunAs => Plan.RunAs;
         public TimeSpan Timeout => Plan.Timeout;
+        /// <summary>The build's view without a network, for the tools that read its tree after it (BuildUserTool).</summary>
+        public IReadOnlyList<string>? ToolSandbox { get; init; }
     }
 
     /// <summary>{cache}/projects/{projectId}: each project's own dependency caches.</summary>
@@ -228,7 +230,7 @@ public sealed class BuildRunner
                 // Only a success saves, and a save never changes the outcome (its own bound, its own log line).
                 if (_outcome == BuildOutcome.Succeeded && _cacheToSave is not null)
                 {
-                    await Cache.SaveAsync(_cacheToSave, publishLimit, cancellationToken).ConfigureAwait(false);
+                    await Cache.SaveAsync(_cacheToSave, publishLimit, cancellationToken, new BuildUserView(prepared.ToolSandbox, prepared.RunAs)).ConfigureAwait(false);
                 }
             }
 
@@ -368,11 +370,13 @@ public sealed class BuildRunner
             }
 
             IReadOnlyList<string>? sandbox = null;
+            IReadOnlyList<string>? toolSandbox = null;
             EgressNetwork? egress = null;
             if (plan.Sandbox is { } planned)
             {
                 egress = planned.Network == SandboxNetwork.Egress ? new EgressNetwork(spec.Sandbox.AllowedNetworks) : null;
                 sandbox = [planned.Bubblewrap, .. Processes.Sandbox.Arguments(new SandboxRequest([sourceDirectory, home, temp, cache], extracted.SourceRoot, planned.SharesNetwork, temp))];
+                toolSandbox = [planned.Bubblewrap, .. Processes.Sandbox.Arguments(new SandboxRequest([sourceDirectory, home, temp, cache], extracted.SourceRoot, Network: false, temp))];
             }
 
             await LogAsync(plan.SandboxDescription, cancellationToken).ConfigureAwait(false);
@@ -381,7 +385,7 @@ public sealed class BuildRunner
                 await LogAsync(buildUser, cancellationToken).ConfigureAwait(false);
             }
 
-            return new Prepared(plan, extracted.SourceRoot, toolchain, version.Version, environment) { Sandbox = sandbox, Egress = egress };
+            return new Prepared(plan, extracted.SourceRoot, toolchain, version.Version, environment) { Sandbox = sandbox, Egress = egress, ToolSandbox = toolSandbox };
         }
 
         private KeyedCache Cache => _keyed ??= new(Api, LogAsync, Time);

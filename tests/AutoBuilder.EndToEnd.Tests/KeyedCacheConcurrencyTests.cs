@@ -1,3 +1,6 @@
+using System.Net.Http.Json;
+using AutoBuilder.Core;
+using AutoBuilder.Core.Api;
 using AutoBuilder.Core.Builds;
 using AutoBuilder.EndToEnd.Tests.Infrastructure;
 
@@ -39,7 +42,11 @@ public sealed class KeyedCacheConcurrencyTests
         {
             // The builds of a project raced for one key: exactly one complete archive, whoever won.
             var archives = Directory.GetFiles(Path.Combine(data, "blobs", "cache", project, toolchain), "*.tar.zst");
-            Assert.Single(archives);
+            var archive = Assert.Single(archives);
+            // The catalog names that archive: the SHA-256 it registered is the blob's own, size too.
+            var registered = Assert.Single((await client.GetFromJsonAsync<CacheListDto>($"/api/v1/projects/{project}/caches", AutoBuilderJson.Options))!.Caches);
+            Assert.Equal(KeyedCacheTests.Sha256Of(await File.ReadAllBytesAsync(archive)), registered.Sha256);
+            Assert.Equal(new FileInfo(archive).Length, registered.Size);
             var logs = await Task.WhenAll(ended.Where(b => b.ProjectId == project).Select(b => ApiCalls.GetLogAsync(client, b.Id)));
             Assert.Single(logs, l => l.Contains("cache: saved ", StringComparison.Ordinal));
         }

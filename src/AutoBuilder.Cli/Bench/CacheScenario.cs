@@ -75,7 +75,7 @@ public sealed class CacheScenario : IBenchScenario
                 if (managed)
                 {
                     await using var input = new FileStream(archive, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan);
-                    var result = await CacheArchive.UnpackAsync(input, destination, digest.Sha256, cancellationToken);
+                    var result = await CacheArchive.UnpackAsync(input, destination, digest.Sha256, cancellationToken: cancellationToken);
                     if (i >= 0)
                     {
                         unpack.Add(timer.Elapsed.TotalMilliseconds);
@@ -156,10 +156,10 @@ public sealed class CacheScenario : IBenchScenario
             return null;
         }
 
-        (await layers.AddAsync("bench", "maven-key", null, async folder =>
+        (await layers.AddAsync("bench", "maven-key", sha256, null, async folder =>
         {
             await using var input = new FileStream(archive, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
-            return (await CacheArchive.UnpackAsync(input, Path.Combine(folder, "cache"), sha256, cancellationToken)).TotalBytes;
+            return (await CacheArchive.UnpackAsync(input, Path.Combine(folder, "cache"), sha256, cancellationToken: cancellationToken)).TotalBytes;
         })).Dispose();
         var times = new List<double>();
         for (var i = 0; i < 21; i++)
@@ -167,7 +167,7 @@ public sealed class CacheScenario : IBenchScenario
             var workspace = Path.Combine(root, $"layer-hit-{i}");
             var target = Path.Combine(workspace, "cache", "maven", "repository");
             var timer = Stopwatch.StartNew();
-            using (var lease = layers.Find("bench", "maven-key") ?? throw new BenchException("the read-only copy made for the layer hit is gone"))
+            using (var lease = layers.Find("bench", "maven-key", sha256) ?? throw new BenchException("the read-only copy made for the layer hit is gone"))
             {
                 var mounted = CacheLayers.Mount(lease, [(target, "cache")], Path.Combine(workspace, "cache-layers"), owner: null);
                 try

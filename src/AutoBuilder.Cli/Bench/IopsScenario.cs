@@ -289,7 +289,7 @@ public sealed partial class IopsScenario : IBenchScenario
                 var watch = Stopwatch.StartNew();
                 await using (var input = File.OpenRead(archive))
                 {
-                    await CacheArchive.UnpackAsync(input, layout.Repository, digest.Sha256, cancellationToken);
+                    await CacheArchive.UnpackAsync(input, layout.Repository, digest.Sha256, cancellationToken: cancellationToken);
                 }
 
                 restoreMs?.Add(watch.Elapsed.TotalMilliseconds);

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Globalization;
 using System.Formats.Tar;
 using System.Runtime.ExceptionServices;
 using System.Runtime.InteropServices;
@@ -11,9 +12,6 @@ namespace AutoBuilder.Runner.Caching;
 
 /// <summary>An archive's size and SHA-256 (lower-case hex), as recorded beside it in the blob store.</summary>
 public sealed record ArchiveDigest(long Size, string Sha256);
-
-/// <summary>A folder to archive, and the entry name its content goes under.</summary>
-public sealed record PackRoot(string Folder, string Name);
 
 /// <summary>What a pack wrote: the archive's digest, and the files and bytes it holds.</summary>
 public sealed record PackResult(ArchiveDigest Digest, int FileCount, long TotalBytes);
@@ -56,74 +54,133 @@ public static partial class CacheArchive
     }
 
     /// <summary>
-    /// Packs several folders into one archive, each under its own entry name (<see cref="PackRoot"/>): regular files and
-    /// folders only, never following or storing a link, and without the files <paramref name="exclude"/> names (it is
-    /// given each path relative to its root, '/'-separated). Missing roots are left out.
+    /// An archive written entry by entry, for a caller that reads the content from a stream it parses as data (a tar a
+    /// build-user tool wrote, <see cref="CachePathPacker"/>): the writer never opens a path itself.
     /// </summary>
-    public static async Task<PackResult> PackAsync(IReadOnlyList<PackRoot> roots, Stream destination, Func<PackRoot, string, bool>? exclude = null, CancellationToken cancellationToken = default)
+    public static Writer CreateWriter(Stream destination) => new(destination ?? throw new ArgumentNullException(nameof(destination)));
+
+    /// <summary>
+    /// Whether an entry name can be carried: what <see cref="UnpackAsync"/> accepts (relative, no '..', no NUL) and
+    /// nothing a log line or a tar reader could misread (controls, '\', a name that was not valid UTF-8).
+    /// </summary>
+    public static bool CanCarry(string name)
     {
-        ArgumentNullException.ThrowIfNull(roots);
-        ArgumentNullException.ThrowIfNull(destination);
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        var hashing = new HashingStream(destination, hash);
-        int files = 0;
-        long bytes = 0;
-        await using (hashing.ConfigureAwait(false))
+        ArgumentNullException.ThrowIfNull(name);
+        if (name.Length == 0 || name.StartsWith('/') || name.EndsWith('/'))
         {
-            var zstd = new CompressionStream(hashing, CompressionLevel, leaveOpen: true);
-            await using (zstd.ConfigureAwait(false))
+            return false;
+        }
+
+        foreach (var c in name)
+        {
+            if (char.IsControl(c) || c is '\\' or '\uFFFD')
             {
-                var writer = new TarWriter(zstd, TarEntryFormat.Pax, leaveOpen: true);
-                await using (writer.ConfigureAwait(false))
-                {
-                    foreach (var root in roots)
-                    {
-                        var folder = Path.GetFullPath(root.Folder);
-                        if (!Directory.Exists(folder) || new DirectoryInfo(folder).LinkTarget is not null)
-                        {
-                            continue;
-                        }
+                return false;
+            }
+        }
 
-                        var pending = new Stack<string>([folder]);
-                        while (pending.TryPop(out var current))
-                        {
-                            var relativeFolder = Path.GetRelativePath(folder, current).Replace('\\', '/');
-                            var name = relativeFolder == "." ? root.Name : $"{root.Name}/{relativeFolder}";
-                            await writer.WriteEntryAsync(new PaxTarEntry(TarEntryType.Directory, name + "/"), cancellationToken).ConfigureAwait(false);
-                            foreach (var entry in new DirectoryInfo(current).EnumerateFileSystemInfos().OrderBy(e => e.Name, StringComparer.Ordinal))
-                            {
-                                var relative = Path.GetRelativePath(folder, entry.FullName).Replace('\\', '/');
-                                if (entry.LinkTarget is not null || exclude?.Invoke(root, relative) == true)
-                                {
-                                    continue;
-                                }
+        return !name.Split('/').Any(part => part is "" or "." or "..");
+    }
 
-                                if (entry is DirectoryInfo)
-                                {
-                                    pending.Push(entry.FullName);
-                                }
-                                else if (IsRegularFile(entry.FullName))
-                                {
-                                    await writer.WriteEntryAsync(entry.FullName, $"{root.Name}/{relative}", cancellationToken).ConfigureAwait(false);
-                                    files++;
-                                    bytes += ((FileInfo)entry).Length;
-                                }
-                            }
-                        }
-                    }
-                }
+    /// <summary>See <see cref="CreateWriter"/>: folders and regular files, in the order given.</summary>
+    public sealed class Writer : IAsyncDisposable
+    {
+        private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        private readonly HashingStream _hashing;
+        private readonly CompressionStream _zstd;
+        private readonly TarWriter _tar;
+        private bool _done;
+
+        internal Writer(Stream destination)
+        {
+            _hashing = new HashingStream(destination, _hash);
+            _zstd = new CompressionStream(_hashing, CompressionLevel, leaveOpen: true);
+            _tar = new TarWriter(_zstd, TarEntryFormat.Pax, leaveOpen: true);
+        }
+
+        /// <summary>Regular files written so far.</summary>
+        public int FileCount { get; private set; }
+
+        /// <summary>Their apparent size (what a restore writes), so far.</summary>
+        public long TotalBytes { get; private set; }
+
+        public async Task AddFolderAsync(string name, CancellationToken cancellationToken)
+        {
+            Check(name);
+            await _tar.WriteEntryAsync(new PaxTarEntry(TarEntryType.Directory, name + "/"), cancellationToken).ConfigureAwait(false);
+        }
+
+        /// <summary>A regular file of <paramref name="length"/> bytes read from <paramref name="data"/>.</summary>
+        public async Task AddFileAsync(string name, UnixFileMode mode, DateTimeOffset modified, Stream? data, long length, CancellationToken cancellationToken)
+        {
+            Check(name);
+            var entry = new PaxTarEntry(TarEntryType.RegularFile, name)
+            {
+                Mode = mode & (UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute),
+                ModificationTime = modified,
+                // TarWriter needs the length up front to stream into an unseekable archive; a tar entry's is in its header.
+                DataStream = data is { CanSeek: false } ? new KnownLengthStream(data, length) : data,
+            };
+            await _tar.WriteEntryAsync(entry, cancellationToken).ConfigureAwait(false);
+            FileCount++;
+            TotalBytes += data is null ? 0 : length;
+        }
+
+        /// <summary>Ends the archive and returns what it is.</summary>
+        public async Task<PackResult> CompleteAsync()
+        {
+            await CloseAsync().ConfigureAwait(false);
+            return new PackResult(new ArchiveDigest(_hashing.Length, Convert.ToHexStringLower(_hash.GetHashAndReset())), FileCount, TotalBytes);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            try
+            {
+                await CloseAsync().ConfigureAwait(false);
+            }
+            catch (IOException)
+            {
+                // An archive given up on (its destination refused more bytes): nothing of it is used.
+            }
+            finally
+            {
+                _hash.Dispose();
+            }
+        }
+
+        private async Task CloseAsync()
+        {
+            if (_done)
+            {
+                return;
             }
 
-            return new PackResult(new ArchiveDigest(hashing.Length, Convert.ToHexStringLower(hash.GetHashAndReset())), files, bytes);
+            _done = true;
+            try
+            {
+                await _tar.DisposeAsync().ConfigureAwait(false);
+            }
+            finally
+            {
+                await _zstd.DisposeAsync().ConfigureAwait(false);
+                await _hashing.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+
+        private static void Check(string name)
+        {
+            if (!CanCarry(name))
+            {
+                throw new ArgumentException($"'{Printable.Of(name)}' cannot be carried by a cache archive", nameof(name));
+            }
         }
     }
 
-    /// <summary>Regular files only: a FIFO or socket a build left would block or fail the archive.</summary>
-    private static bool IsRegularFile(string path) => Publishing.FileKinds.Of(path) == Publishing.FileKind.Regular;
-
     /// <summary>
     /// Unpacks <paramref name="source"/> into <paramref name="destination"/> and checks the whole archive against
-    /// <paramref name="expectedSha256"/> when one is given.
+    /// <paramref name="expectedSha256"/> when one is given. Files are counted by their apparent size (a sparse file's
+    /// whole length, which is what gets written): past <paramref name="maxBytes"/> the restore stops as corrupt.
     /// </summary>
     /// <remarks>
     /// Two stages, as `tar --zstd -xf` runs zstd and tar as two processes: this task reads the source (asynchronously),
@@ -132,7 +189,7 @@ public static partial class CacheArchive
     /// per-file lock, no thread-pool hop per write). `bench cache` measures it against tar (docs/BENCHMARKS.md).
     /// </remarks>
     /// <exception cref="CacheArchiveException">The archive is corrupt, or differs from its recorded hash; what was unpacked must not be used.</exception>
-    public static async Task<UnpackResult> UnpackAsync(Stream source, string destination, string? expectedSha256 = null, CancellationToken cancellationToken = default)
+    public static async Task<UnpackResult> UnpackAsync(Stream source, string destination, string? expectedSha256 = null, long maxBytes = long.MaxValue, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(source);
         ArgumentException.ThrowIfNullOrEmpty(destination);
@@ -147,7 +204,7 @@ public static partial class CacheArchive
             {
                 try
                 {
-                    return Extract(new ChunkStream(chunks.Reader), root, stop.Token);
+                    return Extract(new ChunkStream(chunks.Reader), root, maxBytes, stop.Token);
                 }
                 catch
                 {
@@ -239,7 +296,7 @@ public static partial class CacheArchive
     private static bool IsCorrupt(Exception ex) => ex is InvalidDataException or ZstdException or FormatException or EndOfStreamException;
 
     /// <summary>The extracting stage: the tar stream's regular files and folders, created under root, synchronously.</summary>
-    private static (int Files, long Bytes, int Skipped) Extract(Stream tar, string root, CancellationToken cancellationToken)
+    private static (int Files, long Bytes, int Skipped) Extract(Stream tar, string root, long maxBytes, CancellationToken cancellationToken)
     {
         int files = 0, skipped = 0;
         long bytes = 0;
@@ -247,7 +304,8 @@ public static partial class CacheArchive
         try
         {
             using var reader = new TarReader(tar, leaveOpen: true);
-            var folders = new HashSet<string>(StringComparer.Ordinal) { root };
+            using var folders = OperatingSystem.IsLinux() ? new FolderHandles(root) : null;
+            var made = new HashSet<string>(StringComparer.Ordinal) { root };
             while (reader.GetNextEntry(copyData: false) is { } entry)
             {
                 cancellationToken.ThrowIfCancellationRequested();
@@ -255,20 +313,37 @@ public static partial class CacheArchive
                 switch (entry.EntryType)
                 {
                     case TarEntryType.Directory:
-                        if (folders.Add(path))
+                        if (folders is not null)
+                        {
+                            folders.Open(Path.GetRelativePath(root, path), entry);
+                        }
+                        else if (made.Add(path))
                         {
                             Directory.CreateDirectory(path);
                         }
 
                         break;
                     case TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile:
-                        var parent = Path.GetDirectoryName(path)!;
-                        if (folders.Add(parent))
+                        if (entry.Length > maxBytes - bytes)
                         {
-                            Directory.CreateDirectory(parent);
+                            throw new CacheArchiveException(string.Create(CultureInfo.InvariantCulture, $"the cache archive holds more than {maxBytes:N0} bytes of files (Caches:MaxArchiveBytes)"));
                         }
 
-                        bytes += WriteFile(entry, path, buffer);
+                        var parent = Path.GetDirectoryName(path)!;
+                        if (folders is not null)
+                        {
+                            bytes += WriteFile(entry, folders.Open(parent == root ? "" : Path.GetRelativePath(root, parent), entry), Path.GetFileName(path), path, buffer);
+                        }
+                        else
+                        {
+                            if (made.Add(parent))
+                            {
+                                Directory.CreateDirectory(parent);
+                            }
+
+                            bytes += WriteFileManaged(entry, path, buffer);
+                        }
+
                         files++;
                         break;
                     default:
@@ -304,21 +379,20 @@ public static partial class CacheArchive
             : throw new CacheArchiveException($"the cache archive has an entry outside its folder: '{Printable.Of(name)}'");
     }
 
-    private static long WriteFile(TarEntry entry, string path, byte[] buffer)
+    /// <summary>Writes the entry as <paramref name="name"/> in the folder <paramref name="folder"/> (a descriptor of <see cref="FolderHandles"/>).</summary>
+    private static long WriteFile(TarEntry entry, int folder, string name, string path, byte[] buffer)
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return WriteFileManaged(entry, path, buffer);
-        }
-
         // O_EXCL|O_NOFOLLOW: a new file, never through a link; what exists already is looked at on the slow path.
         var flags = OWronly | OCreat | OExcl | OCloexec | ONofollow;
         // 0666 less the umask, as FileStream creates files; 0777 for what was executable (a wrapper's or a tool's binaries).
-        var fd = Native.Open(path, flags, Executable(entry) ? 0x1FF : 0x1B6);
+        var fd = Native.OpenAt(folder, name, flags, Executable(entry) ? 0x1FF : 0x1B6);
         if (fd < 0 && Marshal.GetLastPInvokeError() == EExist)
         {
-            RefuseFolderOrLink(entry, path);
-            fd = Native.Open(path, OWronly | OTrunc | OCloexec | ONofollow, 0);
+            fd = Native.OpenAt(folder, name, OWronly | OTrunc | OCloexec | ONofollow, 0);
+            if (fd < 0 && Marshal.GetLastPInvokeError() is ELoop or EIsDir)
+            {
+                throw new CacheArchiveException($"the cache archive writes '{Printable.Of(entry.Name)}' over a folder or link");
+            }
         }
 
         if (fd < 0)
@@ -407,15 +481,113 @@ public static partial class CacheArchive
         return output.Length;
     }
 
-    // Linux open(2) flags and errno values; O_NOFOLLOW differs on ARM.
-    private const int OWronly = 0x1, OCreat = 0x40, OExcl = 0x80, OTrunc = 0x200, OCloexec = 0x80000;
-    private const int EIntr = 4, EExist = 17;
-    private static readonly int ONofollow = RuntimeInformation.ProcessArchitecture is Architecture.Arm64 or Architecture.Arm ? 0x8000 : 0x20000;
+    // Linux open(2) flags and errno values; O_NOFOLLOW and O_DIRECTORY differ on ARM.
+    private const int ORdonly = 0, OWronly = 0x1, OCreat = 0x40, OExcl = 0x80, OTrunc = 0x200, OCloexec = 0x80000;
+    private const int EIntr = 4, EExist = 17, ENotDir = 20, EIsDir = 21, ELoop = 40;
+    private static readonly bool Arm = RuntimeInformation.ProcessArchitecture is Architecture.Arm64 or Architecture.Arm;
+    private static readonly int ONofollow = Arm ? 0x8000 : 0x20000;
+    private static readonly int ODirectory = Arm ? 0x4000 : 0x10000;
+
+    /// <summary>
+    /// The restore's folders, each opened from its parent's descriptor with O_NOFOLLOW|O_DIRECTORY (made first when
+    /// missing): no component beneath the root is ever followed through a link, whatever is there already. The last
+    /// folder stays open, as the archive's entries come folder by folder.
+    /// </summary>
+    private sealed class FolderHandles : IDisposable
+    {
+        private readonly int _root;
+        private string? _lastRelative;
+        private int _last = -1;
+
+        public FolderHandles(string root)
+        {
+            _root = Native.Open(root, ORdonly | ODirectory | ONofollow | OCloexec, 0);
+            if (_root < 0)
+            {
+                var errno = Marshal.GetLastPInvokeError();
+                throw new IOException($"cannot open {root}: {Marshal.GetPInvokeErrorMessage(errno)}", errno);
+            }
+        }
+
+        /// <summary>The folder at <paramref name="relative"/> ("" or "." for the root), made as needed.</summary>
+        public int Open(string relative, TarEntry entry)
+        {
+            relative = relative.TrimEnd('/');
+            if (relative is "" or ".")
+            {
+                return _root;
+            }
+
+            if (relative == _lastRelative)
+            {
+                return _last;
+            }
+
+            // From the last folder when this one is beneath it (a folder, then its children), else from the root.
+            var below = _lastRelative is not null && relative.StartsWith(_lastRelative + "/", StringComparison.Ordinal);
+            var start = below ? _last : _root;
+            var fd = start;
+            foreach (var part in (below ? relative[(_lastRelative!.Length + 1)..] : relative).Split('/'))
+            {
+                if (Native.MkdirAt(fd, part, 0x1FF) != 0 && Marshal.GetLastPInvokeError() is var mkdirErrno && mkdirErrno != EExist)
+                {
+                    Close(fd, start);
+                    throw new IOException($"cannot create {relative}: {Marshal.GetPInvokeErrorMessage(mkdirErrno)}", mkdirErrno);
+                }
+
+                var next = Native.OpenAt(fd, part, ORdonly | ODirectory | ONofollow | OCloexec, 0);
+                var errno = Marshal.GetLastPInvokeError();
+                Close(fd, start);
+                if (next < 0)
+                {
+                    throw errno is ELoop or ENotDir
+                        ? new CacheArchiveException($"the cache archive writes '{Printable.Of(entry.Name)}' through a file or link")
+                        : new IOException($"cannot open {relative}: {Marshal.GetPInvokeErrorMessage(errno)}", errno);
+                }
+
+                fd = next;
+            }
+
+            if (_last >= 0)
+            {
+                Native.Close(_last);
+            }
+
+            _last = fd;
+            _lastRelative = relative;
+            return fd;
+        }
+
+        public void Dispose()
+        {
+            if (_last >= 0)
+            {
+                Native.Close(_last);
+            }
+
+            Native.Close(_root);
+        }
+
+        /// <summary>Closes a folder of the walk, not the one it started from (the root, or the last folder, kept open).</summary>
+        private void Close(int fd, int start)
+        {
+            if (fd != start && fd != _root)
+            {
+                Native.Close(fd);
+            }
+        }
+    }
 
     private static partial class Native
     {
         [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
         internal static partial int Open(string path, int flags, int mode);
+
+        [LibraryImport("libc", EntryPoint = "openat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+        internal static partial int OpenAt(int folder, string path, int flags, int mode);
+
+        [LibraryImport("libc", EntryPoint = "mkdirat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+        internal static partial int MkdirAt(int folder, string path, int mode);
 
         [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
         internal static partial nint Write(int fd, ReadOnlySpan<byte> buffer, nint count);
@@ -497,6 +669,47 @@ public static partial class CacheArchive
 
             base.Dispose(disposing);
         }
+    }
+
+    /// <summary>A forward-only stream of a known length: what TarWriter asks of a file's data to write it into a stream.</summary>
+    private sealed class KnownLengthStream(Stream inner, long length) : Stream
+    {
+        private long _read;
+
+        public override bool CanRead => true;
+        public override bool CanSeek => true;
+        public override bool CanWrite => false;
+        public override long Length => length;
+        public override long Position { get => _read; set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            var read = inner.Read(buffer[..(int)Math.Min(buffer.Length, length - _read)]);
+            _read += read;
+            return read;
+        }
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            var read = await inner.ReadAsync(buffer[..(int)Math.Min(buffer.Length, length - _read)], cancellationToken).ConfigureAwait(false);
+            _read += read;
+            return read;
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 
     /// <summary>Passes bytes through (reading or writing), hashing and counting them.</summary>

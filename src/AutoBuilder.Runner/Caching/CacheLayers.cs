@@ -14,6 +14,8 @@ namespace AutoBuilder.Runner.Caching;
 /// The layers folder is root's and closed (0700): a build reaches a copy only as the lower layer of its own mount. The
 /// copy's files belong to the build user, so what overlayfs copies up on a write stays the build user's. Copies are
 /// bounded by <see cref="MaxBytes"/>, least recently used first; one in use (a shared lock on its marker) is never evicted.
+/// A copy is found by key but used only when it is the copy of the archive the catalog names now: its marker records the
+/// archive's SHA-256, compared with the restore's answer, so a deleted (or replaced) cache never comes back from here.
 /// </remarks>
 public sealed class CacheLayers
 {
@@ -51,27 +53,51 @@ public sealed class CacheLayers
         return new CacheLayers(root, maxBytes);
     }
 
-    /// <summary>The ready copy of a key, held in use until the returned lease is disposed; null when this machine has none.</summary>
-    public Lease? Find(string projectId, string key)
+    /// <summary>
+    /// The ready copy of a key made from the archive whose SHA-256 is <paramref name="sha256"/>, held in use until the
+    /// returned lease is disposed; null when this machine has none (or only a copy of another archive).
+    /// </summary>
+    public Lease? Find(string projectId, string key, string sha256)
     {
         var copy = CopyOf(projectId, key);
+        FileStream? marker = null;
         try
         {
-            var marker = new FileStream(Path.Combine(copy, Ready), FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            marker = new FileStream(Path.Combine(copy, Ready), FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            if (!string.Equals(Sha256Of(marker), sha256, StringComparison.OrdinalIgnoreCase))
+            {
+                marker.Dispose();
+                return null;
+            }
+
             File.SetLastWriteTimeUtc(marker.Name, DateTime.UtcNow); // last use, for eviction
             return new Lease(copy, marker);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
+            marker?.Dispose();
             return null; // absent, half-made (no marker yet) or being evicted
         }
+    }
+
+    /// <summary>
+    /// Removes this machine's copy of a key under <paramref name="cacheDirectory"/> (the cache was deleted through the
+    /// API). A copy a build holds stays until it is evicted, and no restore takes it meanwhile: its SHA-256 is no longer
+    /// the catalog's. True when the copy is gone.
+    /// </summary>
+    public static bool Remove(string cacheDirectory, string projectId, string key)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(cacheDirectory);
+        var layers = new CacheLayers(Path.GetFullPath(Path.Combine(cacheDirectory, "layers")), 0);
+        var copy = layers.CopyOf(projectId, key);
+        return !Directory.Exists(copy) || layers.TryRetire(copy);
     }
 
     /// <summary>
     /// Makes the copy of a key: <paramref name="fill"/> writes it into a fresh folder, which becomes the copy whole (a
     /// rename) with its size in the marker; a copy another build made meanwhile wins and ours is dropped.
     /// </summary>
-    public async Task<Lease> AddAsync(string projectId, string key, BuildUser? owner, Func<string, Task<long>> fill)
+    public async Task<Lease> AddAsync(string projectId, string key, string sha256, BuildUser? owner, Func<string, Task<long>> fill)
     {
         ArgumentNullException.ThrowIfNull(fill);
         var incoming = Path.Combine(Root, Incoming, Guid.NewGuid().ToString("N"));
@@ -79,7 +105,7 @@ public sealed class CacheLayers
         try
         {
             var size = await fill(incoming).ConfigureAwait(false);
-            await File.WriteAllTextAsync(Path.Combine(incoming, Ready), size.ToString(CultureInfo.InvariantCulture)).ConfigureAwait(false);
+            await File.WriteAllTextAsync(Path.Combine(incoming, Ready), string.Create(CultureInfo.InvariantCulture, $"{size} {sha256}")).ConfigureAwait(false);
             if (owner is not null)
             {
                 BuildUserAccess.GiveTo(incoming, owner);
@@ -87,6 +113,16 @@ public sealed class CacheLayers
 
             var copy = CopyOf(projectId, key);
             Directory.CreateDirectory(Path.GetDirectoryName(copy)!);
+            if (Directory.Exists(copy))
+            {
+                // A copy of another archive (the cache was deleted or replaced since) makes way, unless a build still holds it.
+                using var current = Find(projectId, key, sha256);
+                if (current is null && !TryRetire(copy))
+                {
+                    throw new IOException($"this machine's read-only copy of {key} is of another archive and still in use");
+                }
+            }
+
             try
             {
                 Directory.Move(incoming, copy);
@@ -97,7 +133,7 @@ public sealed class CacheLayers
             }
 
             Evict(keep: copy);
-            return Find(projectId, key) ?? throw new IOException($"the read-only copy of {key} vanished as it was made");
+            return Find(projectId, key, sha256) ?? throw new IOException($"the read-only copy of {key} vanished as it was made");
         }
         finally
         {
@@ -249,16 +285,25 @@ public sealed class CacheLayers
         return true;
     }
 
+    /// <summary>The marker holds "{size} {sha256}": the copy's bytes and the archive it was made from.</summary>
     private static long SizeOf(FileInfo marker)
     {
         try
         {
-            return long.TryParse(File.ReadAllText(marker.FullName), NumberStyles.None, CultureInfo.InvariantCulture, out var size) ? size : 0;
+            return long.TryParse(File.ReadAllText(marker.FullName).Split(' ')[0], NumberStyles.None, CultureInfo.InvariantCulture, out var size) ? size : 0;
         }
         catch (IOException)
         {
             return 0;
         }
+    }
+
+    private static string? Sha256Of(FileStream marker)
+    {
+        using var reader = new StreamReader(marker, leaveOpen: true);
+        var fields = reader.ReadToEnd().Split(' ');
+        marker.Position = 0;
+        return fields.Length == 2 ? fields[1].Trim() : null; // a marker of before the hash was recorded matches nothing
     }
 
     private string CopyOf(string projectId, string key) => Path.Combine(Root, projectId, key);

@@ -1,4 +1,5 @@
 using System.Globalization;
+using AutoBuilder.Core;
 using AutoBuilder.Core.Builds;
 using AutoBuilder.Core.Protocol;
 using AutoBuilder.Runner.Api;
@@ -125,7 +126,7 @@ public sealed class KeyedCache(RunnerApiClient api, Func<string, CancellationTok
                 var source = await api.OpenReadAsync(hit.Url, "download", bounded.Token).ConfigureAwait(false);
                 await using (source.ConfigureAwait(false))
                 {
-                    unpacked = await CacheArchive.UnpackAsync(source, scratch, hit.Sha256, bounded.Token).ConfigureAwait(false);
+                    unpacked = await CacheArchive.UnpackAsync(source, scratch, hit.Sha256, plan.MaxArchiveBytes, bounded.Token).ConfigureAwait(false);
                 }
 
                 MoveInto(plan, scratch);
@@ -167,16 +168,16 @@ public sealed class KeyedCache(RunnerApiClient api, Func<string, CancellationTok
     /// <summary>Mounts an exact hit over the machine's read-only copy; false (said in the log) when that cannot be done here.</summary>
     private async Task<bool> TryLayerAsync(CachePlan plan, CacheHit hit, LayerRequest request, long started, CancellationToken cancellationToken)
     {
-        var lease = request.Layers.Find(request.ProjectId, hit.Key);
+        var lease = request.Layers.Find(request.ProjectId, hit.Key, hit.Sha256);
         var found = lease is not null;
         try
         {
-            lease ??= await request.Layers.AddAsync(request.ProjectId, hit.Key, request.Owner, async folder =>
+            lease ??= await request.Layers.AddAsync(request.ProjectId, hit.Key, hit.Sha256, request.Owner, async folder =>
             {
                 var source = await api.OpenReadAsync(hit.Url, "download", cancellationToken).ConfigureAwait(false);
                 await using (source.ConfigureAwait(false))
                 {
-                    return (await CacheArchive.UnpackAsync(source, folder, hit.Sha256, cancellationToken).ConfigureAwait(false)).TotalBytes;
+                    return (await CacheArchive.UnpackAsync(source, folder, hit.Sha256, plan.MaxArchiveBytes, cancellationToken).ConfigureAwait(false)).TotalBytes;
                 }
             }).ConfigureAwait(false);
             _mounted = CacheLayers.Mount(lease, Targets(plan), Path.Combine(plan.Workspace, "cache-layers"), request.Owner);
@@ -198,10 +199,11 @@ public sealed class KeyedCache(RunnerApiClient api, Func<string, CancellationTok
     }
 
     /// <summary>
-    /// Packs the plan's folders and creates the key's archive, then registers it. Bounded by <paramref name="limit"/>;
-    /// a failure is one log line and changes nothing about the build.
+    /// Packs the plan's folders and creates the key's archive, then registers it. The folders are read by tar as the build
+    /// user with the build's own view (<paramref name="view"/>; <see cref="CachePathPacker"/>), never by this process.
+    /// Bounded by <paramref name="limit"/>; a failure is one log line and changes nothing about the build.
     /// </summary>
-    public async Task SaveAsync(CachePlan plan, TimeSpan limit, CancellationToken cancellationToken)
+    public async Task SaveAsync(CachePlan plan, TimeSpan limit, CancellationToken cancellationToken, BuildUserView? view = null)
     {
         ArgumentNullException.ThrowIfNull(plan);
         var key = plan.Key.Key;
@@ -216,12 +218,30 @@ public sealed class KeyedCache(RunnerApiClient api, Func<string, CancellationTok
             var file = new FileStream(archive, FileMode.Create, FileAccess.Write, FileShare.None, 81920, useAsync: true);
             await using (file.ConfigureAwait(false))
             {
-                var limited = new LimitedStream(file, plan.MaxArchiveBytes);
-                packed = await CacheArchive.PackAsync(
-                    [.. Targets(plan).Select(t => new PackRoot(t.Destination, t.Name))],
-                    limited,
-                    (root, relative) => root.Name.StartsWith(ArchiveCacheName + "/", StringComparison.Ordinal) && IsExcluded($"{root.Name[(ArchiveCacheName.Length + 1)..]}/{relative}"),
-                    bounded.Token).ConfigureAwait(false);
+                var writer = CacheArchive.CreateWriter(new LimitedStream(file, plan.MaxArchiveBytes));
+                await using (writer.ConfigureAwait(false))
+                {
+                    foreach (var path in Paths(plan))
+                    {
+                        var folder = path.Name.StartsWith(ArchiveCacheName + "/", StringComparison.Ordinal) ? path.Name[(ArchiveCacheName.Length + 1)..] : null;
+                        var result = await CachePathPacker.PackAsync(
+                            path, view ?? BuildUserView.Runner, writer, plan.MaxArchiveBytes,
+                            folder is null ? null : relative => IsExcluded($"{folder}/{relative}"),
+                            limit, _time, bounded.Token).ConfigureAwait(false);
+                        if (result.Skipped is { } why)
+                        {
+                            await log($"cache: {Printable.Of(path.Relative)} not saved: {why}", cancellationToken).ConfigureAwait(false);
+                        }
+
+                        if (result.Refused > 0)
+                        {
+                            await log(string.Create(CultureInfo.InvariantCulture,
+                                $"cache: {result.Refused:N0} entries of {Printable.Of(path.Relative)} not saved: a cache archive cannot carry their names (one is '{Printable.Of(result.FirstRefused)}')"), cancellationToken).ConfigureAwait(false);
+                        }
+                    }
+
+                    packed = await writer.CompleteAsync().ConfigureAwait(false);
+                }
             }
 
             if (packed.FileCount == 0)
@@ -246,8 +266,9 @@ public sealed class KeyedCache(RunnerApiClient api, Func<string, CancellationTok
                 }
             }
         }
-        catch (ArchiveTooLargeException)
+        catch (Exception ex) when (ex is ArchiveTooLargeException or CacheContentTooLargeException)
         {
+            // Its files count by apparent size: a sparse file is small in the archive, but each restore writes it whole.
             line = $"cache: {key} not saved: its archive would exceed Caches:MaxArchiveBytes ({OutputPublisher.Size(plan.MaxArchiveBytes)})";
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
@@ -268,8 +289,12 @@ public sealed class KeyedCache(RunnerApiClient api, Func<string, CancellationTok
 
     /// <summary>Each folder of the plan, by where it lives and the entry name it has in an archive.</summary>
     private static IEnumerable<(string Destination, string Name)> Targets(CachePlan plan) =>
-        plan.Folders.Select(f => (Path.Combine(plan.CacheRoot, f), $"{ArchiveCacheName}/{f}"))
-            .Concat(plan.HomePaths.Select(p => (Path.Combine(plan.Home, p), $"{ArchiveHomeName}/{p}")));
+        Paths(plan).Select(p => (Path.Combine(p.Root, p.Relative), p.Name));
+
+    /// <summary>Each folder of the plan beneath its root: the toolchain's beneath the cache root, cache.paths beneath HOME.</summary>
+    private static IEnumerable<CachePath> Paths(CachePlan plan) =>
+        plan.Folders.Select(f => new CachePath(plan.CacheRoot, f, $"{ArchiveCacheName}/{f}"))
+            .Concat(plan.HomePaths.Select(p => new CachePath(plan.Home, p, $"{ArchiveHomeName}/{p}")));
 
     /// <summary>Moves the plan's folders out of the unpacked archive; anything else the archive held stays behind and is deleted.</summary>
     private static void MoveInto(CachePlan plan, string scratch)

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using AutoBuilder.Core;
 using AutoBuilder.Core.Storage;
+using AutoBuilder.Runner.Caching;
 using AutoBuilder.Server.Builds;
 using AutoBuilder.Server.Hosting;
 using AutoBuilder.Server.Persistence;
@@ -40,7 +41,8 @@ public sealed class CacheCatalog(
     IOptions<CacheOptions> options,
     CacheSweepSchedule sweeps,
     TimeProvider time,
-    ILogger<CacheCatalog> logger)
+    ILogger<CacheCatalog> logger,
+    ServerPaths? paths = null)
 {
     /// <summary>An archive without a row is kept this long after it was written: its saver may not have registered it yet.</summary>
     public static readonly TimeSpan OrphanGracePeriod = TimeSpan.FromHours(1);
@@ -229,7 +231,11 @@ public sealed class CacheCatalog(
     private Task DeleteArchiveAsync(CacheEntryEntity entry, CancellationToken cancellationToken) =>
         DeleteArchiveAsync(entry.ProjectId, entry.Toolchain, entry.Key, cancellationToken);
 
-    /// <summary>The row is gone already; a blob that is missing is fine, one that cannot be deleted now is left to the sweep.</summary>
+    /// <summary>
+    /// The row is gone already; a blob that is missing is fine, one that cannot be deleted now is left to the sweep. This
+    /// machine's read-only copy of it goes too (its in-process runners' {cache}/layers); any other copy, here or on another
+    /// runner, is refused by its SHA-256 from now on (<see cref="CacheLayers"/>).
+    /// </summary>
     private async Task DeleteArchiveAsync(string projectId, string toolchain, string key, CancellationToken cancellationToken)
     {
         var blob = layout.CacheArchive(projectId, toolchain, key);
@@ -240,6 +246,18 @@ public sealed class CacheCatalog(
         catch (IOException e)
         {
             logger.LogWarning(e, "Could not delete cache archive {Container}/{Path} (its entry is gone); the orphan sweep will retry", blob.Container, blob.Path);
+        }
+
+        try
+        {
+            if (paths is not null && !CacheLayers.Remove(paths.CacheDirectory, projectId, key))
+            {
+                logger.LogInformation("This machine's read-only copy of cache {Key} of project {ProjectId} is in use; no restore takes it, and eviction removes it", key, projectId);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            logger.LogWarning(e, "Could not delete this machine's read-only copy of cache {Key} of project {ProjectId}; no restore takes it", key, projectId);
         }
     }
 }

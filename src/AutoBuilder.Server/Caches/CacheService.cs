@@ -128,14 +128,20 @@ public sealed class CacheService(AutoBuilderDbContext db, IBlobStore store, Blob
             throw new InvalidInputException("Invalid cache archive", "A commit names the archive's size and its SHA-256 as 64 lower-case hex digits.");
         }
 
-        var properties = await store.GetPropertiesAsync(layout.CacheArchive(scope.ProjectId, toolchain, key), cancellationToken)
+        var blob = layout.CacheArchive(scope.ProjectId, toolchain, key);
+        var properties = await store.GetPropertiesAsync(blob, cancellationToken)
             ?? throw new ConflictException("Cache archive missing", $"There is no archive for key '{key}' to commit: upload it through the save link first.");
         if (properties.Size != request.Size)
         {
             throw new ConflictException("Cache archive differs", $"The archive for key '{key}' holds {properties.Size} bytes, not {request.Size}: another build's archive is there.");
         }
 
-        if (properties.Sha256 is not null && !string.Equals(properties.Sha256, sha256, StringComparison.OrdinalIgnoreCase))
+        // A store that records no hash (the filesystem's) is read when the key has no row yet: two savers' archives can be
+        // of one size, and a grant may have replaced this saver's blob with another's meanwhile. A row must name the blob
+        // that is there (one that exists was checked when it was registered; the insert below compares with it).
+        var stored = properties.Sha256
+            ?? (await FindAsync(scope.ProjectId, toolchain, key, cancellationToken) is null ? await Sha256OfAsync(blob, cancellationToken) : null);
+        if (stored is not null && !string.Equals(stored, sha256, StringComparison.OrdinalIgnoreCase))
         {
             throw new ConflictException("Cache archive differs", $"The archive for key '{key}' has another SHA-256: another build's archive is there.");
         }
@@ -151,6 +157,15 @@ public sealed class CacheService(AutoBuilderDbContext db, IBlobStore store, Blob
     }
 
     private static readonly CacheSaveGrant SavedAlready = new() { Reason = "saved already" };
+
+    private async Task<string> Sha256OfAsync(BlobRef blob, CancellationToken cancellationToken)
+    {
+        var content = await store.OpenReadAsync(blob, cancellationToken: cancellationToken);
+        await using (content.ConfigureAwait(false))
+        {
+            return Convert.ToHexStringLower(await System.Security.Cryptography.SHA256.HashDataAsync(content, cancellationToken));
+        }
+    }
 
     private CacheEntryEntity NewEntry(string projectId, string? buildId, string toolchain, string key, long size, string sha256, DateTimeOffset createdAt, DateTimeOffset now) => new()
     {

@@ -53,6 +53,31 @@ public sealed class CacheArchiveTests : IDisposable
         Assert.Equal((UnixFileMode)0, File.GetUnixFileMode(_temp.Combine("restored", "wrapper", "dists", "lib", "gradle.jar")) & executable);
     }
 
+    /// <summary>
+    /// Issue 18: no parent component of an entry is followed. A link already in the destination (as a build could have
+    /// left one) where the archive has a folder stops the restore; nothing is written through it.
+    /// </summary>
+    [Theory]
+    [InlineData("home")] // the first component
+    [InlineData("home/x")] // a later one
+    public async Task Unpack_ALinkWhereTheArchiveHasAFolder_IsNeverFollowed(string linked)
+    {
+        _temp.Write("cache/home/x/y/lib.jar", "jar");
+        using var archive = new MemoryStream();
+        await CacheArchive.PackAsync(_temp.Combine("cache"), archive);
+        archive.Position = 0;
+        var elsewhere = _temp.Combine("elsewhere");
+        Directory.CreateDirectory(elsewhere);
+        var restored = _temp.Combine("restored");
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.Combine(restored, linked))!);
+        File.CreateSymbolicLink(Path.Combine(restored, linked), elsewhere);
+
+        var ex = await Assert.ThrowsAsync<CacheArchiveException>(() => CacheArchive.UnpackAsync(archive, restored));
+
+        Assert.Contains("through a file or link", ex.Message, StringComparison.Ordinal);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(elsewhere));
+    }
+
     [Fact]
     public async Task Unpack_AnotherArchivesHash_IsRefused()
     {

@@ -103,10 +103,11 @@ public sealed class KeyedCacheTests : IAsyncLifetime
             case "other-hash":
                 // A valid archive, but not the registered one.
                 var other = await NewBuildAsync("maven", pom: "<project>other</project>");
-                WriteFile(other.Plan.CacheRoot, "maven/repository/evil/evil.jar", "evil");
+                var tree = Path.Combine(other.Plan.Workspace, "other-archive");
+                WriteFile(tree, "cache/maven/repository/evil/evil.jar", "evil");
                 await using (var stream = File.Create(blob))
                 {
-                    await CacheArchive.PackAsync([new PackRoot(Path.Combine(other.Plan.CacheRoot, "maven/repository"), "cache/maven/repository")], stream);
+                    await CacheArchive.PackAsync(tree, stream);
                 }
 
                 break;
@@ -286,7 +287,7 @@ public sealed class KeyedCacheTests : IAsyncLifetime
     {
         Assert.True(Environment.IsPrivilegedProcess, "cache layers are root's: this test runs as root, as CI does");
         var layers = CacheLayers.For(_temp.Combine("machine-cache"), maxBytes: 1000)!;
-        CacheLayers.Lease Add(string key) => layers.AddAsync("demo", key, null, folder =>
+        CacheLayers.Lease Add(string key) => layers.AddAsync("demo", key, Sha, null, folder =>
         {
             WriteFile(folder, "cache/maven/repository/a.jar", new string('x', 600));
             return Task.FromResult(600L);
@@ -300,12 +301,45 @@ public sealed class KeyedCacheTests : IAsyncLifetime
         inUse.Dispose();
         Add("k3").Dispose(); // 1,800 bytes: the free copies go, least recently used first, until the rest fit
 
-        Assert.Null(layers.Find("demo", "k1"));
+        Assert.Null(layers.Find("demo", "k1", Sha));
         Assert.False(Directory.Exists(Path.Combine(layers.Root, "demo", "k1")));
         Assert.False(Directory.Exists(Path.Combine(layers.Root, "demo", "k2")));
-        using var k3 = layers.Find("demo", "k3");
+        using var k3 = layers.Find("demo", "k3", Sha);
         Assert.NotNull(k3);
     }
+
+    /// <summary>
+    /// Issue 18, finding 6: a copy is found by key but used only for the archive it was made from. One of another archive
+    /// (the cache was deleted and saved anew) is not found, and the next exact hit replaces it; Remove deletes a copy.
+    /// </summary>
+    [Fact]
+    public async Task Layers_ACopyOfAnotherArchive_IsNotUsed_AndIsReplaced_AndRemoveDeletesIt()
+    {
+        Assert.True(Environment.IsPrivilegedProcess, "cache layers are root's: this test runs as root, as CI does");
+        var cacheDirectory = _temp.Combine("machine-cache");
+        var layers = CacheLayers.For(cacheDirectory, maxBytes: long.MaxValue)!;
+        var newSha = new string('b', 64);
+        Task<long> Fill(string folder, string content)
+        {
+            WriteFile(folder, "home/.deps/generation", content);
+            return Task.FromResult(3L);
+        }
+
+        (await layers.AddAsync("demo", "k", Sha, null, folder => Fill(folder, "old"))).Dispose();
+
+        Assert.Null(layers.Find("demo", "k", newSha));
+        using (var replaced = await layers.AddAsync("demo", "k", newSha, null, folder => Fill(folder, "new")))
+        {
+            Assert.Equal("new", File.ReadAllText(Path.Combine(replaced.Copy, "home/.deps/generation")));
+        }
+
+        Assert.Null(layers.Find("demo", "k", Sha));
+        Assert.True(CacheLayers.Remove(cacheDirectory, "demo", "k"));
+        Assert.False(Directory.Exists(Path.Combine(layers.Root, "demo", "k")));
+    }
+
+    /// <summary>The SHA-256 the layer tests' copies are recorded as made from.</summary>
+    private static readonly string Sha = new('a', 64);
 
     private static bool MountedAt(string path) =>
         File.ReadLines("/proc/self/mountinfo").Any(line => line.Split(' ') is { Length: > 4 } fields && fields[4] == path);

@@ -152,6 +152,24 @@ public sealed class CacheServiceTests(PostgresFixture postgres) : IClassFixture<
         Assert.Equal(1, await QueryAsync(app, db => db.CacheEntries.CountAsync()));
     }
 
+    /// <summary>
+    /// Issue 18: on a store that records no hash, a commit naming another archive of the same size (a racing saver's
+    /// grant replaced this saver's blob) is refused: a row never names an archive that is not its blob.
+    /// </summary>
+    [Theory]
+    [InlineData("Sqlite")]
+    public async Task Commit_AnotherArchiveOfTheSameSize_IsRefused_SoTheRowsHashIsTheBlobs(string provider)
+    {
+        await using var app = await MetadataApp.CreateAsync(await MetadataApp.ProviderSettingsAsync(provider, postgres));
+        await app.Services.GetRequiredService<IBlobStore>().UploadAsync(Archive(app, Alpha, "maven-1"), new MemoryStream([1, 2, 3]), overwrite: false);
+        var mine = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(new byte[] { 4, 5, 6 }));
+
+        var refused = await Assert.ThrowsAsync<ConflictException>(() => CallAsync(app, s => s.CommitAsync(Alpha, new CacheCommitRequest(Maven, "maven-1", 3, mine))));
+
+        Assert.Equal("Cache archive differs", refused.Title);
+        Assert.Equal(0, await QueryAsync(app, db => db.CacheEntries.CountAsync()));
+    }
+
     /// <summary>Racing commits of one key, each on its own connection as from several API processes: one row, no error for the same archive.</summary>
     [Theory]
     [InlineData("Sqlite")]
