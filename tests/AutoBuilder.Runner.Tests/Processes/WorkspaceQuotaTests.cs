@@ -27,12 +27,29 @@ public sealed class WorkspaceQuotaTests : IDisposable
     }
 
     [Fact]
-    public void Measure_FolderTheBuildLocked_IsUnlockedAndCounted()
+    public void Measure_FolderTheBuildLocked_IsCounted_AndRootLeavesItLocked()
     {
         _workspace.Write("hidden/inner/c.txt", new string('c', 5000));
         File.SetUnixFileMode(_workspace.Combine("hidden"), UnixFileMode.None);
 
         Assert.Equal(5000, WorkspaceQuota.Measure(_workspace.Path));
+        if (Environment.IsPrivilegedProcess)
+        {
+            // Root reads it through descriptors; it never changes the build's tree to measure it.
+            Assert.Equal(UnixFileMode.None, File.GetUnixFileMode(_workspace.Combine("hidden")));
+        }
+
+        File.SetUnixFileMode(_workspace.Combine("hidden"), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+    }
+
+    [Fact]
+    public void Measure_ALinkToTheRootFolder_IsNotFollowedNorCounted()
+    {
+        _workspace.Write("src/a.txt", new string('a', 700));
+        Directory.CreateSymbolicLink(_workspace.Combine("src", "root"), "/");
+        Directory.CreateSymbolicLink(_workspace.Combine("home"), "/etc");
+
+        Assert.Equal(700, WorkspaceQuota.Measure(_workspace.Path));
     }
 
     [Fact]
