@@ -159,13 +159,22 @@ public sealed class CacheLayers
         }
     }
 
-    /// <summary>Detaches the mounts (lazily: a process still inside one keeps it until it leaves).</summary>
+    /// <summary>
+    /// Detaches the mounts (lazily: a process still inside one keeps it until it leaves). Each is reached without
+    /// following a link anywhere on its path (openat2 RESOLVE_NO_SYMLINKS) and detached through /proc/self/fd: the build
+    /// owns the folders above a mount and may have swapped one for a link to another build's mount. One that cannot be
+    /// reached so is left to the workspace's delete, which finds it wherever it went (<see cref="UnmountUnder"/>).
+    /// </summary>
     public static void Unmount(IEnumerable<string> mounted)
     {
         ArgumentNullException.ThrowIfNull(mounted);
         foreach (var target in mounted.Reverse())
         {
-            _ = UmountNative(target, MntDetach);
+            using var mount = OperatingSystem.IsLinux() ? DirectoryHandle.OpenWithoutLinks(target) : null;
+            if (mount is not null)
+            {
+                _ = UmountNative($"/proc/self/fd/{mount.Descriptor}", MntDetach);
+            }
         }
     }
 

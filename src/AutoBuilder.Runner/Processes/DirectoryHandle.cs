@@ -14,12 +14,18 @@ public sealed partial class DirectoryHandle : IDisposable
     /// <summary>Deeper than this a tree is not walked on (PATH_MAX keeps every path-based tool far above it).</summary>
     public const int MaxDepth = 4096;
 
+    /// <summary>How many times a folder being deleted is read again for entries that appeared meanwhile.</summary>
+    private const int MaxPasses = 100;
+
     private const int ENOENT = 2, EACCES = 13, ENOTDIR = 20, EISDIR = 21, ENOTEMPTY = 39, ELOOP = 40;
     private const int AT_SYMLINK_NOFOLLOW = 0x100, AT_REMOVEDIR = 0x200, AT_EMPTY_PATH = 0x1000;
     private const int O_CLOEXEC = 0x80000, O_PATH = 0x200000;
     private const uint STATX_BASIC = 0x7ff;
     private const int StatxSizeOffset = 40;
     private const byte DT_DIR = 4, DT_UNKNOWN = 0;
+    /// <summary>openat2(2): the same number on every architecture (the unified syscall table).</summary>
+    private const long SysOpenat2 = 437;
+    private const ulong ResolveNoSymlinks = 0x04;
 
     // The two flags whose values differ between architectures (asm-generic vs x86).
     private static readonly bool Arm = RuntimeInformation.ProcessArchitecture is Architecture.Arm64 or Architecture.Arm;
@@ -49,6 +55,21 @@ public sealed partial class DirectoryHandle : IDisposable
         ArgumentNullException.ThrowIfNull(path);
         var fd = Native.OpenAt(-100, path, O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
         return fd.IsInvalid ? throw Error($"cannot open the folder '{path}'", Marshal.GetLastPInvokeError(), fd) : new DirectoryHandle(fd, path);
+    }
+
+    /// <summary>
+    /// A folder reached without following a link in any component of <paramref name="path"/> (openat2
+    /// RESOLVE_NO_SYMLINKS), or null when one is a link, it is missing or the kernel has no openat2 (before 5.6).
+    /// </summary>
+    public static unsafe DirectoryHandle? OpenWithoutLinks(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        var how = stackalloc ulong[3];
+        how[0] = (ulong)(O_PATH | O_DIRECTORY | O_CLOEXEC);
+        how[1] = 0;
+        how[2] = ResolveNoSymlinks;
+        var fd = (int)Native.Syscall(SysOpenat2, -100, path, (IntPtr)how, 3 * sizeof(ulong));
+        return fd < 0 ? null : new DirectoryHandle(new SafeFileHandle(fd, ownsHandle: true), path);
     }
 
     /// <summary>A subfolder, never through a link; null when <paramref name="name"/> is missing, a link or not a folder.</summary>
@@ -236,14 +257,20 @@ public sealed partial class DirectoryHandle : IDisposable
 
         try
         {
-            // Passes until one finds nothing left: entries created or moved in during a pass are caught by the next.
-            for (var removed = true; removed;)
+            // Passes until one finds nothing left: entries created or moved in during a pass are caught by the next. A
+            // process still writing here (a build's leftover) cannot hold the delete for ever.
+            for (var (found, pass) = (true, 0); found; pass++)
             {
-                removed = false;
+                if (pass == MaxPasses)
+                {
+                    throw new IOException($"cannot delete '{Path}': something is still writing into it");
+                }
+
+                found = false;
                 Native.RewindDir(stream);
                 while (Next(stream) is (string name, var type))
                 {
-                    removed = true;
+                    found = true;
                     if (type is DT_DIR or DT_UNKNOWN && depth >= MaxDepth / 2 && this != top)
                     {
                         if (Native.RenameAt(Descriptor, name, top.Descriptor, ".deep-" + Guid.NewGuid().ToString("N")) == 0)
@@ -278,7 +305,7 @@ public sealed partial class DirectoryHandle : IDisposable
         }
     }
 
-    /// <summary>The next entry's name and d_type, skipping . and ..; null at the end.</summary>
+    /// <summary>The next entry's name and d_type (a hint: statx says what it is), skipping . and ..; null at the end.</summary>
     private static unsafe (string? Name, byte Type)? Next(IntPtr stream)
     {
         while (true)
@@ -289,7 +316,7 @@ public sealed partial class DirectoryHandle : IDisposable
                 return null;
             }
 
-            // struct dirent64 (glibc and musl, 64-bit): d_ino 8, d_off 8, d_reclen 2, d_type 1, d_name.
+            // struct dirent on 64-bit Linux (glibc and musl): d_ino 8, d_off 8, d_reclen 2, d_type 1, d_name.
             var name = Marshal.PtrToStringUTF8((IntPtr)(entry + 19));
             if (name is not ("." or ".." or null))
             {
@@ -342,6 +369,10 @@ public sealed partial class DirectoryHandle : IDisposable
         [LibraryImport("libc", EntryPoint = "chmod", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
         public static partial int Chmod(string path, uint mode);
 
+        /// <summary>syscall(2) for openat2, which older C libraries have no wrapper for.</summary>
+        [LibraryImport("libc", EntryPoint = "syscall", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+        public static partial long Syscall(long number, int dirfd, string path, IntPtr how, nuint size);
+
         [LibraryImport("libc", EntryPoint = "geteuid")]
         public static partial uint Geteuid();
 
@@ -352,7 +383,7 @@ public sealed partial class DirectoryHandle : IDisposable
         [LibraryImport("libc", EntryPoint = "fdopendir", SetLastError = true)]
         public static partial IntPtr FdOpenDir(int fd);
 
-        [LibraryImport("libc", EntryPoint = "readdir64", SetLastError = true)]
+        [LibraryImport("libc", EntryPoint = "readdir", SetLastError = true)]
         public static partial IntPtr ReadDir(IntPtr dir);
 
         [LibraryImport("libc", EntryPoint = "rewinddir")]
