@@ -12,11 +12,12 @@ namespace AutoBuilder.Runner.Tests.Caching;
 public sealed class CacheLayersUnmountTests : IDisposable
 {
     private readonly TempDirectory _temp = new();
-    private readonly List<string> _mounts = [];
 
     public void Dispose()
     {
-        foreach (var mount in _mounts.Where(IsMounted))
+        // Wherever the test moved them.
+        var prefix = _temp.Path + "/";
+        foreach (var mount in File.ReadLines("/proc/self/mountinfo").Select(line => line.Split(' ')[4]).Where(point => point.StartsWith(prefix, StringComparison.Ordinal)).Reverse().ToList())
         {
             Run("umount", "-l", mount);
         }
@@ -62,7 +63,6 @@ public sealed class CacheLayersUnmountTests : IDisposable
     {
         Directory.CreateDirectory(path);
         Run("mount", "-t", "tmpfs", "tmpfs", path);
-        _mounts.Add(path);
         Assert.True(IsMounted(path));
         return path;
     }
