@@ -52,6 +52,44 @@ public sealed class WorkspaceQuotaTests : IDisposable
         Assert.Equal(700, WorkspaceQuota.Measure(_workspace.Path));
     }
 
+    /// <summary>
+    /// The build swaps a folder for a link to a large tree outside while the quota walks: a walk by path (the folder was
+    /// a folder when listed, a link when opened) counts what the link points at; a walk from descriptors never does.
+    /// </summary>
+    [Fact]
+    public async Task Measure_WhileTheBuildSwapsAFolderForALink_NeverCountsWhatTheLinkPointsAt()
+    {
+        const int outsideBytes = 4_000_000;
+        File.WriteAllBytes(_outside.Combine("big.bin"), new byte[outsideBytes]);
+        _workspace.Write("d/small.txt", "small");
+        Directory.CreateSymbolicLink(_workspace.Combine("link"), _outside.Path);
+        using var stop = new CancellationTokenSource();
+        var swapper = Task.Run(() =>
+        {
+            // renameat2 RENAME_EXCHANGE: `d` is the folder half the time and the link the other half.
+            while (!stop.IsCancellationRequested)
+            {
+                Assert.Equal(0, RenameAt2(-100, _workspace.Combine("d"), -100, _workspace.Combine("link"), 2));
+            }
+        });
+
+        var largest = 0L;
+        try
+        {
+            for (var i = 0; i < 20_000 && largest < outsideBytes; i++)
+            {
+                largest = Math.Max(largest, WorkspaceQuota.Measure(_workspace.Path));
+            }
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await swapper;
+        }
+
+        Assert.True(largest < outsideBytes, $"a scan counted {largest} bytes: it followed the link");
+    }
+
     [Fact]
     public async Task RunAsync_CommandWritingPastTheLimit_IsStoppedAndFailsNamingTheLimit()
     {
@@ -103,6 +141,10 @@ public sealed class WorkspaceQuotaTests : IDisposable
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run);
     }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "renameat2", SetLastError = true)]
+    private static extern int RenameAt2(int oldDirectory, [System.Runtime.InteropServices.MarshalAs(System.Runtime.InteropServices.UnmanagedType.LPUTF8Str)] string oldPath,
+        int newDirectory, [System.Runtime.InteropServices.MarshalAs(System.Runtime.InteropServices.UnmanagedType.LPUTF8Str)] string newPath, uint flags);
 
     private Task<BuildProcessResult> Run(string command, CancellationToken token) =>
         new BuildProcess().RunAsync(
