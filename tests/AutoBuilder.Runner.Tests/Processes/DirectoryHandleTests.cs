@@ -41,6 +41,50 @@ public sealed class DirectoryHandleTests : IDisposable
         Assert.Equal(OwnerReadWrite, File.GetUnixFileMode(secret));
     }
 
+    /// <summary>
+    /// The build swaps a folder for a link to a root-owned folder while root deletes its workspace: a delete by path
+    /// (the folder was a folder when listed, a link when entered) deletes what the link points at.
+    /// </summary>
+    [Fact]
+    public async Task DeleteChild_WhileTheBuildSwapsAFolderForALink_DeletesNothingTheLinkPointsAt()
+    {
+        var secret = _temp.Write("outside/secret.key", "root only");
+        for (var round = 0; round < 300 && File.Exists(secret); round++)
+        {
+            for (var i = 0; i < 20; i++)
+            {
+                _temp.Write($"workspace/src/d/file{i}.txt", "build's");
+            }
+
+            Directory.CreateSymbolicLink(_temp.Combine("workspace", "src", "link"), _temp.Combine("outside"));
+            using var stop = new CancellationTokenSource();
+            var d = _temp.Combine("workspace", "src", "d");
+            var link = _temp.Combine("workspace", "src", "link");
+            // renameat2 RENAME_EXCHANGE until the delete has removed one of them.
+            var swapper = Task.Run(() =>
+            {
+                while (!stop.IsCancellationRequested && RenameAt2(-100, d, -100, link, 2) == 0)
+                {
+                }
+            });
+
+            using (var root = DirectoryHandle.Open(_temp.Path))
+            {
+                root.DeleteChild("workspace");
+            }
+
+            await stop.CancelAsync();
+            await swapper;
+            Assert.False(Path.Exists(_temp.Combine("workspace")));
+        }
+
+        Assert.True(File.Exists(secret), "the delete followed the link and removed the root-owned file");
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "renameat2", SetLastError = true)]
+    private static extern int RenameAt2(int oldDirectory, [System.Runtime.InteropServices.MarshalAs(System.Runtime.InteropServices.UnmanagedType.LPUTF8Str)] string oldPath,
+        int newDirectory, [System.Runtime.InteropServices.MarshalAs(System.Runtime.InteropServices.UnmanagedType.LPUTF8Str)] string newPath, uint flags);
+
     [Fact]
     public void DeleteChild_AnEntryThatIsALinkToAFolder_UnlinksTheLinkOnly()
     {
