@@ -500,11 +500,6 @@ public sealed class BuildRunner
         private void HandOver(BuildUser user, IReadOnlyList<string> folders)
         {
             _folders!.HandOver(user, folders, _keyed?.Mounted);
-            if (BuildUserAccess.Blocking(_workspace, user) is { } blocked)
-            {
-                throw new BuildFailureException(string.Create(CultureInfo.InvariantCulture,
-                    $"the build user (uid {user.Uid}) cannot reach its workspace: '{blocked}' does not let other users pass. Give that folder search permission (chmod o+x) or move Executor:WorkspaceRoot"));
-            }
         }
 
         private async Task BuildAsync(Prepared prepared, CancellationToken cancellationToken)

@@ -74,7 +74,8 @@ public sealed class AttemptWorkspace : IDisposable
 
     /// <summary>
     /// Lets the build user pass through the workspace (0711) to its folders, and gives it those (recursively; links are
-    /// changed, never followed; <paramref name="skip"/>: mounted cache layers).
+    /// changed, never followed; <paramref name="skip"/>: mounted cache layers). Fails the build, naming the folder, when
+    /// a folder above the workspace does not let the build user pass.
     /// </summary>
     public void HandOver(BuildUser user, IReadOnlyList<string> folders, IReadOnlyCollection<string>? skip)
     {
@@ -85,6 +86,12 @@ public sealed class AttemptWorkspace : IDisposable
         }
 
         _handle.SetMode(OwnerOnly | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
+        if (BuildUserAccess.Blocking(Path, user) is { } blocked)
+        {
+            throw new BuildFailureException(string.Create(CultureInfo.InvariantCulture,
+                $"the build user (uid {user.Uid}) cannot reach its workspace: '{blocked}' does not let other users pass. Give that folder search permission (chmod o+x) or move Executor:WorkspaceRoot"));
+        }
+
         foreach (var folder in folders)
         {
             BuildUserAccess.GiveTo(folder, user, skip);

@@ -72,7 +72,7 @@ public sealed class ServerPaths
         var root = new FileInfo(WorkspaceRoot).LinkTarget is null ? FileKinds.Stat(WorkspaceRoot) : null;
         if (root is not { Kind: FileKind.Directory } || !Trusted(root.Uid) || (root.Permissions & ~(int)passOnly) != 0)
         {
-            throw Refused(WorkspaceRoot, root, "it");
+            throw Refused(WorkspaceRoot, root is { Kind: FileKind.Directory } ? root : null, "it");
         }
     }
 
