@@ -152,6 +152,8 @@ public sealed class BuildRunner
         private CachePlan? _cacheToSave;
         /// <summary>The attempt's keyed cache; disposing it unmounts an exact hit's layers.</summary>
         private KeyedCache? _keyed;
+        /// <summary>The workspace, opened once when the attempt starts.</summary>
+        private AttemptWorkspace? _folders;
         private IReadOnlyList<BuildStep> _steps = [];
 
         private RunnerApiClient Api => runner._api;
@@ -166,12 +168,13 @@ public sealed class BuildRunner
             finally
             {
                 _keyed?.Dispose(); // unmounts the layers of an exact hit (lazily, should a build process linger)
+                _folders?.Dispose();
             }
         }
 
         private async Task RunCoreAsync(CancellationToken cancellationToken)
         {
-            Directory.CreateDirectory(_workspace);
+            _folders = AttemptWorkspace.Open(_workspace);
             await Api.ReportPhaseAsync(BuildPhase.Staging, cancellationToken).ConfigureAwait(false);
             await LogAsync($"build {spec.ProjectId} #{spec.Number} (attempt {spec.Attempt})", cancellationToken).ConfigureAwait(false);
 
@@ -284,11 +287,7 @@ public sealed class BuildRunner
                 throw new BuildFailureException(refusal); // the server's decision (SandboxCheck.For): before anything is staged.
             }
 
-            var sourceDirectory = Path.Combine(_workspace, "src");
-            if (Directory.Exists(sourceDirectory))
-            {
-                Directory.Delete(sourceDirectory, recursive: true); // a reused workspace: start clean.
-            }
+            var sourceDirectory = Path.Combine(_workspace, "src"); // made fresh, like home, tmp and cache (AttemptWorkspace)
 
             // Next to, never inside, the folder it is extracted into.
             var zipPath = Path.Combine(_workspace, "source.zip");
@@ -344,9 +343,24 @@ public sealed class BuildRunner
             Directory.CreateDirectory(temp);
             foreach (var (relative, content) in toolchain.HomeFiles)
             {
+                // Owner-only: they may hold the operator's registry credentials (~/.npmrc).
                 var path = Path.Combine(home, relative);
-                Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-                await File.WriteAllTextAsync(path, content, cancellationToken).ConfigureAwait(false);
+                var file = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
+                if (OperatingSystem.IsWindows())
+                {
+                    Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+                }
+                else
+                {
+                    Directory.CreateDirectory(Path.GetDirectoryName(path)!, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+                    file.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+                }
+
+                var writer = new StreamWriter(path, file);
+                await using (writer.ConfigureAwait(false))
+                {
+                    await writer.WriteAsync(content.AsMemory(), cancellationToken).ConfigureAwait(false);
+                }
             }
 
             if (user is not null && !OperatingSystem.IsWindows())
@@ -468,17 +482,7 @@ public sealed class BuildRunner
         [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
         private void HandOver(BuildUser user, IReadOnlyList<string> folders)
         {
-            File.SetUnixFileMode(_workspace, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
-            if (BuildUserAccess.Blocking(_workspace, user) is { } blocked)
-            {
-                throw new BuildFailureException(string.Create(CultureInfo.InvariantCulture,
-                    $"the build user (uid {user.Uid}) cannot reach its workspace: '{blocked}' does not let other users pass. Give that folder search permission (chmod o+x) or move Executor:WorkspaceRoot"));
-            }
-
-            foreach (var folder in folders)
-            {
-                BuildUserAccess.GiveTo(folder, user, _keyed?.Mounted);
-            }
+            _folders!.HandOver(user, folders, _keyed?.Mounted);
         }
 
         private async Task BuildAsync(Prepared prepared, CancellationToken cancellationToken)

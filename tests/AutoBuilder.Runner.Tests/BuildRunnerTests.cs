@@ -261,6 +261,40 @@ public sealed class BuildRunnerTests : IAsyncLifetime
         Assert.Null(await _server.ManifestAsync(current));
     }
 
+    /// <summary>
+    /// Issue 18, finding 2: a workspace swapped for a link to a root-owned folder (with 0600 files in home/ and tmp/).
+    /// The runner refuses it; nothing behind the link is deleted, replaced, given to the build user or bound.
+    /// </summary>
+    [Fact]
+    public async Task RunAsync_WorkspaceThatIsALinkToARootFolder_IsRefused_AndNothingBehindItIsTouched()
+    {
+        var (build, token) = await QueueAndClaimAsync(RealServer.Zip(TestZip.File("build.sh", "cat \"$HOME/secret.key\"; echo PLANTED > \"$HOME/.ssh-authorized\"")));
+        var target = _temp.Combine("root-folder");
+        var secrets = new[] { _temp.Write("root-folder/home/secret.key", "root only"), _temp.Write("root-folder/tmp/secret.key", "root only") };
+        var kept = _temp.Write("root-folder/src/keep.txt", "kept");
+        foreach (var secret in secrets)
+        {
+            File.SetUnixFileMode(secret, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
+
+        File.SetUnixFileMode(target, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
+        Directory.CreateSymbolicLink(_temp.Combine("workspace"), target);
+
+        var exitCode = await Run(build, token);
+
+        Assert.Equal(RunnerExitCodes.InfrastructureFailure, exitCode);
+        Assert.Equal("kept", File.ReadAllText(kept));
+        Assert.Equal(["home", "src", "tmp"], Directory.EnumerateFileSystemEntries(target).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        foreach (var path in secrets.Concat([kept, target, Path.GetDirectoryName(secrets[0])!, Path.GetDirectoryName(secrets[1])!]))
+        {
+            Assert.Equal(0u, AutoBuilder.Runner.Publishing.FileKinds.Stat(path)!.Uid);
+        }
+
+        Assert.Equal(0x1ED, AutoBuilder.Runner.Publishing.FileKinds.Stat(target)!.Permissions); // 0755: not chmodded either
+        Assert.All(secrets, secret => Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(secret)));
+        Assert.DoesNotContain("root only", await _server.GetLogAsync(build.Id), StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task RunAsync_WrongToken_Unauthorized()
     {

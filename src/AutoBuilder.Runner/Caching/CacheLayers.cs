@@ -195,36 +195,49 @@ public sealed class CacheLayers
         }
     }
 
-    /// <summary>Detaches the mounts (lazily: a process still inside one keeps it until it leaves).</summary>
+    /// <summary>
+    /// Detaches the mounts (lazily: a process still inside one keeps it until it leaves). Each is reached without
+    /// following a link anywhere on its path (openat2 RESOLVE_NO_SYMLINKS) and detached through /proc/self/fd: the build
+    /// owns the folders above a mount and may have swapped one for a link to another build's mount. One that cannot be
+    /// reached so is left to the workspace's delete, which finds it wherever it went (<see cref="UnmountUnder"/>).
+    /// </summary>
     public static void Unmount(IEnumerable<string> mounted)
     {
         ArgumentNullException.ThrowIfNull(mounted);
         foreach (var target in mounted.Reverse())
         {
-            _ = UmountNative(target, MntDetach);
+            using var mount = OperatingSystem.IsLinux() ? DirectoryHandle.OpenWithoutLinks(target) : null;
+            if (mount is not null)
+            {
+                _ = UmountNative($"/proc/self/fd/{mount.Descriptor}", MntDetach);
+            }
         }
     }
 
     /// <summary>
-    /// Detaches every mount below <paramref name="folder"/> (a workspace about to be deleted, also one a killed runner
-    /// left mounted): deleting through an overlay would only whiteout its upper layer, and the mount would stay.
+    /// Detaches every mount below <paramref name="workspace"/> (a workspace about to be deleted, also one a killed runner
+    /// left mounted): deleting through an overlay would only whiteout its upper layer, and the mount would stay. Each
+    /// mount is reached from the workspace's descriptor one folder at a time without following a link, and detached
+    /// through /proc/self/fd, so a build that swapped a folder for a link cannot point the unmount anywhere else.
     /// </summary>
-    public static void UnmountUnder(string folder)
+    public static void UnmountUnder(DirectoryHandle workspace)
     {
+        ArgumentNullException.ThrowIfNull(workspace);
         if (!OperatingSystem.IsLinux() || !Environment.IsPrivilegedProcess)
         {
             return;
         }
 
-        var prefix = Path.GetFullPath(folder).TrimEnd('/') + "/";
+        var prefix = Path.GetFullPath(workspace.Path).TrimEnd('/') + "/";
         List<string> below;
         try
         {
-            // mountinfo's fifth field is the mount point, with spaces and the like octal-escaped (ours have none).
+            // mountinfo's fifth field is the mount point where it is now, with spaces and the like octal-escaped (ours have none).
             below = File.ReadLines("/proc/self/mountinfo")
                 .Select(line => line.Split(' '))
-                .Where(fields => fields.Length > 4 && fields[4].StartsWith(prefix, StringComparison.Ordinal))
-                .Select(fields => fields[4])
+                .Where(fields => fields.Length > 4 && fields[4].StartsWith(prefix, StringComparison.Ordinal) && !fields[4].Contains('\\', StringComparison.Ordinal))
+                .Select(fields => fields[4][prefix.Length..])
+                .OrderByDescending(relative => relative.Length)
                 .ToList();
         }
         catch (IOException)
@@ -232,7 +245,38 @@ public sealed class CacheLayers
             return;
         }
 
-        Unmount(below);
+        foreach (var relative in below)
+        {
+            var opened = new List<DirectoryHandle>();
+            try
+            {
+                var names = relative.Split('/', StringSplitOptions.RemoveEmptyEntries);
+                var folder = workspace;
+                foreach (var name in names)
+                {
+                    if (folder.OpenChild(name) is not { } child)
+                    {
+                        break;
+                    }
+
+                    opened.Add(child);
+                    folder = child;
+                }
+
+                if (opened.Count == names.Length && names.Length > 0)
+                {
+                    _ = UmountNative($"/proc/self/fd/{folder.Descriptor}", MntDetach);
+                }
+            }
+            catch (IOException)
+            {
+                // Gone meanwhile.
+            }
+            finally
+            {
+                opened.ForEach(handle => handle.Dispose());
+            }
+        }
     }
 
     /// <summary>Deletes the least recently used copies not in use until the rest fit <see cref="MaxBytes"/>.</summary>

@@ -1,4 +1,3 @@
-using System.IO.Enumeration;
 using AutoBuilder.Runner.Publishing;
 
 namespace AutoBuilder.Runner.Processes;
@@ -7,8 +6,9 @@ namespace AutoBuilder.Runner.Processes;
 /// Holds a build's workspace (its source, HOME, TMPDIR and the sandbox's /tmp) under Builds:MaxWorkspaceBytes while the
 /// command runs: the sizes of its files are summed every few seconds and the command is stopped (its group killed) when
 /// they pass the limit, with one last look when it ends. Symlinks are not followed and count as nothing; sparse files count
-/// at their full size. A scan is cheap for large trees (node_modules) because the pause after it is at least
-/// <see cref="IdleFactor"/> times as long as it took.
+/// at their full size. The tree is walked from descriptors, never by path (docs/SECURITY.md, "The trust boundary"). A
+/// scan is cheap for large trees (node_modules) because the pause after it is at least <see cref="IdleFactor"/> times
+/// as long as it took.
 /// </summary>
 public sealed class WorkspaceQuota(string root, long maxBytes, TimeProvider? timeProvider = null)
 {
@@ -77,76 +77,27 @@ public sealed class WorkspaceQuota(string root, long maxBytes, TimeProvider? tim
         return Measure(root) > maxBytes ? throw new BuildFailureException(Reason) : result;
     }
 
-    /// <summary>Bytes in the regular files under <paramref name="folder"/>; symlinks are not followed.</summary>
+    /// <summary>
+    /// Bytes in the regular files under <paramref name="folder"/> (the workspace, a folder of the runner's own). The walk
+    /// goes from descriptors and follows no link (<see cref="DirectoryHandle.MeasureFiles"/>), so the build's tree is never
+    /// resolved by path; root reads folders the build locked without unlocking them. A tree too deep to walk counts as
+    /// over any limit.
+    /// </summary>
     public static long Measure(string folder)
     {
-        long total = 0;
-        var pending = new Stack<string>();
-        pending.Push(folder);
-        while (pending.TryPop(out var next))
+        if (!OperatingSystem.IsLinux())
         {
-            total += SumFolder(next, pending);
+            return 0;
         }
 
-        return total;
-    }
-
-    /// <summary>The files' bytes of one folder; its subfolders (not symlinks to folders) go to <paramref name="pending"/>.</summary>
-    private static long SumFolder(string folder, Stack<string> pending)
-    {
-        for (var attempt = 0; ; attempt++)
-        {
-            var subfolders = new List<string>();
-            long bytes = 0;
-            try
-            {
-                var entries = new FileSystemEnumerable<(string? Folder, long Bytes)>(folder, Classify, new EnumerationOptions
-                {
-                    RecurseSubdirectories = false,
-                    IgnoreInaccessible = false,
-                    AttributesToSkip = 0,
-                });
-                foreach (var (subfolder, size) in entries)
-                {
-                    if (subfolder is not null)
-                    {
-                        subfolders.Add(subfolder);
-                    }
-
-                    bytes += size;
-                }
-            }
-            catch (UnauthorizedAccessException) when (attempt == 0 && OperatingSystem.IsLinux())
-            {
-                // The build (which runs as our user) may lock its own folders to hide what is in them: unlock and look again.
-                TryUnlock(folder);
-                continue;
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                // Removed while we looked (DirectoryNotFoundException is an IOException), or still unreadable (not ours).
-            }
-
-            subfolders.ForEach(pending.Push);
-            return bytes;
-        }
-
-        static (string?, long) Classify(ref FileSystemEntry entry) =>
-            (entry.Attributes & FileAttributes.ReparsePoint) != 0 ? (null, 0)
-            : entry.IsDirectory ? (entry.ToFullPath(), 0)
-            : (null, entry.Length);
-    }
-
-    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
-    private static void TryUnlock(string folder)
-    {
         try
         {
-            File.SetUnixFileMode(folder, File.GetUnixFileMode(folder) | UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            using var root = DirectoryHandle.Open(folder);
+            return root.MeasureFiles() ?? long.MaxValue;
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        catch (IOException)
         {
-            // Not ours: left as it is.
+            return 0; // the workspace itself is gone: nothing in it to count
         }
     }
 }

@@ -27,12 +27,67 @@ public sealed class WorkspaceQuotaTests : IDisposable
     }
 
     [Fact]
-    public void Measure_FolderTheBuildLocked_IsUnlockedAndCounted()
+    public void Measure_FolderTheBuildLocked_IsCounted_AndRootLeavesItLocked()
     {
         _workspace.Write("hidden/inner/c.txt", new string('c', 5000));
         File.SetUnixFileMode(_workspace.Combine("hidden"), UnixFileMode.None);
 
         Assert.Equal(5000, WorkspaceQuota.Measure(_workspace.Path));
+        if (Environment.IsPrivilegedProcess)
+        {
+            // Root reads it through descriptors; it never changes the build's tree to measure it.
+            Assert.Equal(UnixFileMode.None, File.GetUnixFileMode(_workspace.Combine("hidden")));
+        }
+
+        File.SetUnixFileMode(_workspace.Combine("hidden"), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+    }
+
+    [Fact]
+    public void Measure_ALinkToTheRootFolder_IsNotFollowedNorCounted()
+    {
+        _workspace.Write("src/a.txt", new string('a', 700));
+        Directory.CreateSymbolicLink(_workspace.Combine("src", "root"), "/");
+        Directory.CreateSymbolicLink(_workspace.Combine("home"), "/etc");
+
+        Assert.Equal(700, WorkspaceQuota.Measure(_workspace.Path));
+    }
+
+    /// <summary>
+    /// The build swaps a folder for a link to a large tree outside while the quota walks: a walk by path (the folder was
+    /// a folder when listed, a link when opened) counts what the link points at; a walk from descriptors never does.
+    /// </summary>
+    [Fact]
+    public async Task Measure_WhileTheBuildSwapsAFolderForALink_NeverCountsWhatTheLinkPointsAt()
+    {
+        const int outsideBytes = 4_000_000;
+        File.WriteAllBytes(_outside.Combine("big.bin"), new byte[outsideBytes]);
+        _workspace.Write("d/small.txt", "small");
+        Directory.CreateSymbolicLink(_workspace.Combine("link"), _outside.Path);
+        using var stop = new CancellationTokenSource();
+        var swapper = Task.Run(() =>
+        {
+            // renameat2 RENAME_EXCHANGE: `d` is the folder half the time and the link the other half.
+            while (!stop.IsCancellationRequested)
+            {
+                Assert.Equal(0, RenameAt2(-100, _workspace.Combine("d"), -100, _workspace.Combine("link"), 2));
+            }
+        });
+
+        var largest = 0L;
+        try
+        {
+            for (var i = 0; i < 20_000 && largest < outsideBytes; i++)
+            {
+                largest = Math.Max(largest, WorkspaceQuota.Measure(_workspace.Path));
+            }
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await swapper;
+        }
+
+        Assert.True(largest < outsideBytes, $"a scan counted {largest} bytes: it followed the link");
     }
 
     [Fact]
@@ -86,6 +141,10 @@ public sealed class WorkspaceQuotaTests : IDisposable
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run);
     }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "renameat2", SetLastError = true)]
+    private static extern int RenameAt2(int oldDirectory, [System.Runtime.InteropServices.MarshalAs(System.Runtime.InteropServices.UnmanagedType.LPUTF8Str)] string oldPath,
+        int newDirectory, [System.Runtime.InteropServices.MarshalAs(System.Runtime.InteropServices.UnmanagedType.LPUTF8Str)] string newPath, uint flags);
 
     private Task<BuildProcessResult> Run(string command, CancellationToken token) =>
         new BuildProcess().RunAsync(
