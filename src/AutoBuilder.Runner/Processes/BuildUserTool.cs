@@ -171,7 +171,18 @@ public static class BuildUserTool
                 throw new ArgumentException("The sandbox's options must end with \"--\".", nameof(request));
             }
 
-            args.AddRange(sandbox.SkipLast(1));
+            // The build's own --chdir gives way to the tool's (bwrap warns on stderr when given two).
+            for (var i = 0; i < sandbox.Count - 1; i++)
+            {
+                if (sandbox[i] == "--chdir")
+                {
+                    i++;
+                    continue;
+                }
+
+                args.Add(sandbox[i]);
+            }
+
             args.AddRange(["--chdir", request.WorkingDirectory, "--clearenv", "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "LANG", "C.UTF-8", "--"]);
         }
 
