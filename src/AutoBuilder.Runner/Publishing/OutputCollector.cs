@@ -109,10 +109,14 @@ public static class OutputCollector
             {
                 await ReadPackAsync(new PrefixedStream(rest, stdout), names, order, onFile, onSkipped, maxFileBytes, ct).ConfigureAwait(false);
             }
-            finally
+            catch
             {
-                await IgnoreBrokenPipeAsync(writing).ConfigureAwait(false);
+                // tar, no longer read, may never take the rest of the names: the write ends when the tool is killed.
+                _ = writing.ContinueWith(t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+                throw;
             }
+
+            await IgnoreBrokenPipeAsync(writing).ConfigureAwait(false);
         }, timeProvider, cancellationToken).ConfigureAwait(false);
 
         if (!listed)
