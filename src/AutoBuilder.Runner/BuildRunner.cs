@@ -213,14 +213,14 @@ public sealed class BuildRunner
 
             await Api.ReportPhaseAsync(BuildPhase.Publishing, cancellationToken).ConfigureAwait(false);
             started = Time.GetTimestamp();
-            var publisher = new OutputPublisher(Api, _workspace, line => LogAsync(line, cancellationToken));
+            var publisher = new OutputPublisher(Api, _workspace, line => LogAsync(line, cancellationToken), Time);
             if (prepared is not null)
             {
                 var publishLimit = prepared.Plan.PhaseLimit;
                 using var publishing = Bounded(publishLimit, cancellationToken);
                 try
                 {
-                    await PublishOutputsAsync(publisher, prepared, publishing.Token).ConfigureAwait(false);
+                    await PublishOutputsAsync(publisher, prepared, publishLimit, publishing.Token).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
                 {
@@ -389,8 +389,9 @@ public sealed class BuildRunner
             if (plan.Sandbox is { } planned)
             {
                 egress = planned.Network == SandboxNetwork.Egress ? new EgressNetwork(spec.Sandbox.AllowedNetworks) : null;
-                sandbox = [planned.Bubblewrap, .. Processes.Sandbox.Arguments(new SandboxRequest([sourceDirectory, home, temp, cache], extracted.SourceRoot, planned.SharesNetwork, temp))];
-                toolSandbox = [planned.Bubblewrap, .. Processes.Sandbox.Arguments(new SandboxRequest([sourceDirectory, home, temp, cache], extracted.SourceRoot, Network: false, temp))];
+                var view = new SandboxRequest([sourceDirectory, home, temp, cache], extracted.SourceRoot, planned.SharesNetwork, temp);
+                sandbox = [planned.Bubblewrap, .. Processes.Sandbox.Arguments(view)];
+                toolSandbox = planned.SharesNetwork ? [planned.Bubblewrap, .. Processes.Sandbox.Arguments(view with { Network = false })] : sandbox;
             }
 
             await LogAsync(plan.SandboxDescription, cancellationToken).ConfigureAwait(false);
@@ -590,47 +591,23 @@ public sealed class BuildRunner
             }
         }
 
-        private async Task PublishOutputsAsync(OutputPublisher publisher, Prepared prepared, CancellationToken cancellationToken)
+        /// <summary>Collects the outputs as the build user, with the build's view (docs/SECURITY.md, "The trust boundary"), and publishes them.</summary>
+        private async Task PublishOutputsAsync(OutputPublisher publisher, Prepared prepared, TimeSpan limit, CancellationToken cancellationToken)
         {
-            var root = prepared.SourceRoot;
-            var skipped = new List<string>();
-            var outputs = OutputMatcher.Match(root, prepared.Toolchain.Outputs, skipped.Add);
-            foreach (var line in skipped.Distinct())
-            {
-                await LogAsync($"publishing: {line}", cancellationToken).ConfigureAwait(false);
-            }
-
-            // On failure result.zip is still useful when the build left outputs (test reports, partial builds).
-            if (_outcome == BuildOutcome.Succeeded || outputs.Count > 0)
-            {
-                _files = await publisher.PublishResultAsync(root, outputs, cancellationToken).ConfigureAwait(false);
-            }
-
-            if (_outcome != BuildOutcome.Succeeded)
-            {
-                return;
-            }
-
-            try
-            {
-                var skippedArtifacts = new List<string>();
-                var artifacts = OutputPublisher.NameArtifacts(OutputMatcher.Match(root, prepared.Toolchain.Artifacts, skippedArtifacts.Add));
-                foreach (var line in skippedArtifacts.Distinct().Except(skipped))
+            var published = await publisher.PublishAsync(
+                new PublishRequest(new BuildView(prepared.SourceRoot, prepared.ToolSandbox, prepared.RunAs), prepared.Toolchain.Outputs, prepared.Toolchain.Artifacts)
                 {
-                    await LogAsync($"publishing: {line}", cancellationToken).ConfigureAwait(false);
-                }
-
-                if (artifacts.Count == 0 && prepared.Toolchain.Artifacts.Count > 0)
-                {
-                    await LogAsync($"publishing: no artifacts matched {string.Join(", ", prepared.Toolchain.Artifacts)}", cancellationToken).ConfigureAwait(false);
-                }
-
-                _artifacts = await publisher.PublishArtifactsAsync(root, artifacts, cancellationToken).ConfigureAwait(false);
-            }
-            catch (BuildFailureException ex)
+                    Succeeded = _outcome == BuildOutcome.Succeeded,
+                    MaxBytes = spec.MaxWorkspaceBytes,
+                    Timeout = limit,
+                },
+                cancellationToken).ConfigureAwait(false);
+            _files = published.Files;
+            _artifacts = published.Artifacts;
+            if (published.Error is { } error)
             {
-                Fail(ex.Message);
-                await LogAsync($"publishing failed: {ex.Message}", cancellationToken).ConfigureAwait(false);
+                Fail(error);
+                await LogAsync($"publishing failed: {error}", cancellationToken).ConfigureAwait(false);
             }
         }
 

@@ -43,7 +43,7 @@ public static class BuildUserTool
     /// when the reader returns early, throws, the timeout passes or the token is cancelled.
     /// </summary>
     /// <exception cref="TimeoutException">The tool did not end within the request's timeout.</exception>
-    public static async Task<BuildUserToolResult> RunAsync(
+    public static Task<BuildUserToolResult> RunAsync(
         BuildUserToolRequest request,
         Func<Stream, CancellationToken, Task> readOutput,
         TimeProvider? timeProvider = null,
@@ -51,6 +51,38 @@ public static class BuildUserTool
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(readOutput);
+        return RunCoreAsync(request, (_, stdout, ct) => readOutput(stdout, ct), ownsInput: false, timeProvider, cancellationToken);
+    }
+
+    /// <summary>
+    /// As <see cref="RunAsync"/>, for a tool whose input depends on what it wrote first (a listing, then the files
+    /// chosen from it): <paramref name="converse"/> gets its stdin too, and must close it (dispose) once it has written
+    /// all it wants to; <see cref="BuildUserToolRequest.Input"/> must be null.
+    /// </summary>
+    /// <exception cref="TimeoutException">The tool did not end within the request's timeout.</exception>
+    public static Task<BuildUserToolResult> ConverseAsync(
+        BuildUserToolRequest request,
+        Func<Stream, Stream, CancellationToken, Task> converse,
+        TimeProvider? timeProvider = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(converse);
+        if (request.Input is not null)
+        {
+            throw new ArgumentException("A conversation writes the tool's stdin itself.", nameof(request));
+        }
+
+        return RunCoreAsync(request, converse, ownsInput: true, timeProvider, cancellationToken);
+    }
+
+    private static async Task<BuildUserToolResult> RunCoreAsync(
+        BuildUserToolRequest request,
+        Func<Stream, Stream, CancellationToken, Task> converse,
+        bool ownsInput,
+        TimeProvider? timeProvider,
+        CancellationToken cancellationToken)
+    {
         if (request.Command.Count == 0 || !Path.IsPathFullyQualified(request.Command[0]))
         {
             throw new ArgumentException("The tool must be named by its absolute path.", nameof(request));
@@ -81,10 +113,11 @@ public static class BuildUserTool
         using var timeout = new CancellationTokenSource(request.Timeout, timeProvider ?? TimeProvider.System);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, cancellationToken);
         var errors = ReadBoundedAsync(process.StandardError.BaseStream);
-        var input = WriteInputAsync(process.StandardInput.BaseStream, request.Input, linked.Token);
+        var stdin = process.StandardInput.BaseStream;
+        var input = ownsInput ? Task.CompletedTask : WriteInputAsync(stdin, request.Input, linked.Token);
         try
         {
-            await readOutput(process.StandardOutput.BaseStream, linked.Token).ConfigureAwait(false);
+            await converse(stdin, process.StandardOutput.BaseStream, linked.Token).ConfigureAwait(false);
             if (!await DrainAsync(process.StandardOutput.BaseStream, linked.Token).ConfigureAwait(false))
             {
                 Kill(process); // it goes on writing what the reader did not want.
@@ -102,6 +135,11 @@ public static class BuildUserTool
             await process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
             try
             {
+                if (ownsInput)
+                {
+                    await stdin.DisposeAsync().ConfigureAwait(false); // closed already, unless the conversation ended early.
+                }
+
                 await input.ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is IOException or OperationCanceledException)
@@ -133,7 +171,18 @@ public static class BuildUserTool
                 throw new ArgumentException("The sandbox's options must end with \"--\".", nameof(request));
             }
 
-            args.AddRange(sandbox.SkipLast(1));
+            // The build's own --chdir gives way to the tool's (bwrap warns on stderr when given two).
+            for (var i = 0; i < sandbox.Count - 1; i++)
+            {
+                if (sandbox[i] == "--chdir")
+                {
+                    i++;
+                    continue;
+                }
+
+                args.Add(sandbox[i]);
+            }
+
             args.AddRange(["--chdir", request.WorkingDirectory, "--clearenv", "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "LANG", "C.UTF-8", "--"]);
         }
 

@@ -2,12 +2,13 @@ using AutoBuilder.Runner.Processes;
 
 namespace AutoBuilder.Runner.Publishing;
 
-/// <summary>What a path is, after following symlinks (S_IFMT of statx).</summary>
+/// <summary>What a path is (S_IFMT of statx; <see cref="FileKinds.Stat"/> follows symlinks, a listing of the build's tree does not).</summary>
 public enum FileKind
 {
     Missing,
     Regular,
     Directory,
+    SymbolicLink,
     Fifo,
     Socket,
     CharacterDevice,
@@ -62,6 +63,7 @@ public static class FileKinds
     /// <summary>How a log line names a kind that cannot be published.</summary>
     public static string Describe(FileKind kind) => kind switch
     {
+        FileKind.SymbolicLink => "a symbolic link (links are never followed)",
         FileKind.Fifo => "a FIFO (named pipe)",
         FileKind.Socket => "a socket",
         FileKind.CharacterDevice => "a character device",
