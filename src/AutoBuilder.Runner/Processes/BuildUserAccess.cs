@@ -27,7 +27,9 @@ public static class BuildUserAccess
         })
         {
             ShouldIncludePredicate = (ref FileSystemEntry entry) => skipped.Count == 0 || !skipped.Contains(entry.ToFullPath()),
-            ShouldRecursePredicate = (ref FileSystemEntry entry) => skipped.Count == 0 || !skipped.Contains(entry.ToFullPath()),
+            // Never into a link (a ZIP may carry in-tree ones such as d -> ..): the link itself is changed, not its target.
+            ShouldRecursePredicate = (ref FileSystemEntry entry) => (entry.Attributes & FileAttributes.ReparsePoint) == 0
+                && (skipped.Count == 0 || !skipped.Contains(entry.ToFullPath())),
         };
         foreach (var path in entries)
         {

@@ -122,6 +122,28 @@ public sealed class HostileBuildProcessTests : IDisposable
         Assert.Equal(64000u, FileKinds.Stat(inner)!.Uid);
     }
 
+    /// <summary>
+    /// Handing the source over never goes through a link: an in-tree loop (d -> .., which a ZIP may carry) is not walked
+    /// for ever, and a link to a root-owned folder is given itself, never its target.
+    /// </summary>
+    [Fact]
+    public void GiveTo_ChangesLinksThemselves_NeverWalksIntoThem()
+    {
+        Assert.True(Environment.IsPrivilegedProcess, "these tests run as root, like the server on the test machines");
+        var rootOwned = _temp.Write("outside/secret.txt", "root's");
+        _temp.Write("src/a/file.txt", "x");
+        File.CreateSymbolicLink(_temp.Combine("src", "a", "loop"), "..");
+        File.CreateSymbolicLink(_temp.Combine("src", "a", "out"), _temp.Combine("outside"));
+
+        BuildUserAccess.GiveTo(_temp.Combine("src"), BuildUser);
+
+        Assert.Equal(64000u, FileKinds.Stat(_temp.Combine("src", "a", "file.txt"))!.Uid);
+        Assert.Equal(0u, FileKinds.Stat(rootOwned)!.Uid);
+        Assert.Equal(0u, FileKinds.Stat(_temp.Combine("outside"))!.Uid);
+        using var stat = Process.Start(new ProcessStartInfo("stat", ["-c", "%u", _temp.Combine("src", "a", "out")]) { RedirectStandardOutput = true })!;
+        Assert.Equal("64000", stat.StandardOutput.ReadToEnd().Trim()); // the link itself (lchown)
+    }
+
     private void GiveWorkspaceToBuildUser()
     {
         foreach (var folder in new[] { "src", "home", "tmp", "cache" })
