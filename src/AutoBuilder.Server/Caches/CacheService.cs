@@ -100,14 +100,13 @@ public sealed class CacheService(AutoBuilderDbContext db, IBlobStore store, Blob
         else if (properties is not null)
         {
             // A blob without a row: its saver died between upload and commit, or is between them now. Blobs appear only
-            // whole, so one whose hash the store recorded is complete and is adopted; one without can only be replaced.
-            if (properties.Sha256 is { } sha256)
-            {
-                await TryRegisterAsync(NewEntry(scope.ProjectId, buildId: null, toolchain, key, properties.Size, sha256, properties.LastModified, time.GetUtcNow()), cancellationToken);
-                return SavedAlready;
-            }
-
-            await store.DeleteAsync(blob, cancellationToken);
+            // whole (the filesystem store renames a finished file into place; Azure commits its blocks at once), so it is
+            // adopted with the hash the store recorded or, where it records none, the hash read now. Deleting a hash-less
+            // one instead raced a saver between its upload and its commit: that saver then registered the hash of a blob
+            // a second saver had replaced. A broken archive is dropped by the first restore that finds it so.
+            var sha256 = properties.Sha256 ?? await Sha256OfAsync(blob, cancellationToken);
+            await TryRegisterAsync(NewEntry(scope.ProjectId, buildId: null, toolchain, key, properties.Size, sha256, properties.LastModified, time.GetUtcNow()), cancellationToken);
+            return SavedAlready;
         }
 
         var signed = await store.GetSignedUrlAsync(blob, BlobPermission.Create, buildOptions.Value.RunnerLinkLifetime, cancellationToken);

@@ -92,7 +92,7 @@ public sealed class CacheServiceTests(PostgresFixture postgres) : IClassFixture<
     [Theory]
     [InlineData("Sqlite")]
     [InlineData("Postgres")]
-    public async Task GrantSave_FreeKeyGetsACreateOnlyLink_ARegisteredOneNone_AnOrphanWithoutHashIsDeleted(string provider)
+    public async Task GrantSave_FreeKeyGetsACreateOnlyLink_ARegisteredOneNone_AnOrphanWithoutHashIsAdopted(string provider)
     {
         await using var app = await MetadataApp.CreateAsync(await MetadataApp.ProviderSettingsAsync(provider, postgres));
         var store = app.Services.GetRequiredService<IBlobStore>();
@@ -109,13 +109,20 @@ public sealed class CacheServiceTests(PostgresFixture postgres) : IClassFixture<
         Assert.Null(saved.Url);
         Assert.Equal("saved already", saved.Reason);
 
-        // A blob without a row and without a recorded hash (the filesystem store records none): it cannot be trusted
-        // whole, so it goes, and the saver gets a link.
+        // A blob without a row and without a recorded hash (the filesystem store records none): blobs appear only whole,
+        // so it is adopted with the hash read from it — its saver may be between upload and commit right now, and
+        // deleting its blob let that saver register a hash another saver's blob then replaced (KeyedCacheConcurrencyTests).
         var orphan = Archive(app, Alpha, "maven-orphan");
         await store.UploadAsync(orphan, new MemoryStream([1, 2, 3]), overwrite: false);
-        var replaced = await CallAsync(app, s => s.GrantSaveAsync(Alpha, new CacheSaveRequest(Maven, "maven-orphan")));
-        Assert.NotNull(replaced.Url);
-        Assert.Null(await store.GetPropertiesAsync(orphan));
+        var adopted = await CallAsync(app, s => s.GrantSaveAsync(Alpha, new CacheSaveRequest(Maven, "maven-orphan")));
+        Assert.Null(adopted.Url);
+        Assert.Equal("saved already", adopted.Reason);
+        Assert.NotNull(await store.GetPropertiesAsync(orphan));
+        var row = await QueryAsync(app, db => db.CacheEntries.SingleAsync(e => e.Key == "maven-orphan"));
+        Assert.Equal((3L, Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(new byte[] { 1, 2, 3 }))), (row.Size, row.Sha256));
+        // Its saver's commit, arriving now, names the same archive: success, one row.
+        await CallAsync(app, s => s.CommitAsync(Alpha, new CacheCommitRequest(Maven, "maven-orphan", 3, row.Sha256)));
+        Assert.Equal(1, await QueryAsync(app, db => db.CacheEntries.CountAsync(e => e.Key == "maven-orphan")));
 
         // A row whose blob was deleted behind its back is dropped, and the key saved anew.
         await AddEntryAsync(app, Alpha, "maven-lost", DateTimeOffset.UtcNow, uploadBlob: false);
