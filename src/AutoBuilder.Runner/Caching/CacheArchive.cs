@@ -600,18 +600,10 @@ public static partial class CacheArchive
     private readonly record struct Chunk(byte[] Buffer, int Count);
 
     /// <summary>The extracting stage's view of the queue: a read-only stream that blocks for the next chunk.</summary>
-    private sealed class ChunkStream(ChannelReader<Chunk> chunks) : Stream
+    private sealed class ChunkStream(ChannelReader<Chunk> chunks) : ReadOnlyStream
     {
         private Chunk _current;
         private int _offset;
-
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
         public override int Read(Span<byte> buffer)
         {
@@ -648,16 +640,6 @@ public static partial class CacheArchive
             _offset += count;
             return count;
         }
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
         protected override void Dispose(bool disposing)
         {
